@@ -1,0 +1,73 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Strict settings for every Swift target: Swift 6 language mode, `any` spelled out, and
+/// warnings treated as errors so that the tree stays warning-free.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "Sediment",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sediment", targets: ["sediment"]),
+        .library(name: "SedimentLog", targets: ["SedimentLog"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libzstd-dev, liblz4-dev, libssl-dev).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // CRC32C needs the SSE4.2 / ARMv8 CRC instructions, which Swift cannot target per function.
+        .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
+
+        .target(
+            name: "SedimentFormat",
+            dependencies: ["CZstd", "CLZ4", "COpenSSL", "CCRC32C"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SedimentLog",
+            dependencies: ["SedimentFormat", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SedimentTesting",
+            dependencies: ["SedimentFormat", "SedimentLog"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sediment",
+            dependencies: [
+                "SedimentFormat", "SedimentLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(
+            name: "SedimentFormatTests",
+            dependencies: ["SedimentFormat", "SedimentTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SedimentLogTests",
+            dependencies: ["SedimentLog", "SedimentFormat", "SedimentTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SedimentCLITests",
+            dependencies: ["sediment", "SedimentLog", "SedimentFormat", "SedimentTesting"],
+            swiftSettings: strict
+        ),
+    ]
+)

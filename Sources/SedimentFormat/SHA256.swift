@@ -1,0 +1,121 @@
+import COpenSSL
+
+/// A SHA-256 digest (32 bytes), stored inline.
+public struct SHA256Digest: Sendable, Hashable, Comparable, CustomStringConvertible {
+    // Four words keep the digest inline and cheap to compare and hash.
+    private var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
+
+    public static let zero = SHA256Digest(w0: 0, w1: 0, w2: 0, w3: 0)
+
+    private init(w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64) {
+        (self.w0, self.w1, self.w2, self.w3) = (w0, w1, w2, w3)
+    }
+
+    /// The first 32 bytes of `raw`.
+    public init(_ raw: UnsafeRawBufferPointer) {
+        precondition(raw.count >= 32, "a SHA-256 digest is 32 bytes")
+        w0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        w1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        w2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+        w3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+    }
+
+    public init?(hex: String) {
+        let chars = Array(hex.utf8)
+        guard chars.count == 64 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        for i in 0..<32 {
+            guard let hi = Self.nibble(chars[2 * i]), let lo = Self.nibble(chars[2 * i + 1]) else { return nil }
+            bytes[i] = hi << 4 | lo
+        }
+        self = bytes.withUnsafeBytes { SHA256Digest($0) }
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var copy = self
+        return try Swift.withUnsafeBytes(of: &copy) { try body($0) }
+    }
+
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public var description: String { hex }
+
+    public static func < (lhs: SHA256Digest, rhs: SHA256Digest) -> Bool {
+        lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
+    }
+}
+
+/// SHA-256 through libcrypto (OpenSSL's EVP interface).
+public struct SHA256: ~Copyable {
+    private let context: OpaquePointer
+
+    public init() {
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
+        guard EVP_DigestInit_ex(ctx, EVP_sha256(), nil) == 1 else { fatalError("EVP_DigestInit_ex(sha256) failed") }
+        context = ctx
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        _ = EVP_DigestUpdate(context, bytes.baseAddress, bytes.count)
+    }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public mutating func update<T: FixedWidthInteger>(integer value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { update($0) }
+    }
+
+    public mutating func update(_ digest: SHA256Digest) {
+        digest.withUnsafeBytes { update($0) }
+    }
+
+    public mutating func update(_ string: String) {
+        var s = string
+        s.withUTF8 { update(UnsafeRawBufferPointer($0)) }
+    }
+
+    public consuming func finalize() -> SHA256Digest {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        return out.withUnsafeBytes { SHA256Digest($0) }
+    }
+
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> SHA256Digest {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = out.withUnsafeMutableBufferPointer {
+            EVP_Digest(bytes.baseAddress, bytes.count, $0.baseAddress, &length, EVP_sha256(), nil)
+        }
+        return out.withUnsafeBytes { SHA256Digest($0) }
+    }
+
+    public static func hash(_ bytes: [UInt8]) -> SHA256Digest {
+        bytes.withUnsafeBytes { hash($0) }
+    }
+}

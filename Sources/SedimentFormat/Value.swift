@@ -1,0 +1,133 @@
+/// A database value: the dynamically typed data stored in documents and exchanged on the wire.
+///
+/// Equality and hashing are structural and follow the payload types: `.double` compares with
+/// IEEE semantics (`.double(.nan) != .double(.nan)`, `.double(0) == .double(-0.0)`) and
+/// `.string` / map keys compare with `String`'s Unicode canonical equivalence. The MessagePack
+/// encoding (see `messagePackBytes()`) is byte-exact, so two equal values can still encode
+/// differently when they differ only in `-0.0` vs `0.0`, NaN payloads, or Unicode normalization.
+public enum Value: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case binary([UInt8])
+    case array([Value])
+    case map([String: Value])
+}
+
+extension Value: ExpressibleByNilLiteral {
+    /// `nil` is `.null`.
+    public init(nilLiteral: ()) { self = .null }
+}
+
+extension Value: ExpressibleByBooleanLiteral {
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+}
+
+extension Value: ExpressibleByIntegerLiteral {
+    public init(integerLiteral value: Int64) { self = .int(value) }
+}
+
+extension Value: ExpressibleByFloatLiteral {
+    public init(floatLiteral value: Double) { self = .double(value) }
+}
+
+extension Value: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+}
+
+extension Value: ExpressibleByArrayLiteral {
+    public init(arrayLiteral elements: Value...) { self = .array(elements) }
+}
+
+extension Value: ExpressibleByDictionaryLiteral {
+    /// Builds a `.map`; if a key is repeated, the last value wins.
+    public init(dictionaryLiteral elements: (String, Value)...) {
+        self = .map(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension Value: CustomStringConvertible {
+    /// A compact JSON-like rendering: `{"a":[1,2.5,"x",null,true,b64:AAE=]}`.
+    ///
+    /// Strings and keys are quoted with JSON escapes, map keys appear sorted by UTF-8 bytes (so
+    /// the text is deterministic), binary is `b64:` followed by padded base64, and non-finite
+    /// doubles render as `nan`, `inf` and `-inf`.
+    public var description: String {
+        var out = ""
+        render(into: &out)
+        return out
+    }
+
+    private func render(into out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .double(let d): out += d.description
+        case .string(let s): Value.renderQuoted(s, into: &out)
+        case .binary(let bytes):
+            out += "b64:"
+            Value.renderBase64(bytes, into: &out)
+        case .array(let elements):
+            out += "["
+            for (i, element) in elements.enumerated() {
+                if i > 0 { out += "," }
+                element.render(into: &out)
+            }
+            out += "]"
+        case .map(let entries):
+            out += "{"
+            for (i, entry) in Value.sortedEntries(entries).enumerated() {
+                if i > 0 { out += "," }
+                Value.renderQuoted(entry.key, into: &out)
+                out += ":"
+                entry.value.render(into: &out)
+            }
+            out += "}"
+        }
+    }
+
+    /// Map entries ordered by the UTF-8 bytes of their keys (not by `String`'s `<`).
+    static func sortedEntries(_ map: [String: Value]) -> [(key: String, value: Value)] {
+        map.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+    }
+
+    private static func renderQuoted(_ s: String, into out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+                let hex = String(scalar.value, radix: 16, uppercase: false)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    private static func renderBase64(_ bytes: [UInt8], into out: inout String) {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var encoded = [UInt8]()
+        encoded.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i < bytes.count {
+            let b0 = UInt32(bytes[i])
+            let b1 = i + 1 < bytes.count ? UInt32(bytes[i + 1]) : 0
+            let b2 = i + 2 < bytes.count ? UInt32(bytes[i + 2]) : 0
+            let triple = b0 << 16 | b1 << 8 | b2
+            encoded.append(alphabet[Int(triple >> 18 & 0x3f)])
+            encoded.append(alphabet[Int(triple >> 12 & 0x3f)])
+            encoded.append(i + 1 < bytes.count ? alphabet[Int(triple >> 6 & 0x3f)] : UInt8(ascii: "="))
+            encoded.append(i + 2 < bytes.count ? alphabet[Int(triple & 0x3f)] : UInt8(ascii: "="))
+            i += 3
+        }
+        out += String(decoding: encoded, as: UTF8.self)
+    }
+}

@@ -1,0 +1,282 @@
+import Logging
+import SedimentFormat
+
+/// The single writer of the active segment, on its own thread.
+///
+/// Appenders enqueue requests under a lock; the thread takes everything queued at once, gives it
+/// LSNs and transaction times, encodes it as one or more blocks, writes them with one `pwrite`,
+/// applies the durability policy, publishes the new blocks to readers and only then resumes the
+/// appenders. While it syncs, new requests pile up and form the next group.
+final class GroupCommitWriter: @unchecked Sendable {
+    enum Request {
+        case append([Operation], UnsafeContinuation<AppendResult, any Error>)
+        case roll(UnsafeContinuation<AppendResult, any Error>)
+        case close(sealActive: Bool, UnsafeContinuation<AppendResult, any Error>)
+    }
+
+    // Shared with appenders, guarded by `lock`.
+    private let lock = ConditionLock()
+    private var queue: [Request] = []
+    private var idle = false
+    private var closed = false
+
+    // Owned by the writer thread.
+    private let configuration: LogConfiguration
+    private let catalog: SegmentCatalog
+    private let sealer: SegmentSealingQueue
+    private let logger: Logger
+    private var active: SegmentCatalog.Entry
+    private var activeFile: POSIXFile
+    private var activeEnd: Int
+    private var nextLSN: LSN
+    private var clock: HybridLogicalClock
+    private var failure: LogError?
+    private var unsynced = false
+    private var lastSyncNanos = monotonicNanos()
+    private var out = ByteWriter(capacity: 1 << 20)
+    private var scratch = ByteWriter(capacity: 1 << 20)
+
+    init(
+        configuration: LogConfiguration, catalog: SegmentCatalog, sealer: SegmentSealingQueue, logger: Logger,
+        active: SegmentCatalog.Entry, activeFile: POSIXFile, nextLSN: LSN, lastTxTime: TxTime
+    ) {
+        self.configuration = configuration
+        self.catalog = catalog
+        self.sealer = sealer
+        self.logger = logger
+        self.active = active
+        self.activeFile = activeFile
+        self.activeEnd = active.blocks.last?.end ?? SegmentHeader.size
+        self.nextLSN = nextLSN
+        clock = HybridLogicalClock(nodeId: configuration.nodeId)
+        clock.observe(HLCTimestamp(millis: lastTxTime.millis, counter: lastTxTime.counter, nodeId: configuration.nodeId))
+    }
+
+    func start() {
+        startThread { [self] in run() }
+    }
+
+    func enqueue(_ request: Request) {
+        lock.lock()
+        if closed {
+            lock.unlock()
+            Self.fail(request, LogError(.closed, "the log is closed"))
+            return
+        }
+        if case .close = request { closed = true }
+        queue.append(request)
+        let wake = idle
+        lock.unlock()
+        if wake { lock.signal() }
+    }
+
+    // MARK: The writer thread
+
+    private func run() {
+        var batch: [Request] = []
+        batch.reserveCapacity(1024)
+        while true {
+            lock.lock()
+            if queue.isEmpty {
+                idle = true
+                if let timeout = nextTimedWork() {
+                    if timeout > 0 { lock.wait(nanoseconds: timeout) }
+                } else {
+                    lock.wait()
+                }
+                idle = false
+            }
+            swap(&batch, &queue)
+            lock.unlock()
+
+            // Timed work first: an overdue roll happens before the new group lands in an old segment.
+            timedWork()
+            var closeRequest: (Bool, UnsafeContinuation<AppendResult, any Error>)?
+            var appends: [(ops: [Operation], continuation: UnsafeContinuation<AppendResult, any Error>)] = []
+            appends.reserveCapacity(batch.count)
+            for request in batch {
+                switch request {
+                case .append(let ops, let c): appends.append((ops, c))
+                case .roll(let c):
+                    commit(appends)
+                    appends.removeAll(keepingCapacity: true)
+                    do { try roll(force: true) ; c.resume(returning: emptyResult()) } catch { c.resume(throwing: error) }
+                case .close(let seal, let c): closeRequest = (seal, c)
+                }
+            }
+            commit(appends)
+            batch.removeAll(keepingCapacity: true)
+
+            if let (seal, c) = closeRequest {
+                do {
+                    try finish(sealActive: seal)
+                    c.resume(returning: emptyResult())
+                } catch {
+                    c.resume(throwing: error)
+                }
+                return
+            }
+        }
+    }
+
+    private func emptyResult() -> AppendResult {
+        AppendResult(firstLSN: nextLSN, lastLSN: nextLSN - 1, firstTxTime: .zero, lastTxTime: .zero)
+    }
+
+    /// Nanoseconds until an interval sync or an age roll is due; nil when nothing is scheduled.
+    private func nextTimedWork() -> UInt64? {
+        var wait: UInt64?
+        if unsynced, case .interval(let ms) = configuration.durability {
+            let due = lastSyncNanos + UInt64(ms) * 1_000_000
+            let now = monotonicNanos()
+            wait = due > now ? due - now : 0
+        }
+        if let maxAge = configuration.maxSegmentAgeMillis, !active.blocks.isEmpty {
+            let due = active.segment.header.createdMillis + maxAge
+            let now = configuration.clock.nowMillis()
+            let ns = due > now ? (due - now) * 1_000_000 : 0
+            wait = min(wait ?? ns, ns)
+        }
+        return wait
+    }
+
+    private func timedWork() {
+        guard failure == nil else { return }
+        do {
+            if unsynced, case .interval(let ms) = configuration.durability,
+                monotonicNanos() - lastSyncNanos >= UInt64(ms) * 1_000_000
+            {
+                try sync()
+            }
+            if let maxAge = configuration.maxSegmentAgeMillis, !active.blocks.isEmpty,
+                configuration.clock.nowMillis() >= active.segment.header.createdMillis + maxAge
+            {
+                try roll(force: false)
+            }
+        } catch {
+            fail(error)
+        }
+    }
+
+    private func commit(_ appends: [(ops: [Operation], continuation: UnsafeContinuation<AppendResult, any Error>)]) {
+        guard !appends.isEmpty else { return }
+        if let failure {
+            for a in appends { a.continuation.resume(throwing: failure) }
+            return
+        }
+        out.bytes.removeAll(keepingCapacity: true)
+        scratch.bytes.removeAll(keepingCapacity: true)
+        var newBlocks: [BlockIndexEntry] = []
+        var results: [AppendResult] = []
+        results.reserveCapacity(appends.count)
+        var blockFirst = nextLSN
+        var blockCount: UInt32 = 0
+        var blockFirstTx = TxTime.zero
+        var lastTx = TxTime.zero
+
+        func flushBlock() {
+            guard blockCount > 0 else { return }
+            let offset = activeEnd + out.count
+            BlockCodecs.encodeBlock(
+                payload: scratch.bytes, firstLSN: blockFirst, count: blockCount, codec: configuration.activeCodec,
+                level: configuration.zstdLevel, into: &out)
+            newBlocks.append(
+                BlockIndexEntry(
+                    offset: offset, length: activeEnd + out.count - offset, firstLSN: blockFirst, count: blockCount,
+                    firstTxTime: blockFirstTx))
+            scratch.bytes.removeAll(keepingCapacity: true)
+            blockFirst = nextLSN
+            blockCount = 0
+        }
+
+        for append in appends {
+            let first = nextLSN
+            var firstTx = TxTime.zero
+            for op in append.ops {
+                let hlc = clock.now(physicalMillis: configuration.clock.nowMillis())
+                let tx = TxTime(millis: hlc.millis, counter: hlc.counter)
+                if blockCount == 0 { blockFirstTx = tx }
+                if nextLSN == first { firstTx = tx }
+                LogRecord(lsn: nextLSN, txTime: tx, operation: op).encode(into: &scratch)
+                lastTx = tx
+                nextLSN += 1
+                blockCount += 1
+                if scratch.count >= configuration.maxBlockBytes { flushBlock() }
+            }
+            results.append(AppendResult(firstLSN: first, lastLSN: nextLSN - 1, firstTxTime: firstTx, lastTxTime: lastTx))
+        }
+        flushBlock()
+
+        do {
+            try activeFile.write(out.bytes, at: activeEnd)
+            activeEnd += out.count
+            unsynced = true
+            if configuration.durability == .fsync { try sync(publishing: false) }
+        } catch {
+            fail(error)
+            for a in appends { a.continuation.resume(throwing: failure!) }
+            return
+        }
+        active.blocks.append(contentsOf: newBlocks)
+        let written = nextLSN - 1
+        let synced = !unsynced
+        catalog.state.withLock { state in
+            state.entries[state.entries.count - 1].blocks.append(contentsOf: newBlocks)
+            state.writtenLSN = written
+            state.lastTxTime = lastTx
+            if synced { state.durableLSN = written }
+        }
+        for (append, result) in zip(appends, results) { append.continuation.resume(returning: result) }
+
+        if activeEnd >= configuration.maxSegmentBytes {
+            do { try roll(force: false) } catch { fail(error) }
+        }
+    }
+
+    private func sync(publishing: Bool = true) throws(LogError) {
+        try activeFile.dataSync()
+        unsynced = false
+        lastSyncNanos = monotonicNanos()
+        if publishing {
+            let written = nextLSN - 1
+            catalog.state.withLock { $0.durableLSN = written }
+        }
+    }
+
+    /// Finishes the active segment (synced), hands it to the sealer and starts a new one.
+    private func roll(force: Bool) throws(LogError) {
+        guard failure == nil else { throw failure! }
+        guard !active.blocks.isEmpty else { return }
+        try sync()
+        let finished = active
+        let (next, file) = try SegmentedLog.createSegment(
+            id: finished.segment.header.segmentId + 1, firstLSN: nextLSN, configuration: configuration)
+        active = next
+        activeFile = file
+        activeEnd = SegmentHeader.size
+        catalog.state.withLock { $0.entries.append(next) }
+        sealer.enqueue(finished)
+        logger.debug("rolled segment", metadata: ["sealing": "\(finished.segment.fileName)", "next": "\(next.segment.fileName)"])
+    }
+
+    private func finish(sealActive: Bool) throws(LogError) {
+        if let failure { throw failure }
+        try sync()
+        if sealActive { try roll(force: true) }
+    }
+
+    private func fail(_ error: any Error) {
+        guard failure == nil else { return }
+        let logError = error as? LogError ?? LogError(.io, "\(error)")
+        failure = LogError(
+            .failed, "the log stopped accepting writes after an error; reopen it to recover: \(logError)",
+            path: logError.path, offset: logError.offset)
+        logger.error("log writer failed", metadata: ["error": "\(logError)"])
+    }
+
+    private static func fail(_ request: Request, _ error: LogError) {
+        switch request {
+        case .append(_, let c), .roll(let c), .close(_, let c): c.resume(throwing: error)
+        }
+    }
+}

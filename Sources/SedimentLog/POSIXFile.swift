@@ -1,0 +1,174 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file descriptor with the few calls the log needs, each throwing a `LogError` that names the
+/// file. Closed when the last reference goes away.
+final class POSIXFile: Sendable {
+    let fd: Int32
+    let path: String
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(LogError) -> POSIXFile {
+        let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw errnoError("open", path) }
+        return POSIXFile(fd: fd, path: path)
+    }
+
+    static func openReadOnly(_ path: String) throws(LogError) -> POSIXFile {
+        try open(path, flags: O_RDONLY)
+    }
+
+    func size() throws(LogError) -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Self.errnoError("fstat", path) }
+        return Int(st.st_size)
+    }
+
+    /// Reads exactly `count` bytes at `offset` into `buffer` (replacing its contents), or fewer
+    /// at the end of the file.
+    func read(into buffer: inout [UInt8], count: Int, at offset: Int) throws(LogError) {
+        if buffer.count != count {
+            buffer.removeAll(keepingCapacity: true)
+            buffer.append(contentsOf: repeatElement(0, count: count))
+        }
+        var done = 0
+        var failure: Int32 = 0
+        buffer.withUnsafeMutableBytes { raw in
+            while done < count {
+                let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                if n == 0 { return }
+                done += n
+            }
+        }
+        if failure != 0 { throw Self.errnoError("pread", path, code: failure, offset: offset) }
+        if done < count { buffer.removeLast(count - done) }
+    }
+
+    func read(count: Int, at offset: Int) throws(LogError) -> [UInt8] {
+        var buffer: [UInt8] = []
+        try read(into: &buffer, count: count, at: offset)
+        return buffer
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(LogError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Self.errnoError("pwrite", path, offset: offset + done)
+            }
+            done += n
+        }
+    }
+
+    func write(_ bytes: [UInt8], at offset: Int) throws(LogError) {
+        var failure: LogError?
+        bytes.withUnsafeBytes { raw in
+            do throws(LogError) { try write(raw, at: offset) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    func dataSync() throws(LogError) {
+        #if os(Linux)
+        let rc = fdatasync(fd)
+        #else
+        let rc = fsync(fd)
+        #endif
+        guard rc == 0 else { throw Self.errnoError("fdatasync", path) }
+    }
+
+    func sync() throws(LogError) {
+        guard fsync(fd) == 0 else { throw Self.errnoError("fsync", path) }
+    }
+
+    func truncate(to length: Int) throws(LogError) {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw Self.errnoError("ftruncate", path, offset: length) }
+    }
+
+    /// Takes an exclusive advisory lock without waiting; false when another process holds it.
+    func tryLock() -> Bool {
+        flock(fd, LOCK_EX | LOCK_NB) == 0
+    }
+
+    func unlock() {
+        flock(fd, LOCK_UN)
+    }
+
+    static func errnoError(_ call: String, _ path: String, code: Int32 = errno, offset: Int? = nil) -> LogError {
+        LogError(.io, "\(call) failed: \(String(cString: strerror(code))) (errno \(code))", path: path, offset: offset)
+    }
+}
+
+/// Directory and path helpers.
+enum FileSystem {
+    static func createDirectory(_ path: String) throws(LogError) {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw POSIXFile.errnoError("mkdir", path)
+        }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Names in a directory (no "." or "..").
+    static func list(_ path: String) throws(LogError) -> [String] {
+        guard let dir = opendir(path) else { throw POSIXFile.errnoError("opendir", path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// fsync of a directory, so that creations and renames in it are durable.
+    static func syncDirectory(_ path: String) throws(LogError) {
+        let file = try POSIXFile.open(path, flags: O_RDONLY | O_DIRECTORY)
+        try file.sync()
+    }
+
+    static func rename(_ from: String, _ to: String) throws(LogError) {
+        guard Glibc.rename(from, to) == 0 else { throw POSIXFile.errnoError("rename to \(to)", from) }
+    }
+
+    static func remove(_ path: String) throws(LogError) {
+        guard unlink(path) == 0 || errno == ENOENT else { throw POSIXFile.errnoError("unlink", path) }
+    }
+
+    /// Writes a whole file durably: temp file, fsync, rename, fsync of the directory.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LogError) {
+        let tmp = path + ".tmp"
+        let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        try file.write(bytes, at: 0)
+        try file.sync()
+        try rename(tmp, path)
+        try syncDirectory(directory)
+    }
+
+    static func readWhole(_ path: String) throws(LogError) -> [UInt8] {
+        let file = try POSIXFile.openReadOnly(path)
+        return try file.read(count: try file.size(), at: 0)
+    }
+}

@@ -1,0 +1,309 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+public import Logging
+public import SedimentFormat
+import Synchronization
+
+/// The segmented operation log: Sediment's source of truth.
+///
+/// One writer thread owns the active segment and commits appends in groups (one block, one write
+/// and, under `fsync` durability, one `fdatasync` per group). Finished segments are sealed in the
+/// background and recorded in the checkpoint chain. Any number of cursors read concurrently.
+public final class SegmentedLog: Sendable {
+    public let configuration: LogConfiguration
+    public let recovery: RecoveryReport
+    let catalog: SegmentCatalog
+    let writer: GroupCommitWriter
+    let sealer: SegmentSealingQueue
+    let logger: Logger
+    private let lockFile: POSIXFile
+
+    private init(
+        configuration: LogConfiguration, recovery: RecoveryReport, catalog: SegmentCatalog, writer: GroupCommitWriter,
+        sealer: SegmentSealingQueue, logger: Logger, lockFile: POSIXFile
+    ) {
+        self.configuration = configuration
+        self.recovery = recovery
+        self.catalog = catalog
+        self.writer = writer
+        self.sealer = sealer
+        self.logger = logger
+        self.lockFile = lockFile
+    }
+
+    // MARK: Opening
+
+    /// Opens (creating if needed) the log in `configuration.directory`, recovering from a crash:
+    /// a torn tail of the last segment is truncated and reported, complete unsealed segments are
+    /// sealed, and any other damage refuses to open with an error naming file and offset.
+    public static func open(_ configuration: LogConfiguration, logger: Logger) throws(LogError) -> SegmentedLog {
+        try FileSystem.createDirectory(configuration.directory)
+        try FileSystem.createDirectory(configuration.logDirectory)
+        try FileSystem.createDirectory(configuration.checkpointDirectory)
+        let lockFile = try POSIXFile.open(configuration.directory + "/LOCK", flags: O_RDWR | O_CREAT)
+        guard lockFile.tryLock() else {
+            throw LogError(.locked, "another process has this data directory open", path: configuration.directory)
+        }
+
+        var report = RecoveryReport()
+        for dir in [configuration.logDirectory, configuration.checkpointDirectory] {
+            for name in try FileSystem.list(dir) where name.hasSuffix(".tmp") || name.hasSuffix(".sealing") {
+                try FileSystem.remove(dir + "/" + name)
+                report.removedTemporaryFiles.append(name)
+            }
+        }
+
+        var chain = try CheckpointChain.load(directory: configuration.checkpointDirectory)
+        var entries = try Self.openSegments(configuration, report: &report)
+        try Self.checkAgainstManifest(entries, chain.manifest, configuration)
+
+        // Seal complete segments left unsealed by a crash during rollover (all but the last).
+        for i in entries.indices.dropLast() where !entries[i].isSealed {
+            let sealed = try SegmentSealer.seal(entries[i].segment, blocks: entries[i].blocks, configuration: configuration)
+            entries[i] = SegmentCatalog.Entry(segment: sealed.segment, blocks: sealed.segment.sealedIndex())
+            report.sealedOnOpen.append(sealed.segment.fileName)
+        }
+        // Record sealed segments the newest checkpoint does not list yet.
+        let listed = chain.manifest.segments.count
+        let sealedCount = entries.prefix(while: \.isSealed).count
+        if sealedCount > listed {
+            var manifest = chain.manifest
+            for entry in entries[listed..<sealedCount] {
+                manifest.segments.append(Self.manifestEntry(entry.segment))
+                report.checkpointedOnOpen.append(entry.segment.fileName)
+            }
+            try chain.append(manifest: manifest, createdMillis: configuration.clock.nowMillis())
+        }
+
+        let lastLSN = entries.last(where: { !$0.blocks.isEmpty })?.lastLSN ?? (entries.last.map { $0.firstLSN - 1 } ?? 0)
+        let lastTx = try Self.lastTxTime(entries)
+
+        // The active segment: the unsealed last one, or a new one after a sealed tail.
+        let active: SegmentCatalog.Entry
+        let activeFile: POSIXFile
+        if let last = entries.last, !last.isSealed {
+            active = last
+            activeFile = try POSIXFile.open(last.segment.path, flags: O_WRONLY)
+        } else {
+            let id = (entries.last?.segment.header.segmentId).map { $0 + 1 } ?? 0
+            (active, activeFile) = try Self.createSegment(
+                id: id, firstLSN: lastLSN + 1, configuration: configuration)
+            entries.append(active)
+        }
+
+        report.segments = entries.count
+        report.sealedSegments = entries.filter(\.isSealed).count
+        report.firstLSN = entries.first?.firstLSN ?? 1
+        report.lastLSN = lastLSN
+        report.lastTxTime = lastTx
+        if let t = report.truncation {
+            logger.warning(
+                "log recovery truncated a torn tail",
+                metadata: ["file": "\(t.path)", "offset": "\(t.offset)", "bytes": "\(t.bytesRemoved)", "reason": "\(t.reason)"])
+        }
+
+        let catalog = SegmentCatalog(entries: entries, lastLSN: lastLSN, lastTxTime: lastTx)
+        let sealer = SegmentSealingQueue(
+            configuration: configuration, catalog: catalog, chain: chain, logger: logger)
+        let writer = GroupCommitWriter(
+            configuration: configuration, catalog: catalog, sealer: sealer, logger: logger,
+            active: active, activeFile: activeFile, nextLSN: lastLSN + 1, lastTxTime: lastTx)
+        writer.start()
+        return SegmentedLog(
+            configuration: configuration, recovery: report, catalog: catalog, writer: writer, sealer: sealer,
+            logger: logger, lockFile: lockFile)
+    }
+
+    /// Opens every segment file in LSN order and checks that they form one dense run of LSNs.
+    private static func openSegments(
+        _ configuration: LogConfiguration, report: inout RecoveryReport
+    ) throws(LogError) -> [SegmentCatalog.Entry] {
+        let dir = configuration.logDirectory
+        let names = try FileSystem.list(dir).filter { $0.hasSuffix(".seg") }.sorted()
+        var entries: [SegmentCatalog.Entry] = []
+        var expected: LSN?
+        for (i, name) in names.enumerated() {
+            let path = dir + "/" + name
+            guard let nameLSN = SegmentFile.firstLSN(fromFileName: name) else {
+                throw LogError(.corrupt, "unexpected file in the log directory (not <20-digit LSN>.seg)", path: path)
+            }
+            let segment = try SegmentFile.open(path: path)
+            guard segment.header.firstLSN == nameLSN else {
+                throw LogError(
+                    .corrupt, "file name says first LSN \(nameLSN) but its header says \(segment.header.firstLSN)",
+                    path: path, offset: 24)
+            }
+            if let expected, segment.header.firstLSN != expected {
+                throw LogError(
+                    .corrupt, "segment starts at LSN \(segment.header.firstLSN) but the previous one ends at \(expected - 1)",
+                    path: path, offset: 24)
+            }
+            let isLast = i == names.count - 1
+            var blocks: [BlockIndexEntry]
+            if segment.footer != nil {
+                blocks = segment.sealedIndex()
+            } else {
+                let scan: SegmentScanner.Result
+                do { scan = try SegmentScanner.scan(segment.file, header: segment.header) } catch let e as LogError {
+                    throw e
+                } catch {
+                    throw LogError(.io, "\(error)", path: path)
+                }
+                blocks = scan.blocks
+                if let problem = scan.problem {
+                    if let later = scan.intactBlockAfterProblem {
+                        throw LogError(
+                            .corrupt,
+                            "\(problem.message); an intact block follows at offset \(later), so this is damage inside the log, not a torn tail",
+                            path: path, offset: problem.offset)
+                    }
+                    guard isLast else {
+                        throw LogError(
+                            .corrupt, "\(problem.message) (in a segment that is not the last one)", path: path,
+                            offset: problem.offset)
+                    }
+                    let writable = try POSIXFile.open(path, flags: O_WRONLY)
+                    try writable.truncate(to: scan.validEnd)
+                    try writable.sync()
+                    report.truncation = .init(
+                        path: path, offset: scan.validEnd, bytesRemoved: scan.fileSize - scan.validEnd,
+                        reason: problem.description)
+                }
+                if blocks.isEmpty && !isLast {
+                    throw LogError(.corrupt, "an empty segment that is not the last one", path: path)
+                }
+            }
+            let entry = SegmentCatalog.Entry(segment: segment, blocks: blocks)
+            expected = (entry.lastLSN ?? (segment.header.firstLSN - 1)) + 1
+            entries.append(entry)
+        }
+        return entries
+    }
+
+    /// The newest checkpoint must describe exactly the first sealed segments on disk.
+    private static func checkAgainstManifest(
+        _ entries: [SegmentCatalog.Entry], _ manifest: Manifest, _ configuration: LogConfiguration
+    ) throws(LogError) {
+        for (i, listed) in manifest.segments.enumerated() {
+            let path = configuration.logDirectory + "/" + listed.fileName
+            guard i < entries.count, entries[i].segment.fileName == listed.fileName else {
+                throw LogError(
+                    .corrupt, "segment listed by the newest checkpoint is missing (LSNs \(listed.firstLSN)...\(listed.lastLSN))",
+                    path: path)
+            }
+            guard let footer = entries[i].segment.footer else {
+                throw LogError(.corrupt, "checkpoint lists this segment as sealed but it has no seal", path: path)
+            }
+            guard footer.root == listed.root, footer.firstLSN == listed.firstLSN, footer.lastLSN == listed.lastLSN else {
+                throw LogError(
+                    .corrupt,
+                    "segment root \(footer.root.hex.prefix(16))… (LSNs \(footer.firstLSN)...\(footer.lastLSN)) does not match the checkpoint's \(listed.root.hex.prefix(16))… (LSNs \(listed.firstLSN)...\(listed.lastLSN))",
+                    path: path)
+            }
+        }
+    }
+
+    static func manifestEntry(_ segment: SegmentFile) -> Manifest.Segment {
+        let footer = segment.footer!
+        return Manifest.Segment(
+            segmentId: segment.header.segmentId, firstLSN: footer.firstLSN, lastLSN: footer.lastLSN,
+            minTxTime: footer.minTxTime, maxTxTime: footer.maxTxTime, writerEpoch: segment.header.writerEpoch,
+            sizeBytes: UInt64(segment.sizeAtOpen), root: footer.root, fileName: segment.fileName)
+    }
+
+    private static func lastTxTime(_ entries: [SegmentCatalog.Entry]) throws(LogError) -> TxTime {
+        guard let entry = entries.last(where: { !$0.blocks.isEmpty }) else { return .zero }
+        if let footer = entry.segment.footer { return footer.maxTxTime }
+        let block = entry.blocks.last!
+        let bytes = try entry.segment.file.read(count: block.length, at: block.offset)
+        var payload: [UInt8] = []
+        do {
+            let e = try bytes.withFormatBytes { raw throws(FormatError) in
+                try SegmentScanner.openBlock(raw, at: 0, expectedLSN: nil, payload: &payload, decode: false)
+            }
+            return payload.withUnsafeBytes { PayloadPeek.lastTxTime($0, count: e.count) } ?? e.firstTxTime
+        } catch {
+            throw LogError.corrupt(error.shifted(by: block.offset), path: entry.segment.path)
+        }
+    }
+
+    /// Creates a new, empty segment durably (temp file, fsync, rename, directory fsync).
+    static func createSegment(
+        id: UInt64, firstLSN: LSN, configuration: LogConfiguration
+    ) throws(LogError) -> (SegmentCatalog.Entry, POSIXFile) {
+        let header = SegmentHeader(
+            segmentId: id, firstLSN: firstLSN, writerEpoch: configuration.writerEpoch,
+            createdMillis: configuration.clock.nowMillis())
+        let path = configuration.logDirectory + "/" + SegmentFile.fileName(firstLSN: firstLSN)
+        try FileSystem.writeAtomically(header.encoded, to: path, directory: configuration.logDirectory)
+        let segment = try SegmentFile.open(path: path)
+        let writable = try POSIXFile.open(path, flags: O_WRONLY)
+        return (SegmentCatalog.Entry(segment: segment, blocks: []), writable)
+    }
+
+    // MARK: Writing
+
+    /// Appends operations as one group; returns once they reach the configured durability.
+    /// Their LSNs are consecutive. Throws `LogError` (`.invalidArgument` for an invalid
+    /// operation, `.failed` after an I/O error, `.closed` after `close()`).
+    public func append(_ operations: [Operation]) async throws -> AppendResult {
+        guard !operations.isEmpty else { throw LogError(.invalidArgument, "append of no operations") }
+        for op in operations {
+            do { try op.validate() } catch { throw LogError(.invalidArgument, error.message) }
+        }
+        return try await withUnsafeThrowingContinuation { continuation in
+            writer.enqueue(.append(operations, continuation))
+        }
+    }
+
+    public func append(_ operation: Operation) async throws -> AppendResult {
+        try await append([operation])
+    }
+
+    /// Seals the active segment now (if it holds anything) and starts a new one.
+    public func roll() async throws {
+        _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<AppendResult, any Error>) in
+            writer.enqueue(.roll(continuation))
+        }
+    }
+
+    /// Waits until every segment handed to the sealer is sealed and checkpointed.
+    /// Throws the sealer's error if sealing failed.
+    public func waitForSealing() async throws {
+        try await sealer.drain()
+    }
+
+    /// Stops the writer after committing what is queued, syncs, and waits for sealing.
+    /// With `sealActive` the active segment is sealed too.
+    public func close(sealActive: Bool = false) async throws {
+        _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<AppendResult, any Error>) in
+            writer.enqueue(.close(sealActive: sealActive, continuation))
+        }
+        defer { lockFile.unlock() }
+        try await sealer.drain()
+    }
+
+    // MARK: Reading
+
+    /// Newest LSN readable (written to the operating system).
+    public var writtenLSN: LSN { catalog.writtenLSN }
+    /// Newest LSN on stable storage.
+    public var durableLSN: LSN { catalog.durableLSN }
+    /// Oldest LSN in the log.
+    public var firstLSN: LSN { catalog.firstLSN }
+
+    /// A cursor over committed records from `lsn` up to what is written when each block is read.
+    public func records(from lsn: LSN = 1) -> LogCursor {
+        LogCursor(catalog: catalog, from: max(lsn, 1))
+    }
+
+    /// The newest checkpoint.
+    public var checkpoint: Checkpoint? { sealer.checkpoint }
+
+    /// Segment file names with their state, oldest first.
+    public var segmentSummaries: [(fileName: String, firstLSN: LSN, lastLSN: LSN?, sealed: Bool)] {
+        catalog.snapshot.entries.map { ($0.segment.fileName, $0.firstLSN, $0.lastLSN, $0.isSealed) }
+    }
+}

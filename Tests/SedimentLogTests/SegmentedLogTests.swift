@@ -1,0 +1,125 @@
+import SedimentFormat
+import SedimentTesting
+import Testing
+
+@testable import SedimentLog
+
+@Suite struct SegmentedLogTests {
+    @Test func appendsAreDenseOrderedAndReadable() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try SegmentedLog.open(configuration(dir), logger: quietLogger)
+            let acked = try await appendPuts(log, count: 500, concurrency: 16)
+            #expect(acked.count == 500)
+            #expect(Set(acked.keys) == Set(1...500))
+            let records = try readAll(log)
+            #expect(records.map(\.lsn) == Array(1...500))
+            for r in records {
+                #expect(r.operation.key == acked[r.lsn])
+                #expect(r.operation.value == .binary(SampleOperations.payload(for: acked[r.lsn]!, size: 100)))
+            }
+            // Transaction times strictly increase with LSN.
+            for (a, b) in zip(records, records.dropFirst()) { #expect(a.txTime < b.txTime) }
+            try await log.close()
+        }
+    }
+
+    @Test(arguments: [Durability.fsync, .interval(milliseconds: 5), .none])
+    func everyDurabilitySurvivesReopen(durability: Durability) async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.durability = durability
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            let acked = try await appendPuts(log, count: 200)
+            if durability == .fsync { #expect(log.durableLSN == 200) }
+            try await log.close()
+            let reopened = try SegmentedLog.open(config, logger: quietLogger)
+            #expect(reopened.recovery.truncation == nil)
+            let records = try readAll(reopened)
+            #expect(records.count == 200)
+            #expect(records.allSatisfy { acked[$0.lsn] == $0.operation.key })
+            let next = try await reopened.append(SampleOperations.put(key: "after"))
+            #expect(next.firstLSN == 201)
+            #expect(next.firstTxTime > records.last!.txTime)
+            try await reopened.close()
+        }
+    }
+
+    @Test func rollsBySizeSealsAndCheckpoints() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.maxSegmentBytes = 16 << 10
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            _ = try await appendPuts(log, count: 1000, concurrency: 4)
+            try await log.waitForSealing()
+            let summaries = log.segmentSummaries
+            #expect(summaries.count > 5)
+            #expect(summaries.dropLast().allSatisfy { $0.sealed })
+            let checkpoint = try #require(log.checkpoint)
+            #expect(checkpoint.manifest.segments.count == summaries.count - 1)
+            #expect(checkpoint.seq == UInt64(summaries.count - 1))
+            // Reads cross segment boundaries, including from the middle.
+            #expect(try readAll(log).map(\.lsn) == Array(1...1000))
+            #expect(try readAll(log, from: 777).map(\.lsn) == Array(777...1000))
+            try await log.close()
+
+            let reopened = try SegmentedLog.open(config, logger: quietLogger)
+            #expect(try readAll(reopened).count == 1000)
+            #expect(reopened.checkpoint?.root == checkpoint.root || (reopened.checkpoint?.seq ?? 0) > checkpoint.seq)
+            try await reopened.close()
+        }
+    }
+
+    @Test func rollsByAgeWithAMockClock() async throws {
+        try await withTemporaryDirectory { dir in
+            let clock = MockWallClock()
+            var config = configuration(dir, clock: clock)
+            config.maxSegmentAgeMillis = 60_000
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            _ = try await log.append(SampleOperations.put(key: "a"))
+            #expect(log.segmentSummaries.count == 1)
+            clock.advance(by: 61_000)
+            _ = try await log.append(SampleOperations.put(key: "b"))
+            #expect(log.segmentSummaries.count == 2)
+            try await log.waitForSealing()
+            #expect(log.segmentSummaries.first?.sealed == true)
+            try await log.close()
+        }
+    }
+
+    @Test func largeBatchesSplitIntoBlocksAndCursorFollowsNewWrites() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.maxBlockBytes = 4096
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            let ops = (0..<300).map { SampleOperations.put(key: "b\($0)", valueSize: 64) }
+            let result = try await log.append(ops)
+            #expect(result.firstLSN == 1 && result.lastLSN == 300)
+            var cursor = log.records(from: 290)
+            var seen: [LSN] = []
+            while let r = try cursor.next() { seen.append(r.lsn) }
+            #expect(seen == Array(290...300))
+            _ = try await log.append(SampleOperations.put(key: "later"))
+            #expect(try cursor.next()?.operation.key == "later")
+            try await log.close()
+        }
+    }
+
+    @Test func invalidOperationsAreRejectedBeforeTheLog() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try SegmentedLog.open(configuration(dir), logger: quietLogger)
+            let bad = Operation(map: "m", key: "k", kind: .put, value: nil, timestamp: HLCTimestamp(millis: 1, counter: 0, nodeId: "n"))
+            await #expect(throws: LogError.self) { try await log.append(bad) }
+            #expect(log.writtenLSN == 0)
+            try await log.close()
+            await #expect(throws: LogError.self) { try await log.append(SampleOperations.put(key: "x")) }
+        }
+    }
+
+    @Test func aSecondOpenOfTheSameDirectoryIsRefused() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try SegmentedLog.open(configuration(dir), logger: quietLogger)
+            #expect(throws: LogError.self) { try SegmentedLog.open(configuration(dir), logger: quietLogger) }
+            try await log.close()
+        }
+    }
+}

@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""Helper for Tools/bench-ingest.sh: normalises each peer's output into one
+JSON line, and renders the final Markdown report + bench-results JSON.
+
+  ingest_report.py parse SYSTEM --writers N --ops-requested N --rc RC \
+      --stdout FILE --stderr FILE --command CMD [--status skipped --reason R]
+      -> prints one JSON line (always; a parse failure becomes status=failed)
+
+  ingest_report.py report --results RESULTS.jsonl --meta META.json --out OUT.json
+      -> writes OUT.json, prints the Markdown report on stdout
+"""
+import argparse
+import csv
+import io
+import json
+import math
+import re
+import sys
+
+SYSTEMS = [
+    ("sediment", "Sediment"),
+    ("rocksdb", "RocksDB"),
+    ("sqlite", "SQLite WAL"),
+    ("redis", "Redis AOF"),
+]
+KEY_BYTES = 16
+VALUE_BYTES = 100
+
+
+def read(path):
+    if not path:
+        return ""
+    try:
+        with open(path, "r", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def last_line(text, limit=200):
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    if not lines:
+        return ""
+    # prefer a line that looks like an error message, then a usage line
+    for pat in (r"error|fail|invalid|unknown|unexpected|could not|cannot|can't|refused|denied|no such",
+                r"usage"):
+        for l in reversed(lines):
+            if re.search(pat, l, re.I):
+                return l[:limit]
+    return lines[-1][:limit]
+
+
+def num(x):
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+class ParseError(Exception):
+    pass
+
+
+def parse_rocksdb(out, err):
+    text = out + "\n" + err
+    m = re.search(r"^fillrandom\s*:\s*([\d.]+)\s+micros/op\s+(\d+)\s+ops/sec\s+([\d.]+)\s+seconds\s+(\d+)\s+operations;\s*([\d.]+)\s*MB/s",
+                  text, re.M)
+    if not m:
+        raise ParseError("no 'fillrandom : ... ops/sec' line in db_bench output")
+    r = {
+        "micros_per_op": float(m.group(1)),
+        "ops_per_sec": float(m.group(2)),
+        "seconds": float(m.group(3)),
+        "ops": int(m.group(4)),
+        "mb_per_sec": float(m.group(5)),
+    }
+    p = re.search(r"Percentiles:\s*P50:\s*([\d.]+)\s+P75:\s*([\d.]+)\s+P99:\s*([\d.]+)", text)
+    if p:
+        r["p50_us"] = float(p.group(1))
+        r["p99_us"] = float(p.group(3))
+    # db_bench's ops/sec is printed as an integer; recompute for precision
+    if r["seconds"] > 0:
+        r["ops_per_sec"] = round(r["ops"] / r["seconds"], 1)
+    if "Assertions are enabled" in text:
+        r["db_bench_assertions_enabled"] = True
+    return r
+
+
+def parse_redis(out, err, ops_requested):
+    rows = list(csv.reader(io.StringIO(out)))
+    header = None
+    for row in rows:
+        if row and row[0] == "test":
+            header = row
+        elif row and row[0].upper() == "SET":
+            if header is None:
+                header = ["test", "rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms",
+                          "p95_latency_ms", "p99_latency_ms", "max_latency_ms"][: len(row)]
+            d = dict(zip(header, row))
+            rps = num(d.get("rps"))
+            if not rps:
+                raise ParseError("redis-benchmark reported no rps")
+            r = {"ops_per_sec": rps, "ops": ops_requested,
+                 "seconds": round(ops_requested / rps, 3),
+                 "mb_per_sec": round(rps * (KEY_BYTES + VALUE_BYTES) / 1e6, 3)}
+            for k_in, k_out in (("p50_latency_ms", "p50_us"), ("p99_latency_ms", "p99_us"),
+                                ("avg_latency_ms", "mean_us"), ("max_latency_ms", "max_us")):
+                v = num(d.get(k_in))
+                if v is not None:
+                    r[k_out] = round(v * 1000.0, 1)
+            return r
+    m = re.search(r"SET:\s*([\d.]+)\s+requests per second", out + err)
+    if m:
+        rps = float(m.group(1))
+        return {"ops_per_sec": rps, "ops": ops_requested, "seconds": round(ops_requested / rps, 3)}
+    raise ParseError("no SET line in redis-benchmark output")
+
+
+def parse_json_object(out, what):
+    for line in reversed(out.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+    # maybe pretty-printed over several lines
+    s, e = out.find("{"), out.rfind("}")
+    if s >= 0 and e > s:
+        try:
+            obj = json.loads(out[s:e + 1])
+            if isinstance(obj, dict):
+                return obj
+        except ValueError:
+            pass
+    raise ParseError(f"no JSON object on {what} stdout")
+
+
+def parse_generic_json(out, what):
+    obj = parse_json_object(out, what)
+    if num(obj.get("ops_per_sec")) is None:
+        raise ParseError(f"{what} JSON has no numeric ops_per_sec")
+    r = {"raw": obj}
+    for k in ("ops_per_sec", "p50_us", "p99_us", "mb_per_sec", "mean_us", "max_us", "seconds"):
+        v = num(obj.get(k))
+        if v is not None:
+            r[k] = v
+    for k in ("ops", "truncated", "busy_retries", "sqlite_version"):
+        if k in obj:
+            r[k] = obj[k]
+    return r
+
+
+def summarize(rec):
+    w = rec["writers"]
+    if rec.get("status") != "ok":
+        word = "skipped" if rec["system"] == "sediment" else rec.get("status")
+        return f"{rec['system']}: {word} (writers={w}: {rec.get('reason')})"
+    s = f"{rec['system']} writers={w}: {rec['ops_per_sec']:,.0f} ops/s"
+    lat = [f"{k[:-3]} {rec[k]:,.0f} us" for k in ("p50_us", "p99_us") if rec.get(k) is not None]
+    if lat:
+        s += " (" + ", ".join(lat) + ")"
+    if rec.get("ops") is not None:
+        s += f", {rec['ops']:,} ops"
+    if rec.get("seconds") is not None:
+        s += f" in {rec['seconds']:.1f} s"
+    if rec.get("truncated"):
+        s += " [stopped at time cap]"
+    return s
+
+
+def emit(rec):
+    print(json.dumps(rec))
+    print("  " + summarize(rec), file=sys.stderr)
+
+
+def cmd_parse(a):
+    rec = {"system": a.system, "writers": a.writers, "ops_requested": a.ops_requested,
+           "command": a.command}
+    if a.status in ("skipped", "failed"):
+        rec.update(status=a.status, reason=a.reason or a.status)
+        emit(rec)
+        return
+    out, err = read(a.stdout), read(a.stderr)
+    if a.rc == 124:
+        rec.update(status="failed", reason=f"timeout after {a.timeout}s")
+        emit(rec)
+        return
+    if a.rc == 137:
+        rec.update(status="failed", reason=f"killed by SIGKILL (timeout after {a.timeout}s + grace, or OOM)")
+        emit(rec)
+        return
+    if a.rc != 0:
+        detail = last_line(err) or last_line(out) or "no output"
+        rec.update(status="failed", reason=f"exit {a.rc}: {detail}")
+        emit(rec)
+        return
+    try:
+        if a.system == "rocksdb":
+            rec.update(parse_rocksdb(out, err))
+        elif a.system == "redis":
+            rec.update(parse_redis(out, err, a.ops_requested))
+        else:
+            rec.update(parse_generic_json(out, a.system))
+        rec["status"] = "ok"
+        if a.extra:
+            rec.update(json.loads(a.extra))
+    except ParseError as e:
+        rec.update(status="failed", reason=str(e) + (f" ({last_line(err)})" if last_line(err) else ""))
+    emit(rec)
+
+
+# ---------------------------------------------------------------- report
+
+def fmt_int(v):
+    return f"{v:,.0f}"
+
+
+def md_escape(s):
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def short(s, n=70):
+    s = s.strip()
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def cell_ops(rec, notes):
+    if rec is None:
+        return "—"
+    if rec.get("status") != "ok":
+        return md_escape(f"{rec.get('status', 'failed')}: {short(rec.get('reason', '?'))}")
+    s = fmt_int(rec["ops_per_sec"])
+    if rec.get("truncated"):
+        s += " †"
+        notes.add("truncated")
+    return s
+
+
+def cell_lat(rec):
+    if rec is None or rec.get("status") != "ok":
+        return "—" if rec is None else rec.get("status", "failed")
+    p50, p99 = rec.get("p50_us"), rec.get("p99_us")
+    if p50 is None and p99 is None:
+        return "n/a"
+
+    def f(v):
+        if v is None:
+            return "?"
+        return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+    return f"{f(p50)} / {f(p99)}"
+
+
+def ratio(a, b):
+    if not a or not b or a.get("status") != "ok" or b.get("status") != "ok":
+        return "n/a"
+    return f"{a['ops_per_sec'] / b['ops_per_sec']:.2f}×"
+
+
+def cmd_report(a):
+    with open(a.meta) as f:
+        meta = json.load(f)
+    results = []
+    with open(a.results) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    results.append(json.loads(line))
+                except ValueError:
+                    pass
+    writers = meta.get("writers") or sorted({r["writers"] for r in results})
+    by = {(r["system"], r["writers"]): r for r in results}
+
+    doc = dict(meta)
+    doc["results"] = results
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+    notes = set()
+    o = []
+    o.append("## Durable single-record ingest")
+    o.append("")
+    o.append(f"{KEY_BYTES}-byte keys, {meta.get('value_size', VALUE_BYTES)}-byte values, every write durable "
+             "(fsync/fdatasync) before it is acknowledged; one fresh data directory per run.")
+    o.append("")
+    o.append("| writers | Sediment ops/s | RocksDB ops/s | SQLite WAL ops/s | Redis AOF ops/s | Sediment/RocksDB | Sediment/Redis |")
+    o.append("|---:|---:|---:|---:|---:|---:|---:|")
+    for w in writers:
+        s, r, q, d = (by.get((k, w)) for k, _ in SYSTEMS)
+        o.append(f"| {w} | {cell_ops(s, notes)} | {cell_ops(r, notes)} | {cell_ops(q, notes)} | "
+                 f"{cell_ops(d, notes)} | {ratio(s, r)} | {ratio(s, d)} |")
+    o.append("")
+    o.append("Latency p50 / p99 in µs (as each tool measures it: Sediment as reported by `sediment bench`, "
+             "RocksDB per Put inside db_bench, SQLite per INSERT in the Python client, Redis client-side "
+             "round trip incl. loopback TCP):")
+    o.append("")
+    o.append("| writers | Sediment p50 / p99 | RocksDB p50 / p99 | SQLite WAL p50 / p99 | Redis AOF p50 / p99 |")
+    o.append("|---:|---:|---:|---:|---:|")
+    for w in writers:
+        cells = [cell_lat(by.get((k, w))) for k, _ in SYSTEMS]
+        o.append(f"| {w} | " + " | ".join(cells) + " |")
+    o.append("")
+    ops = {}
+    for r in results:
+        if r.get("status") == "ok" and r.get("ops") is not None:
+            ops.setdefault(r["writers"], {})[r["system"]] = r["ops"]
+    if ops:
+        parts = []
+        for w in writers:
+            if w in ops:
+                parts.append(f"{w}: " + ", ".join(f"{k} {fmt_int(v)}" for k, v in ops[w].items()))
+        o.append("Operations per run — " + "; ".join(parts) + ".")
+        o.append("")
+    if "truncated" in notes:
+        o.append(f"† run stopped at the {meta.get('sqlite_max_seconds')} s cap before all requested "
+                 "operations were done; rate is over the operations completed.")
+        o.append("")
+    o.append("### Machine")
+    o.append("")
+    for k, label in (("fsync_probe_before", "fsync probe (start)"), ("fsync_probe_after", "fsync probe (end)")):
+        p = meta.get(k)
+        if isinstance(p, dict) and "p50_us" in p:
+            o.append(f"- {label}: {p['count']} × (append {p['block_bytes']} B + fdatasync): "
+                     f"p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, mean {p['mean_us']:.0f} µs "
+                     f"(≈ {1e6 / p['mean_us']:,.0f} serial fsyncs/s)")
+        elif p:
+            o.append(f"- {label}: failed: {p}")
+    o.append(f"- nproc: {meta.get('nproc')}; CPU: {meta.get('cpu_model')}; memory: {meta.get('mem_total')}")
+    o.append(f"- kernel: {meta.get('kernel')}; OS: {meta.get('os')}")
+    o.append(f"- data filesystem: {meta.get('filesystem')}")
+    o.append(f"- versions: {meta.get('versions')}")
+    o.append(f"- date: {meta.get('date')}")
+    o.append(f"- command: `{meta.get('command_line')}`")
+    o.append(f"- raw results: `{meta.get('results_path')}`")
+    print("\n".join(o))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("parse")
+    p.add_argument("system", choices=[k for k, _ in SYSTEMS])
+    p.add_argument("--writers", type=int, required=True)
+    p.add_argument("--ops-requested", type=int, default=0)
+    p.add_argument("--rc", type=int, default=0)
+    p.add_argument("--stdout")
+    p.add_argument("--stderr")
+    p.add_argument("--command", default="")
+    p.add_argument("--timeout", default="")
+    p.add_argument("--status", default="")
+    p.add_argument("--reason", default="")
+    p.add_argument("--extra", default="", help="JSON object merged into an ok record")
+    p.set_defaults(func=cmd_parse)
+    r = sub.add_parser("report")
+    r.add_argument("--results", required=True)
+    r.add_argument("--meta", required=True)
+    r.add_argument("--out", required=True)
+    r.set_defaults(func=cmd_report)
+    a = ap.parse_args()
+    a.func(a)
+
+
+if __name__ == "__main__":
+    main()
