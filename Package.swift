@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "sediment",
             dependencies: [
-                "SedimentFormat", "SedimentLog",
+                "SedimentFormat", "SedimentLog", "SedimentTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

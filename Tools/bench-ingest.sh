@@ -16,6 +16,8 @@
 #                           first with `swift build -c release --product sediment`
 #                           unless SEDIMENT is set or --no-build is given)
 #   SYSTEMS="sediment rocksdb sqlite redis"   which systems to run
+#   REPEAT=1                run every (system, writers) pair this many times (interleaved);
+#                           the report shows the median run and the min-max range
 #   RUN_TIMEOUT=60          hard cap in seconds for any single run (-> "failed: timeout")
 #   SQLITE_MAX_SECONDS=8    SQLite runs stop after this many seconds and report the
 #                           rate over what they completed (0 = no cap); SQLite's
@@ -39,7 +41,7 @@ shq() { # quote for a shell command line, readably
     if [[ $1 =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi
 }
 COMMAND_LINE=""
-for v in WRITERS OPS SEDIMENT SYSTEMS RUN_TIMEOUT SQLITE_MAX_SECONDS OUT BENCH_TMPDIR PYTHON SWIFT; do
+for v in WRITERS OPS REPEAT SEDIMENT SYSTEMS RUN_TIMEOUT SQLITE_MAX_SECONDS OUT BENCH_TMPDIR PYTHON SWIFT; do
     if [[ -n ${!v+x} ]]; then COMMAND_LINE+="$v=$(shq "${!v}") "; fi
 done
 COMMAND_LINE+=$(shq "$0")
@@ -64,6 +66,7 @@ KEY_SIZE=16
 SYSTEMS=${SYSTEMS:-"sediment rocksdb sqlite redis"}
 RUN_TIMEOUT=${RUN_TIMEOUT:-60}
 SQLITE_MAX_SECONDS=${SQLITE_MAX_SECONDS:-8}
+REPEAT=${REPEAT:-1}
 PYTHON=${PYTHON:-python3}
 SWIFT=${SWIFT:-swift}
 OUT=${OUT:-$ROOT/bench-results/ingest.json}
@@ -85,6 +88,7 @@ fi
 for s in $SYSTEMS; do
     case $s in sediment | rocksdb | sqlite | redis) ;; *) die "unknown system in SYSTEMS: $s" ;; esac
 done
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer"
 [[ $RUN_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "RUN_TIMEOUT must be a positive integer"
 [[ $SQLITE_MAX_SECONDS =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SQLITE_MAX_SECONDS must be a number"
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
@@ -166,7 +170,7 @@ record() {
     local sys=$1 w=$2 ops=$3 cmd=$4
     shift 4
     if ! "$PYTHON" "$HELPERS/ingest_report.py" parse "$sys" --writers "$w" --ops-requested "$ops" \
-        --timeout "$RUN_TIMEOUT" --command "$cmd" "$@" >>"$RESULTS"; then
+        --rep "${rep:-1}" --timeout "$RUN_TIMEOUT" --command "$cmd" "$@" >>"$RESULTS"; then
         log "$sys: failed (writers=$w: could not parse result)"
         printf '{"system":"%s","writers":%d,"ops_requested":%d,"status":"failed","reason":"result parser crashed"}\n' \
             "$sys" "$w" "$ops" >>"$RESULTS"
@@ -260,9 +264,9 @@ free_port() {
 
 # start_redis DIR: sets REDIS_PID/REDIS_PORT, or returns 1 with REDIS_ERR set.
 start_redis() {
-    local dir=$1 deadline attempt
+    local dir=$1 deadline
     REDIS_ERR=""
-    for attempt in 1 2 3; do # retry in case another process grabbed the port
+    for _ in 1 2 3; do # retry in case another process grabbed the port
         REDIS_PORT=$(free_port)
         redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --appendonly yes --appendfsync always \
             --save '' --dir "$dir" --daemonize no --logfile "$dir/redis.log" </dev/null >"$dir/redis.stderr" 2>&1 &
@@ -317,17 +321,20 @@ run_redis() {
 }
 
 OPS_LIST=""
-for w in $WRITERS; do
-    ops=$(ops_for "$w")
-    OPS_LIST+="$w:$ops "
-    for sys in sediment rocksdb sqlite redis; do
-        wants "$sys" || continue
-        if [[ -n ${SKIP[$sys]:-} ]]; then
-            skip "$sys" "$w" "$ops" "${SKIP[$sys]}" 2>/dev/null # already logged once
-            continue
-        fi
-        log "$sys: writers=$w ops=$ops ..."
-        "run_$sys" "$w" "$ops"
+for w in $WRITERS; do OPS_LIST+="$w:$(ops_for "$w") "; done
+for ((rep = 1; rep <= REPEAT; rep++)); do
+    ((REPEAT == 1)) || log "--- repeat $rep of $REPEAT"
+    for w in $WRITERS; do
+        ops=$(ops_for "$w")
+        for sys in sediment rocksdb sqlite redis; do
+            wants "$sys" || continue
+            if [[ -n ${SKIP[$sys]:-} ]]; then
+                skip "$sys" "$w" "$ops" "${SKIP[$sys]}" 2>/dev/null # already logged once
+                continue
+            fi
+            log "$sys: writers=$w ops=$ops ..."
+            "run_$sys" "$w" "$ops"
+        done
     done
 done
 
@@ -336,26 +343,28 @@ log "fsync probe: $FSYNC_AFTER"
 
 # ---------------------------------------------------------------- report
 versions() {
-    local v=()
+    local v=() s
     wants rocksdb && command -v db_bench >/dev/null && v+=("$(db_bench --version 2>&1 | head -n1)")
     wants redis && command -v redis-server >/dev/null && v+=("$(redis-server --version | awk '{print $1, $2, $3}')")
     wants sqlite && v+=("SQLite $("$PYTHON" -c 'import sqlite3; print(sqlite3.sqlite_version)' 2>/dev/null || echo '?')")
     v+=("$("$PYTHON" --version 2>&1)")
     wants sediment && v+=("sediment: ${SEDIMENT:-n/a}")
-    local IFS=';'
-    echo "${v[*]}" | sed 's/;/; /g'
+    s=$(printf '%s; ' "${v[@]}")
+    echo "${s%; }"
 }
 
-export M_WRITERS="$WRITERS" M_OPS="$OPS_LIST" M_VALUE_SIZE=$VALUE_SIZE M_KEY_SIZE=$KEY_SIZE \
-    M_NPROC="$(nproc)" \
-    M_CPU="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n1)" \
-    M_CPU_FALLBACK="$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)" \
-    M_MEM="$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)" \
-    M_KERNEL="$(uname -srm)" \
-    M_OS="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-?}")" \
-    M_FS="$(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$WORK" 2>/dev/null | tr -s ' ' || echo '?')" \
-    M_VERSIONS="$(versions)" \
-    M_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+M_NPROC=$(nproc 2>/dev/null || echo '?')
+M_CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n1 || true)
+[[ -n $M_CPU ]] || M_CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1 || true)
+M_MEM=$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo 2>/dev/null || true)
+M_KERNEL=$(uname -srm)
+M_OS=$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null || true)
+M_FS=$(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$WORK" 2>/dev/null | tr -s ' ' || echo '?')
+M_VERSIONS=$(versions || true)
+M_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+export M_NPROC M_CPU M_MEM M_KERNEL M_OS M_FS M_VERSIONS M_DATE
+export M_WRITERS="$WRITERS" M_OPS="$OPS_LIST" M_VALUE_SIZE=$VALUE_SIZE M_KEY_SIZE=$KEY_SIZE M_REPEAT=$REPEAT \
     M_CMD="$COMMAND_LINE" M_OUT="$OUT" M_RUN_TIMEOUT=$RUN_TIMEOUT M_SQLITE_MAX=$SQLITE_MAX_SECONDS \
     M_FSYNC_BEFORE="$FSYNC_BEFORE" M_FSYNC_AFTER="$FSYNC_AFTER" M_SYSTEMS="$SYSTEMS" \
     M_ELAPSED=$((SECONDS - START_SECONDS))
@@ -374,8 +383,9 @@ meta = {
     "key_size": int(e["M_KEY_SIZE"]),
     "value_size": int(e["M_VALUE_SIZE"]),
     "systems": e["M_SYSTEMS"].split(),
-    "nproc": int(e["M_NPROC"]),
-    "cpu_model": e["M_CPU"] or e["M_CPU_FALLBACK"] or "?",
+    "repeat": int(e["M_REPEAT"]),
+    "nproc": int(e["M_NPROC"]) if e["M_NPROC"].isdigit() else e["M_NPROC"],
+    "cpu_model": e["M_CPU"] or "?",
     "mem_total": e["M_MEM"],
     "kernel": e["M_KERNEL"],
     "os": e["M_OS"],

@@ -180,8 +180,8 @@ def emit(rec):
 
 
 def cmd_parse(a):
-    rec = {"system": a.system, "writers": a.writers, "ops_requested": a.ops_requested,
-           "command": a.command}
+    rec = {"system": a.system, "writers": a.writers, "rep": a.rep,
+           "ops_requested": a.ops_requested, "command": a.command}
     if a.status in ("skipped", "failed"):
         rec.update(status=a.status, reason=a.reason or a.status)
         emit(rec)
@@ -225,9 +225,20 @@ def md_escape(s):
     return s.replace("|", "\\|").replace("\n", " ")
 
 
-def short(s, n=70):
+def short(s, n=48):
     s = s.strip()
     return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def pick(recs):
+    """Representative record of one (system, writers) cell: the median-throughput
+    successful run; if none succeeded, the last failure."""
+    if not recs:
+        return None
+    ok = sorted((r for r in recs if r.get("status") == "ok"), key=lambda r: r["ops_per_sec"])
+    if not ok:
+        return recs[-1]
+    return ok[(len(ok) - 1) // 2]
 
 
 def cell_ops(rec, notes):
@@ -275,9 +286,35 @@ def cmd_report(a):
                 except ValueError:
                     pass
     writers = meta.get("writers") or sorted({r["writers"] for r in results})
-    by = {(r["system"], r["writers"]): r for r in results}
+    groups = {}
+    for r in results:
+        groups.setdefault((r["system"], r["writers"]), []).append(r)
+    by = {k: pick(v) for k, v in groups.items()}
+    repeat = int(meta.get("repeat") or 1)
+
+    summary = []
+    for (sysname, w), recs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rep = by[(sysname, w)]
+        ok = [r["ops_per_sec"] for r in recs if r.get("status") == "ok"]
+        entry = {"system": sysname, "writers": w, "status": rep.get("status"), "runs": len(recs),
+                 "ok_runs": len(ok)}
+        for k in ("ops_per_sec", "p50_us", "p99_us", "mb_per_sec", "ops", "seconds", "truncated", "reason"):
+            if k in rep:
+                entry[k] = rep[k]
+        if len(ok) > 1:
+            entry["ops_per_sec_min"], entry["ops_per_sec_max"] = min(ok), max(ok)
+        summary.append(entry)
+    for w in writers:
+        s, r, d = by.get(("sediment", w)), by.get(("rocksdb", w)), by.get(("redis", w))
+        for e in summary:
+            if e["system"] == "sediment" and e["writers"] == w:
+                if ratio(s, r) != "n/a":
+                    e["vs_rocksdb"] = round(s["ops_per_sec"] / r["ops_per_sec"], 3)
+                if ratio(s, d) != "n/a":
+                    e["vs_redis"] = round(s["ops_per_sec"] / d["ops_per_sec"], 3)
 
     doc = dict(meta)
+    doc["summary"] = summary
     doc["results"] = results
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=2)
@@ -287,8 +324,9 @@ def cmd_report(a):
     o = []
     o.append("## Durable single-record ingest")
     o.append("")
-    o.append(f"{KEY_BYTES}-byte keys, {meta.get('value_size', VALUE_BYTES)}-byte values, every write durable "
-             "(fsync/fdatasync) before it is acknowledged; one fresh data directory per run.")
+    o.append(f"{meta.get('key_size', KEY_BYTES)}-byte keys, {meta.get('value_size', VALUE_BYTES)}-byte values, "
+             "every write durable (fsync/fdatasync) before it is acknowledged; a fresh data directory per run"
+             + (f"; median of {repeat} runs per cell." if repeat > 1 else "; one run per cell."))
     o.append("")
     o.append("| writers | Sediment ops/s | RocksDB ops/s | SQLite WAL ops/s | Redis AOF ops/s | Sediment/RocksDB | Sediment/Redis |")
     o.append("|---:|---:|---:|---:|---:|---:|---:|")
@@ -298,8 +336,8 @@ def cmd_report(a):
                  f"{cell_ops(d, notes)} | {ratio(s, r)} | {ratio(s, d)} |")
     o.append("")
     o.append("Latency p50 / p99 in µs (as each tool measures it: Sediment as reported by `sediment bench`, "
-             "RocksDB per Put inside db_bench, SQLite per INSERT in the Python client, Redis client-side "
-             "round trip incl. loopback TCP):")
+             "RocksDB per Put inside db_bench, SQLite per INSERT in the Python client incl. busy waits, "
+             "Redis client-side round trip over loopback TCP):")
     o.append("")
     o.append("| writers | Sediment p50 / p99 | RocksDB p50 / p99 | SQLite WAL p50 / p99 | Redis AOF p50 / p99 |")
     o.append("|---:|---:|---:|---:|---:|")
@@ -307,20 +345,46 @@ def cmd_report(a):
         cells = [cell_lat(by.get((k, w))) for k, _ in SYSTEMS]
         o.append(f"| {w} | " + " | ".join(cells) + " |")
     o.append("")
-    ops = {}
-    for r in results:
-        if r.get("status") == "ok" and r.get("ops") is not None:
-            ops.setdefault(r["writers"], {})[r["system"]] = r["ops"]
-    if ops:
-        parts = []
+    if repeat > 1:
+        o.append(f"Throughput range over the {repeat} runs (min – max ops/s):")
+        o.append("")
+        o.append("| writers | " + " | ".join(label for _, label in SYSTEMS) + " |")
+        o.append("|---:|" + "---:|" * len(SYSTEMS))
         for w in writers:
-            if w in ops:
-                parts.append(f"{w}: " + ", ".join(f"{k} {fmt_int(v)}" for k, v in ops[w].items()))
-        o.append("Operations per run — " + "; ".join(parts) + ".")
+            cells = []
+            for k, _ in SYSTEMS:
+                ok = [r["ops_per_sec"] for r in groups.get((k, w), []) if r.get("status") == "ok"]
+                cells.append(f"{fmt_int(min(ok))} – {fmt_int(max(ok))} ({len(ok)} ok)" if ok else "—")
+            o.append(f"| {w} | " + " | ".join(cells) + " |")
+        o.append("")
+    ops = {}
+    for w in writers:
+        for k, _ in SYSTEMS:
+            r = by.get((k, w))
+            if r and r.get("status") == "ok" and r.get("ops") is not None:
+                ops.setdefault(w, []).append(f"{k} {fmt_int(r['ops'])}")
+    if ops:
+        o.append("Operations per run: " + "; ".join(f"{w} writers: " + ", ".join(v) for w, v in ops.items()) + ".")
         o.append("")
     if "truncated" in notes:
-        o.append(f"† run stopped at the {meta.get('sqlite_max_seconds')} s cap before all requested "
-                 "operations were done; rate is over the operations completed.")
+        o.append(f"† run stopped at the {meta.get('sqlite_max_seconds'):g} s time cap before all requested "
+                 "operations were done; the rate is over the operations completed.")
+        o.append("")
+    problems = []
+    seen = set()
+    for r in results:
+        if r.get("status") != "ok":
+            key = (r["system"], r.get("status"), r.get("reason"))
+            if key not in seen:
+                seen.add(key)
+                ws = sorted({x["writers"] for x in results
+                             if (x["system"], x.get("status"), x.get("reason")) == key})
+                problems.append(f"- {r['system']} ({', '.join(map(str, ws))} writers): "
+                                f"{r.get('status')}: {r.get('reason')}")
+    if problems:
+        o.append("Not measured:")
+        o.append("")
+        o.extend(problems)
         o.append("")
     o.append("### Machine")
     o.append("")
@@ -331,12 +395,12 @@ def cmd_report(a):
                      f"p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, mean {p['mean_us']:.0f} µs "
                      f"(≈ {1e6 / p['mean_us']:,.0f} serial fsyncs/s)")
         elif p:
-            o.append(f"- {label}: failed: {p}")
+            o.append(f"- {label}: {p}")
     o.append(f"- nproc: {meta.get('nproc')}; CPU: {meta.get('cpu_model')}; memory: {meta.get('mem_total')}")
     o.append(f"- kernel: {meta.get('kernel')}; OS: {meta.get('os')}")
     o.append(f"- data filesystem: {meta.get('filesystem')}")
     o.append(f"- versions: {meta.get('versions')}")
-    o.append(f"- date: {meta.get('date')}")
+    o.append(f"- date: {meta.get('date')} (whole run {meta.get('elapsed_s')} s)")
     o.append(f"- command: `{meta.get('command_line')}`")
     o.append(f"- raw results: `{meta.get('results_path')}`")
     print("\n".join(o))
@@ -354,6 +418,7 @@ def main():
     p.add_argument("--stderr")
     p.add_argument("--command", default="")
     p.add_argument("--timeout", default="")
+    p.add_argument("--rep", type=int, default=1)
     p.add_argument("--status", default="")
     p.add_argument("--reason", default="")
     p.add_argument("--extra", default="", help="JSON object merged into an ok record")
