@@ -12,6 +12,10 @@
 #                           number for every writer count or per-writer-count pairs;
 #                           default 30000 / 120000 / 200000 / 250000 for
 #                           1 / <=16 / <=64 / more writers (each run ~3-10 s here)
+#   MIN_SECONDS=2 TARGET_SECONDS=5 MAX_OPS=3000000
+#                           with the default OPS, a run that ends in under MIN_SECONDS is
+#                           repeated with ops scaled to take ~TARGET_SECONDS (at most
+#                           MAX_OPS); the short run is kept in the JSON as a calibration
 #   SEDIMENT=path           sediment binary (default .build/release/sediment, built
 #                           first with `swift build -c release --product sediment`
 #                           unless SEDIMENT is set or --no-build is given)
@@ -41,7 +45,7 @@ shq() { # quote for a shell command line, readably
     if [[ $1 =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi
 }
 COMMAND_LINE=""
-for v in WRITERS OPS REPEAT SEDIMENT SYSTEMS RUN_TIMEOUT SQLITE_MAX_SECONDS OUT BENCH_TMPDIR PYTHON SWIFT; do
+for v in WRITERS OPS REPEAT MIN_SECONDS TARGET_SECONDS MAX_OPS SEDIMENT SYSTEMS RUN_TIMEOUT SQLITE_MAX_SECONDS OUT BENCH_TMPDIR PYTHON SWIFT; do
     if [[ -n ${!v+x} ]]; then COMMAND_LINE+="$v=$(shq "${!v}") "; fi
 done
 COMMAND_LINE+=$(shq "$0")
@@ -67,6 +71,9 @@ SYSTEMS=${SYSTEMS:-"sediment rocksdb sqlite redis"}
 RUN_TIMEOUT=${RUN_TIMEOUT:-60}
 SQLITE_MAX_SECONDS=${SQLITE_MAX_SECONDS:-8}
 REPEAT=${REPEAT:-1}
+MIN_SECONDS=${MIN_SECONDS:-2}
+TARGET_SECONDS=${TARGET_SECONDS:-5}
+MAX_OPS=${MAX_OPS:-3000000}
 PYTHON=${PYTHON:-python3}
 SWIFT=${SWIFT:-swift}
 OUT=${OUT:-$ROOT/bench-results/ingest.json}
@@ -88,6 +95,9 @@ fi
 for s in $SYSTEMS; do
     case $s in sediment | rocksdb | sqlite | redis) ;; *) die "unknown system in SYSTEMS: $s" ;; esac
 done
+[[ $MIN_SECONDS =~ ^[0-9]+([.][0-9]+)?$ && $TARGET_SECONDS =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+    die "MIN_SECONDS and TARGET_SECONDS must be numbers"
+[[ $MAX_OPS =~ ^[1-9][0-9]*$ ]] || die "MAX_OPS must be a positive integer"
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer"
 [[ $RUN_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "RUN_TIMEOUT must be a positive integer"
 [[ $SQLITE_MAX_SECONDS =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SQLITE_MAX_SECONDS must be a number"
@@ -213,17 +223,35 @@ if wants sediment; then
 fi
 
 # ---------------------------------------------------------------- fsync probe
-fsync_probe() {
+fsync_probe() { # fsync_probe [append|overwrite]
     local f=$WORK/fsync-probe.json
-    if "$PYTHON" "$HELPERS/fsync_probe.py" --dir "$WORK" --count 200 >"$f" 2>"$f.err"; then
+    if "$PYTHON" "$HELPERS/fsync_probe.py" --dir "$WORK" --count 200 --mode "${1:-append}" >"$f" 2>"$f.err"; then
         cat "$f"
     else
         "$PYTHON" -c 'import json,sys; print(json.dumps("failed: " + sys.argv[1]))' "$(tail -n1 "$f.err")"
     fi
 }
 log "scratch dir: $WORK ($(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null || echo '?'))"
-FSYNC_BEFORE=$(fsync_probe)
-log "fsync probe: $FSYNC_BEFORE"
+# CPU busy % over one second before starting: other load on this 2-core box skews everything.
+cpu_busy_pct() {
+    local a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat 2>/dev/null) || return 0
+    sleep 1
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat 2>/dev/null) || return 0
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; all = busy + y[2] - x[2];
+        if (all > 0) printf "%.0f", 100 * busy / all; else print "null" }'
+}
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
+CPU_BUSY=$(cpu_busy_pct || true)
+[[ $CPU_BUSY =~ ^[0-9]+$ ]] || CPU_BUSY=null
+log "CPU busy before start: ${CPU_BUSY}%, load average: $LOAD_START"
+if [[ $CPU_BUSY != null ]] && ((CPU_BUSY > 25)); then
+    log "warning: the machine is busy (${CPU_BUSY}% CPU) - results will be skewed"
+fi
+FSYNC_BEFORE=$(fsync_probe append)
+FSYNC_OVERWRITE=$(fsync_probe overwrite)
+log "fsync probe (append): $FSYNC_BEFORE"
+log "fsync probe (overwrite): $FSYNC_OVERWRITE"
 
 # ---------------------------------------------------------------- peers
 run_sediment() {
@@ -334,12 +362,23 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
             fi
             log "$sys: writers=$w ops=$ops ..."
             "run_$sys" "$w" "$ops"
+            # With default OPS, a run that finished in under MIN_SECONDS is too short to mean
+            # much (no steady state, no segment/memtable roll): redo it sized for ~TARGET_SECONDS.
+            if [[ -z $OPS && $sys != sqlite ]]; then
+                more=$("$PYTHON" "$HELPERS/ingest_report.py" rescale "$RESULTS" \
+                    --min-seconds "$MIN_SECONDS" --target-seconds "$TARGET_SECONDS" --max-ops "$MAX_OPS") || more=""
+                if [[ -n $more ]]; then
+                    log "$sys: that run was shorter than ${MIN_SECONDS}s; rerunning with ops=$more"
+                    "run_$sys" "$w" "$more"
+                fi
+            fi
         done
     done
 done
 
-FSYNC_AFTER=$(fsync_probe)
-log "fsync probe: $FSYNC_AFTER"
+FSYNC_AFTER=$(fsync_probe append)
+log "fsync probe (append): $FSYNC_AFTER"
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 
 # ---------------------------------------------------------------- report
 versions() {
@@ -366,7 +405,7 @@ M_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 export M_NPROC M_CPU M_MEM M_KERNEL M_OS M_FS M_VERSIONS M_DATE
 export M_WRITERS="$WRITERS" M_OPS="$OPS_LIST" M_VALUE_SIZE=$VALUE_SIZE M_KEY_SIZE=$KEY_SIZE M_REPEAT=$REPEAT \
     M_CMD="$COMMAND_LINE" M_OUT="$OUT" M_RUN_TIMEOUT=$RUN_TIMEOUT M_SQLITE_MAX=$SQLITE_MAX_SECONDS \
-    M_FSYNC_BEFORE="$FSYNC_BEFORE" M_FSYNC_AFTER="$FSYNC_AFTER" M_SYSTEMS="$SYSTEMS" \
+    M_FSYNC_BEFORE="$FSYNC_BEFORE" M_FSYNC_AFTER="$FSYNC_AFTER" M_FSYNC_OVERWRITE="$FSYNC_OVERWRITE" M_LOAD_START="$LOAD_START" M_CPU_BUSY="$CPU_BUSY" M_LOAD_END="$LOAD_END" M_SYSTEMS="$SYSTEMS" \
     M_ELAPSED=$((SECONDS - START_SECONDS))
 "$PYTHON" - "$WORK/meta.json" <<'PY'
 import json, os, sys
@@ -398,6 +437,10 @@ meta = {
     "sqlite_max_seconds": float(e["M_SQLITE_MAX"]),
     "fsync_probe_before": js(e["M_FSYNC_BEFORE"]),
     "fsync_probe_after": js(e["M_FSYNC_AFTER"]),
+    "fsync_probe_overwrite": js(e["M_FSYNC_OVERWRITE"]),
+    "loadavg_start": e["M_LOAD_START"],
+    "cpu_busy_pct_start": js(e["M_CPU_BUSY"]),
+    "loadavg_end": e["M_LOAD_END"],
     "elapsed_s": int(e["M_ELAPSED"]),
 }
 with open(sys.argv[1], "w") as f:

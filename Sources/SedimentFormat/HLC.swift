@@ -12,6 +12,7 @@ public struct HLCTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
     /// The node that issued the timestamp.
     public var nodeId: String
 
+    /// A timestamp from its parts.
     public init(millis: UInt64, counter: UInt32, nodeId: String) {
         self.millis = millis
         self.counter = counter
@@ -85,6 +86,8 @@ public struct HybridLogicalClock: Sendable {
     /// The latest timestamp issued, merged or observed; starts at `0:0:<nodeId>`.
     public private(set) var last: HLCTimestamp
 
+    /// A clock for `nodeId` starting at `0:0:<nodeId>`; call `observe` with the highest persisted
+    /// timestamp when recovering.
     public init(nodeId: String, maxDriftMillis: UInt64 = 60_000) {
         self.nodeId = nodeId
         self.maxDriftMillis = maxDriftMillis

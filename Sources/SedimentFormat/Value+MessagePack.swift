@@ -8,6 +8,7 @@ extension Value {
     /// ascending order of the UTF-8 bytes of their keys. Content hashes depend on these bytes.
     public func messagePackBytes() -> [UInt8] {
         var out = [UInt8]()
+        out.reserveCapacity(64)
         encodeMessagePack(into: &out)
         return out
     }

@@ -22,22 +22,27 @@ extension Value: ExpressibleByNilLiteral {
 }
 
 extension Value: ExpressibleByBooleanLiteral {
+    /// `true` / `false` are `.bool`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
 }
 
 extension Value: ExpressibleByIntegerLiteral {
+    /// Integer literals are `.int`.
     public init(integerLiteral value: Int64) { self = .int(value) }
 }
 
 extension Value: ExpressibleByFloatLiteral {
+    /// Float literals are `.double`.
     public init(floatLiteral value: Double) { self = .double(value) }
 }
 
 extension Value: ExpressibleByStringLiteral {
+    /// String literals are `.string`.
     public init(stringLiteral value: String) { self = .string(value) }
 }
 
 extension Value: ExpressibleByArrayLiteral {
+    /// Array literals are `.array`.
     public init(arrayLiteral elements: Value...) { self = .array(elements) }
 }
 

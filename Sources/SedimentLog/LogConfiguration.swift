@@ -52,8 +52,9 @@ public struct LogConfiguration: Sendable {
     public var maxBlockBytes: Int = 1 << 20
     /// Target uncompressed size of blocks in sealed segments (small blocks are merged).
     public var sealedBlockBytes: Int = 256 << 10
-    /// Upper bound on records waiting for the writer; appenders beyond it wait.
-    public var maxPendingBytes: Int = 64 << 20
+    /// Under `fsync` durability, how long the writer may wait for the appenders of the previous
+    /// group to come back before it commits (a group commit delay). 0 disables it.
+    public var groupCommitWindowMicros: Int = 150
     /// The server's node id, part of every transaction time's identity.
     public var nodeId: String = "sediment"
     /// The writer epoch stamped on new segments (fencing; see the bucket tier).

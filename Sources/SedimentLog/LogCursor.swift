@@ -16,6 +16,9 @@ public struct LogCursor: Sendable {
     private var window: [UInt8] = []
     private var windowFile: SegmentFile?
     private var windowOffset = 0
+    /// Blocks up to this LSN were completely written when the window was read; later ones may
+    /// sit in the window's range as zeros (preallocated space) or partial bytes.
+    private var windowMaxLSN: LSN = 0
     private var payload: [UInt8] = []
     /// How many bytes to read at a time when blocks are small.
     public var readAhead = 1 << 20
@@ -69,7 +72,10 @@ public struct LogCursor: Sendable {
 
     /// Reads, checks and decompresses one block into `payload`.
     private mutating func readBlock(_ segment: SegmentFile, _ block: BlockIndexEntry) throws(LogError) -> BlockHeader {
-        if windowFile !== segment || block.offset < windowOffset || block.end > windowOffset + window.count {
+        if windowFile !== segment || block.offset < windowOffset || block.end > windowOffset + window.count
+            || block.lastLSN > windowMaxLSN
+        {
+            windowMaxLSN = catalog.writtenLSN
             try segment.file.read(into: &window, count: max(readAhead, block.length), at: block.offset)
             windowFile = segment
             windowOffset = block.offset

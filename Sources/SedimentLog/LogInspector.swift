@@ -46,6 +46,7 @@ public enum LogInspector {
                 info.minTxTime = scan.blocks.first?.firstTxTime
                 info.maxTxTime = scan.lastTxTime
                 info.blocks = scan.blocks.count
+                info.bytes = scan.validEnd
                 if let p = scan.problem { info.problem = p.description }
             }
             out.append(info)

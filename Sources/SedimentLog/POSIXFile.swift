@@ -99,6 +99,14 @@ final class POSIXFile: Sendable {
         guard fsync(fd) == 0 else { throw Self.errnoError("fsync", path) }
     }
 
+    /// Allocates disk blocks up to `length` bytes (the file reads as zeros past what is written).
+    /// Overwriting allocated blocks lets `fdatasync` skip the metadata journal commit that an
+    /// append which grows the file needs, roughly a third of its cost on ext4.
+    func preallocate(length: Int) throws(LogError) {
+        let rc = posix_fallocate(fd, 0, off_t(length))
+        guard rc == 0 else { throw Self.errnoError("posix_fallocate", path, code: rc, offset: length) }
+    }
+
     func truncate(to length: Int) throws(LogError) {
         guard ftruncate(fd, off_t(length)) == 0 else { throw Self.errnoError("ftruncate", path, offset: length) }
     }

@@ -11,7 +11,8 @@ struct SegmentScanner {
         /// End of the last intact block.
         var validEnd: Int = SegmentHeader.size
         var fileSize: Int = 0
-        /// Why the scan stopped before the end of the file, if it did.
+        /// Why the scan stopped before the end of the file, if it did. A tail of zeros (the
+        /// preallocated, never written part of an active segment) is a clean end, not a problem.
         var problem: FormatError?
         /// Offset of an intact block found after the problem (so it is not a torn tail).
         var intactBlockAfterProblem: Int?
@@ -45,6 +46,7 @@ struct SegmentScanner {
                     offset = entry.end
                     result.validEnd = offset
                 } catch {
+                    if isZero(UnsafeRawBufferPointer(rebasing: raw[offset...])) { return }
                     result.problem = error
                     result.intactBlockAfterProblem = findIntactBlock(raw, after: offset)
                     return
@@ -84,6 +86,20 @@ struct SegmentScanner {
         return BlockIndexEntry(
             offset: offset, length: header.totalLength, firstLSN: header.firstLSN, count: header.count,
             firstTxTime: firstTx)
+    }
+
+    static func isZero(_ raw: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = raw.count
+        while i + 8 <= n {
+            if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
+            i += 8
+        }
+        while i < n {
+            if raw[i] != 0 { return false }
+            i += 1
+        }
+        return true
     }
 
     /// The offset of the next intact block (valid header and payload checksum) after `offset`.

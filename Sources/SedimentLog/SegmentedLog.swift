@@ -86,6 +86,7 @@ public final class SegmentedLog: Sendable {
         if let last = entries.last, !last.isSealed {
             active = last
             activeFile = try POSIXFile.open(last.segment.path, flags: O_WRONLY)
+            try activeFile.preallocate(length: configuration.maxSegmentBytes + configuration.maxBlockBytes)
         } else {
             let id = (entries.last?.segment.header.segmentId).map { $0 + 1 } ?? 0
             (active, activeFile) = try Self.createSegment(
@@ -240,6 +241,7 @@ public final class SegmentedLog: Sendable {
         try FileSystem.writeAtomically(header.encoded, to: path, directory: configuration.logDirectory)
         let segment = try SegmentFile.open(path: path)
         let writable = try POSIXFile.open(path, flags: O_WRONLY)
+        try writable.preallocate(length: configuration.maxSegmentBytes + configuration.maxBlockBytes)
         return (SegmentCatalog.Entry(segment: segment, blocks: []), writable)
     }
 
@@ -286,6 +288,12 @@ public final class SegmentedLog: Sendable {
     }
 
     // MARK: Reading
+
+    /// Group commit counters (groups, operations, time in write and sync).
+    public var writerStatistics: (groups: Int, operations: Int, writeMicros: Double, syncMicros: Double) {
+        let s = writer.stats
+        return (s.groups, s.operations, Double(s.writeNanos) / 1000, Double(s.syncNanos) / 1000)
+    }
 
     /// Newest LSN readable (written to the operating system).
     public var writtenLSN: LSN { catalog.writtenLSN }

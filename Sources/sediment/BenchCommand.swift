@@ -36,6 +36,7 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "Value size in bytes.") var valueSize = 100
     @Option(help: "fsync | interval | interval:MS | none", transform: parseDurability) var durability: Durability = .fsync
     @Option(help: "Segment size in MiB.") var segmentMb = 64
+    @Option(help: "Group commit window in µs (fsync durability).") var groupWindowUs = LogConfiguration(directory: "").groupCommitWindowMicros
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
@@ -43,6 +44,7 @@ struct BenchIngest: AsyncParsableCommand {
         var config = LogConfiguration(directory: options.data)
         config.durability = durability
         config.maxSegmentBytes = segmentMb << 20
+        config.groupCommitWindowMicros = groupWindowUs
         let log = try SegmentedLog.open(config, logger: cliLogger)
         let writers = writers
         let total = ops
@@ -74,6 +76,9 @@ struct BenchIngest: AsyncParsableCommand {
         let elapsed = Double(monotonicNanos() - start) / 1e9
         let segments = log.segmentSummaries.count
         try await log.close()
+        let ws = log.writerStatistics
+        Output.standardError(
+            "writer: \(ws.groups) groups, \(ws.operations / max(ws.groups, 1)) ops/group, write \(Int(ws.writeMicros) / max(ws.groups, 1)) µs/group, sync \(Int(ws.syncMicros) / max(ws.groups, 1)) µs/group")
 
         let sorted = latencies.sorted()
         func pct(_ p: Double) -> Double {

@@ -146,10 +146,12 @@ def parse_generic_json(out, what):
     if num(obj.get("ops_per_sec")) is None:
         raise ParseError(f"{what} JSON has no numeric ops_per_sec")
     r = {"raw": obj}
-    for k in ("ops_per_sec", "p50_us", "p99_us", "mb_per_sec", "mean_us", "max_us", "seconds"):
+    for k in ("ops_per_sec", "p50_us", "p99_us", "p999_us", "mb_per_sec", "mean_us", "max_us", "seconds"):
         v = num(obj.get(k))
         if v is not None:
             r[k] = v
+    if "seconds" not in r and num(obj.get("elapsed_s")) is not None:
+        r["seconds"] = num(obj.get("elapsed_s"))
     for k in ("ops", "truncated", "busy_retries", "sqlite_version"):
         if k in obj:
             r[k] = obj[k]
@@ -288,6 +290,8 @@ def cmd_report(a):
     writers = meta.get("writers") or sorted({r["writers"] for r in results})
     groups = {}
     for r in results:
+        if r.get("calibration"):
+            continue
         groups.setdefault((r["system"], r["writers"]), []).append(r)
     by = {k: pick(v) for k, v in groups.items()}
     repeat = int(meta.get("repeat") or 1)
@@ -316,9 +320,6 @@ def cmd_report(a):
     doc = dict(meta)
     doc["summary"] = summary
     doc["results"] = results
-    with open(a.out, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
 
     notes = set()
     o = []
@@ -370,6 +371,13 @@ def cmd_report(a):
         o.append(f"† run stopped at the {meta.get('sqlite_max_seconds'):g} s time cap before all requested "
                  "operations were done; the rate is over the operations completed.")
         o.append("")
+    cal = [r for r in results if r.get("calibration")]
+    if cal:
+        o.append("Runs shorter than the minimum were repeated with more operations (short runs kept in the "
+                 "JSON as calibration): " + ", ".join(
+                     f"{r['system']} @ {r['writers']} ({fmt_int(r['ops'])} ops in {r['seconds']:.2f} s)" for r in cal)
+                 + ".")
+        o.append("")
     problems = []
     seen = set()
     for r in results:
@@ -386,24 +394,73 @@ def cmd_report(a):
         o.append("")
         o.extend(problems)
         o.append("")
+    warnings = []
+    fb, fa = meta.get("fsync_probe_before"), meta.get("fsync_probe_after")
+    if isinstance(fb, dict) and isinstance(fa, dict) and fb.get("p50_us") and fa.get("p50_us"):
+        hi, lo = max(fb["p50_us"], fa["p50_us"]), min(fb["p50_us"], fa["p50_us"])
+        if hi > 2 * lo:
+            warnings.append(f"fsync p50 moved from {fb['p50_us']:.0f} µs to {fa['p50_us']:.0f} µs between "
+                            "start and end: the disk was shared with other I/O; numbers may be skewed.")
+    busy = num(meta.get("cpu_busy_pct_start"))
+    if busy is not None and busy > 25:
+        warnings.append(f"the CPUs were {busy:.0f}% busy just before the run: something else was running.")
+    if warnings:
+        o.append("**Warning:** " + " ".join(warnings) + " Re-run on a quiet machine (or with REPEAT=3).")
+        o.append("")
+    doc["warnings"] = warnings
     o.append("### Machine")
     o.append("")
-    for k, label in (("fsync_probe_before", "fsync probe (start)"), ("fsync_probe_after", "fsync probe (end)")):
+    for k, label in (("fsync_probe_before", "fsync probe (start)"),
+                     ("fsync_probe_overwrite", "fsync probe (start, pre-written file)"),
+                     ("fsync_probe_after", "fsync probe (end)")):
         p = meta.get(k)
         if isinstance(p, dict) and "p50_us" in p:
-            o.append(f"- {label}: {p['count']} × (append {p['block_bytes']} B + fdatasync): "
+            what = "overwrite" if p.get("mode") == "overwrite" else "append"
+            o.append(f"- {label}: {p['count']} × ({what} {p['block_bytes']} B + fdatasync): "
                      f"p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, mean {p['mean_us']:.0f} µs "
                      f"(≈ {1e6 / p['mean_us']:,.0f} serial fsyncs/s)")
         elif p:
             o.append(f"- {label}: {p}")
     o.append(f"- nproc: {meta.get('nproc')}; CPU: {meta.get('cpu_model')}; memory: {meta.get('mem_total')}")
+    o.append(f"- CPU busy just before the run: {meta.get('cpu_busy_pct_start')}%; load average (1/5/15 min) "
+             f"at start: {meta.get('loadavg_start')}, at end: {meta.get('loadavg_end')} "
+             "(fsync waits count as load)")
     o.append(f"- kernel: {meta.get('kernel')}; OS: {meta.get('os')}")
     o.append(f"- data filesystem: {meta.get('filesystem')}")
     o.append(f"- versions: {meta.get('versions')}")
     o.append(f"- date: {meta.get('date')} (whole run {meta.get('elapsed_s')} s)")
     o.append(f"- command: `{meta.get('command_line')}`")
     o.append(f"- raw results: `{meta.get('results_path')}`")
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
     print("\n".join(o))
+
+
+def cmd_rescale(a):
+    """If the last record in RESULTS is an ok run shorter than --min-seconds, mark it as a
+    calibration run and print the op count that should take about --target-seconds."""
+    with open(a.results) as f:
+        lines = f.read().splitlines()
+    if not lines:
+        return
+    try:
+        rec = json.loads(lines[-1])
+    except ValueError:
+        return
+    secs = num(rec.get("seconds"))
+    ops = rec.get("ops") or rec.get("ops_requested")
+    if rec.get("status") != "ok" or not secs or not ops or secs >= a.min_seconds:
+        return
+    new = min(a.max_ops, int(ops * a.target_seconds / max(secs, 0.05)))
+    new = int(math.ceil(new / 1000.0) * 1000)
+    if new <= ops:
+        return
+    rec["calibration"] = True
+    lines[-1] = json.dumps(rec)
+    with open(a.results, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(new)
 
 
 def main():
@@ -423,6 +480,12 @@ def main():
     p.add_argument("--reason", default="")
     p.add_argument("--extra", default="", help="JSON object merged into an ok record")
     p.set_defaults(func=cmd_parse)
+    c = sub.add_parser("rescale")
+    c.add_argument("results")
+    c.add_argument("--min-seconds", type=float, default=2)
+    c.add_argument("--target-seconds", type=float, default=5)
+    c.add_argument("--max-ops", type=int, default=3000000)
+    c.set_defaults(func=cmd_rescale)
     r = sub.add_parser("report")
     r.add_argument("--results", required=True)
     r.add_argument("--meta", required=True)
