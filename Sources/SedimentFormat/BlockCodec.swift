@@ -61,8 +61,8 @@ public enum BlockCodec: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         _ input: UnsafeRawBufferPointer, uncompressedLength: Int, into output: inout [UInt8]
     ) throws(FormatError) {
         if output.count != uncompressedLength {
-            output.removeAll(keepingCapacity: true)
-            output.append(contentsOf: repeatElement(0, count: uncompressedLength))
+            // Every byte is overwritten below (or the call throws), so skip the zero fill.
+            output = [UInt8](unsafeUninitializedCapacity: uncompressedLength) { _, n in n = uncompressedLength }
         }
         switch self {
         case .none:

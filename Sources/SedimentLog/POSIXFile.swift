@@ -39,8 +39,8 @@ final class POSIXFile: Sendable {
     /// at the end of the file.
     func read(into buffer: inout [UInt8], count: Int, at offset: Int) throws(LogError) {
         if buffer.count != count {
-            buffer.removeAll(keepingCapacity: true)
-            buffer.append(contentsOf: repeatElement(0, count: count))
+            // No zero fill: pread overwrites it (and a short read trims it below).
+            buffer = [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
         }
         var done = 0
         var failure: Int32 = 0

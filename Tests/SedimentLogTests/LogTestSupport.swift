@@ -11,6 +11,8 @@ func configuration(_ dir: TemporaryDirectory, clock: MockWallClock = MockWallClo
     c.clock = clock
     c.durability = .none
     c.maxSegmentAgeMillis = nil
+    c.maxSegmentBytes = 256 << 10
+    c.maxBlockBytes = 64 << 10
     return c
 }
 

@@ -399,11 +399,11 @@ def cmd_report(a):
     if isinstance(fb, dict) and isinstance(fa, dict) and fb.get("p50_us") and fa.get("p50_us"):
         hi, lo = max(fb["p50_us"], fa["p50_us"]), min(fb["p50_us"], fa["p50_us"])
         if hi > 2 * lo:
-            warnings.append(f"fsync p50 moved from {fb['p50_us']:.0f} µs to {fa['p50_us']:.0f} µs between "
+            warnings.append(f"The fsync p50 moved from {fb['p50_us']:.0f} µs to {fa['p50_us']:.0f} µs between "
                             "start and end: the disk was shared with other I/O; numbers may be skewed.")
     busy = num(meta.get("cpu_busy_pct_start"))
     if busy is not None and busy > 25:
-        warnings.append(f"the CPUs were {busy:.0f}% busy just before the run: something else was running.")
+        warnings.append(f"The CPUs were {busy:.0f}% busy just before the run: something else was running.")
     if warnings:
         o.append("**Warning:** " + " ".join(warnings) + " Re-run on a quiet machine (or with REPEAT=3).")
         o.append("")
