@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing Sediment needs on Debian (idempotent; only missing packages).
+#   Tools/setup.sh          build and test dependencies
+#   Tools/setup.sh --bench  also the peers of the benchmarks (Redis, RocksDB's db_bench, SQLite)
+set -euo pipefail
+
+packages=(libzstd-dev liblz4-dev libssl-dev pkg-config)
+if [[ ${1:-} == --bench ]]; then
+    packages+=(redis-server redis-tools rocksdb-tools sqlite3)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    SUDO=""
+    [[ $(id -u) == 0 ]] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.2 or newer is needed)" >&2; exit 1; }
