@@ -12,7 +12,6 @@ struct WriterStats: Sendable {
     var groups = 0
     var operations = 0
     var writeNanos: UInt64 = 0
-    var syncNanos: UInt64 = 0
 }
 
 final class GroupCommitWriter: @unchecked Sendable {
@@ -36,6 +35,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let catalog: SegmentCatalog
     private let sealer: SegmentSealingQueue
     private let logger: Logger
+    private let syncer: DurabilitySyncer
     private var active: SegmentCatalog.Entry
     private var activeFile: POSIXFile
     private var activeEnd: Int
@@ -59,6 +59,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         self.catalog = catalog
         self.sealer = sealer
         self.logger = logger
+        self.syncer = DurabilitySyncer(catalog: catalog)
         self.active = active
         self.activeFile = activeFile
         self.activeEnd = active.blocks.last?.end ?? SegmentHeader.size
@@ -67,7 +68,10 @@ final class GroupCommitWriter: @unchecked Sendable {
         clock.observe(HLCTimestamp(millis: lastTxTime.millis, counter: lastTxTime.counter, nodeId: configuration.nodeId))
     }
 
+    var syncStatistics: (syncs: Int, nanos: UInt64) { (syncer.syncs, syncer.syncNanos) }
+
     func start() {
+        if configuration.durability == .fsync { syncer.start() }
         startThread { [self] in run() }
     }
 
@@ -194,6 +198,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private func commit(_ appends: [(ops: [Operation], continuation: UnsafeContinuation<AppendResult, any Error>)]) {
         guard !appends.isEmpty else { return }
         lastGroupRequests = appends.count
+        if failure == nil, let error = syncer.error { fail(error) }
         if let failure {
             for a in appends { a.continuation.resume(throwing: failure) }
             return
@@ -244,15 +249,11 @@ final class GroupCommitWriter: @unchecked Sendable {
         do {
             let t0 = monotonicNanos()
             try activeFile.write(out.bytes, at: activeEnd)
-            let t1 = monotonicNanos()
-            activeEnd += out.count
-            unsynced = true
-            if configuration.durability == .fsync { try sync(publishing: false) }
-            let t2 = monotonicNanos()
             stats.groups += 1
             stats.operations += Int(nextLSN - results[0].firstLSN)
-            stats.writeNanos += t1 - t0
-            stats.syncNanos += t2 - t1
+            stats.writeNanos += monotonicNanos() - t0
+            activeEnd += out.count
+            unsynced = true
         } catch {
             fail(error)
             for a in appends { a.continuation.resume(throwing: failure!) }
@@ -260,14 +261,19 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         active.blocks.append(contentsOf: newBlocks)
         let written = nextLSN - 1
-        let synced = !unsynced
         catalog.state.withLock { state in
             state.entries[state.entries.count - 1].blocks.append(contentsOf: newBlocks)
             state.writtenLSN = written
             state.lastTxTime = lastTx
-            if synced { state.durableLSN = written }
         }
-        for (append, result) in zip(appends, results) { append.continuation.resume(returning: result) }
+        if configuration.durability == .fsync {
+            // Acknowledged by the syncer once fdatasync covers them; meanwhile the next group.
+            syncer.submit(
+                file: activeFile, lastLSN: written,
+                waiters: zip(appends, results).map { ($0.continuation, $1) })
+        } else {
+            for (append, result) in zip(appends, results) { append.continuation.resume(returning: result) }
+        }
 
         if activeEnd >= configuration.maxSegmentBytes {
             do { try roll(force: false) } catch { fail(error) }
@@ -301,6 +307,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func finish(sealActive: Bool) throws(LogError) {
+        if configuration.durability == .fsync { syncer.stop() }
+        if failure == nil, let error = syncer.error { fail(error) }
         if let failure { throw failure }
         try sync()
         if sealActive { try roll(force: true) }

@@ -290,9 +290,9 @@ public final class SegmentedLog: Sendable {
     // MARK: Reading
 
     /// Group commit counters (groups, operations, time in write and sync).
-    public var writerStatistics: (groups: Int, operations: Int, writeMicros: Double, syncMicros: Double) {
+    public var writerStatistics: (groups: Int, operations: Int, writeMicros: Double, syncs: Int, syncMicros: Double) {
         let s = writer.stats
-        return (s.groups, s.operations, Double(s.writeNanos) / 1000, Double(s.syncNanos) / 1000)
+        return (s.groups, s.operations, Double(s.writeNanos) / 1000, writer.syncStatistics.syncs, Double(writer.syncStatistics.nanos) / 1000)
     }
 
     /// Newest LSN readable (written to the operating system).

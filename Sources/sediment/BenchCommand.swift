@@ -78,7 +78,7 @@ struct BenchIngest: AsyncParsableCommand {
         try await log.close()
         let ws = log.writerStatistics
         Output.standardError(
-            "writer: \(ws.groups) groups, \(ws.operations / max(ws.groups, 1)) ops/group, write \(Int(ws.writeMicros) / max(ws.groups, 1)) µs/group, sync \(Int(ws.syncMicros) / max(ws.groups, 1)) µs/group")
+            "writer: \(ws.groups) groups, \(ws.operations / max(ws.groups, 1)) ops/group, write \(Int(ws.writeMicros) / max(ws.groups, 1)) µs/group; \(ws.syncs) syncs, \(ws.operations / max(ws.syncs, 1)) ops/sync, \(Int(ws.syncMicros) / max(ws.syncs, 1)) µs/sync")
 
         let sorted = latencies.sorted()
         func pct(_ p: Double) -> Double {
