@@ -201,26 +201,11 @@ public struct MessagePackReader {
         let n = try checkLength(length, limit: limits.maxStringLength, kind: kind, start: start, at: pos)
         if n == 0 { return "" }
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[pos..<(pos + n)])
-        guard let string = MessagePackReader.validatedString(bytes) else {
+        guard let string = validatedUTF8String(bytes) else {
             throw FormatError(.malformed, at: start, "\(kind) of \(n) bytes is not valid UTF-8")
         }
         pos += n
         return string
-    }
-
-    /// The string for `bytes`, or nil if they are not valid UTF-8.
-    @inline(__always)
-    private static func validatedString(_ bytes: UnsafeRawBufferPointer) -> String? {
-        // Treating raw bytes as UInt8 is what the standard library itself does for raw buffers.
-        let codeUnits = bytes.assumingMemoryBound(to: UInt8.self)
-        if #available(macOS 26, iOS 26, tvOS 26, watchOS 26, visionOS 26, *) {
-            // Non-generic validation, then a copy without re-validating: ~3x faster than
-            // `String(validating:as:)`, which goes through unspecialized generic code.
-            guard let span = try? UTF8Span(validating: codeUnits.span) else { return nil }
-            return String(copying: span)
-        } else {
-            return String(validating: codeUnits, as: UTF8.self)
-        }
     }
 
     private func decodeBinary(
