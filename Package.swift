@@ -32,11 +32,13 @@ let package = Package(
         .target(
             name: "SedimentFormat",
             dependencies: ["CZstd", "CLZ4", "COpenSSL", "CCRC32C"],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         .target(
             name: "SedimentLog",
             dependencies: ["SedimentFormat", .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         .target(

@@ -34,6 +34,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let configuration: LogConfiguration
     private let catalog: SegmentCatalog
     private let sealer: SegmentSealingQueue
+    private let preparer: SegmentPreparer
     private let logger: Logger
     private let syncer: DurabilitySyncer
     private var active: SegmentCatalog.Entry
@@ -52,12 +53,14 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var scratch = ByteWriter(capacity: 1 << 20)
 
     init(
-        configuration: LogConfiguration, catalog: SegmentCatalog, sealer: SegmentSealingQueue, logger: Logger,
+        configuration: LogConfiguration, catalog: SegmentCatalog, sealer: SegmentSealingQueue,
+        preparer: SegmentPreparer, logger: Logger,
         active: SegmentCatalog.Entry, activeFile: POSIXFile, nextLSN: LSN, lastTxTime: TxTime
     ) {
         self.configuration = configuration
         self.catalog = catalog
         self.sealer = sealer
+        self.preparer = preparer
         self.logger = logger
         self.syncer = DurabilitySyncer(catalog: catalog)
         self.active = active
@@ -68,7 +71,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         clock.observe(HLCTimestamp(millis: lastTxTime.millis, counter: lastTxTime.counter, nodeId: configuration.nodeId))
     }
 
-    var syncStatistics: (syncs: Int, nanos: UInt64) { (syncer.syncs, syncer.syncNanos) }
+    var syncStatistics: (syncs: Int, nanos: UInt64) { syncer.statistics }
 
     func start() {
         if configuration.durability == .fsync { syncer.start() }
@@ -297,7 +300,8 @@ final class GroupCommitWriter: @unchecked Sendable {
         try sync()
         let finished = active
         let (next, file) = try SegmentedLog.createSegment(
-            id: finished.segment.header.segmentId + 1, firstLSN: nextLSN, configuration: configuration)
+            id: finished.segment.header.segmentId + 1, firstLSN: nextLSN, configuration: configuration,
+            prepared: preparer.take())
         active = next
         activeFile = file
         activeEnd = SegmentHeader.size
@@ -312,6 +316,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         if let failure { throw failure }
         try sync()
         if sealActive { try roll(force: true) }
+        preparer.close()
     }
 
     private func fail(_ error: any Error) {

@@ -50,6 +50,8 @@ public struct LogConfiguration: Sendable {
     public var zstdLevel: Int32 = 3
     /// Upper bound on a block's uncompressed payload; larger batches are split.
     public var maxBlockBytes: Int = 1 << 20
+    /// Largest record accepted (at most `BlockHeader.maxPayload`).
+    public var maxRecordBytes: Int = 16 << 20
     /// Target uncompressed size of blocks in sealed segments (small blocks are merged).
     public var sealedBlockBytes: Int = 256 << 10
     /// Under `fsync` durability, how long the writer may wait for the appenders of the previous

@@ -100,11 +100,37 @@ final class POSIXFile: Sendable {
     }
 
     /// Allocates disk blocks up to `length` bytes (the file reads as zeros past what is written).
-    /// Overwriting allocated blocks lets `fdatasync` skip the metadata journal commit that an
-    /// append which grows the file needs, roughly a third of its cost on ext4.
     func preallocate(length: Int) throws(LogError) {
         let rc = posix_fallocate(fd, 0, off_t(length))
         guard rc == 0 else { throw Self.errnoError("posix_fallocate", path, code: rc, offset: length) }
+    }
+
+    /// Writes zeros over `range` and syncs. Overwriting blocks that are already written lets a
+    /// later `fdatasync` skip the metadata journal commit that growing the file (or converting
+    /// fallocated, unwritten extents) needs: about 100 µs instead of 180 µs on this ext4.
+    /// Syncs every 4 MiB so the flush reaches the disk in small pieces, not one burst that
+    /// would hold up the log's own syncs.
+    func writeZeros(_ range: Range<Int>) throws(LogError) {
+        let chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var at = range.lowerBound
+        var sinceSync = 0
+        while at < range.upperBound {
+            let n = min(chunk.count, range.upperBound - at)
+            var failure: LogError?
+            chunk.withUnsafeBytes { raw in
+                do throws(LogError) { try write(UnsafeRawBufferPointer(rebasing: raw[..<n]), at: at) } catch {
+                    failure = error
+                }
+            }
+            if let failure { throw failure }
+            at += n
+            sinceSync += n
+            if sinceSync >= 4 << 20 {
+                try dataSync()
+                sinceSync = 0
+            }
+        }
+        try dataSync()
     }
 
     func truncate(to length: Int) throws(LogError) {

@@ -55,6 +55,7 @@ public final class SegmentedLog: Sendable {
             }
         }
 
+        let preparer = SegmentPreparer(configuration: configuration, logger: logger)
         var chain = try CheckpointChain.load(directory: configuration.checkpointDirectory)
         var entries = try Self.openSegments(configuration, report: &report)
         try Self.checkAgainstManifest(entries, chain.manifest, configuration)
@@ -90,9 +91,10 @@ public final class SegmentedLog: Sendable {
         } else {
             let id = (entries.last?.segment.header.segmentId).map { $0 + 1 } ?? 0
             (active, activeFile) = try Self.createSegment(
-                id: id, firstLSN: lastLSN + 1, configuration: configuration)
+                id: id, firstLSN: lastLSN + 1, configuration: configuration, prepared: try preparer.prepareNow())
             entries.append(active)
         }
+        preparer.prepareNext()
 
         report.segments = entries.count
         report.sealedSegments = entries.filter(\.isSealed).count
@@ -109,7 +111,7 @@ public final class SegmentedLog: Sendable {
         let sealer = SegmentSealingQueue(
             configuration: configuration, catalog: catalog, chain: chain, logger: logger)
         let writer = GroupCommitWriter(
-            configuration: configuration, catalog: catalog, sealer: sealer, logger: logger,
+            configuration: configuration, catalog: catalog, sealer: sealer, preparer: preparer, logger: logger,
             active: active, activeFile: activeFile, nextLSN: lastLSN + 1, lastTxTime: lastTx)
         writer.start()
         return SegmentedLog(
@@ -231,17 +233,28 @@ public final class SegmentedLog: Sendable {
     }
 
     /// Creates a new, empty segment durably (temp file, fsync, rename, directory fsync).
+    /// With a `prepared` file (zero-filled by `SegmentPreparer`) the header is stamped into it
+    /// and it is renamed into place; otherwise a new file is written and preallocated.
     static func createSegment(
-        id: UInt64, firstLSN: LSN, configuration: LogConfiguration
+        id: UInt64, firstLSN: LSN, configuration: LogConfiguration, prepared: String?
     ) throws(LogError) -> (SegmentCatalog.Entry, POSIXFile) {
         let header = SegmentHeader(
             segmentId: id, firstLSN: firstLSN, writerEpoch: configuration.writerEpoch,
             createdMillis: configuration.clock.nowMillis())
         let path = configuration.logDirectory + "/" + SegmentFile.fileName(firstLSN: firstLSN)
-        try FileSystem.writeAtomically(header.encoded, to: path, directory: configuration.logDirectory)
+        let writable: POSIXFile
+        if let prepared {
+            writable = try POSIXFile.open(prepared, flags: O_WRONLY)
+            try writable.write(header.encoded, at: 0)
+            try writable.dataSync()
+            try FileSystem.rename(prepared, path)
+            try FileSystem.syncDirectory(configuration.logDirectory)
+        } else {
+            try FileSystem.writeAtomically(header.encoded, to: path, directory: configuration.logDirectory)
+            writable = try POSIXFile.open(path, flags: O_WRONLY)
+            try writable.preallocate(length: configuration.maxSegmentBytes + configuration.maxBlockBytes)
+        }
         let segment = try SegmentFile.open(path: path)
-        let writable = try POSIXFile.open(path, flags: O_WRONLY)
-        try writable.preallocate(length: configuration.maxSegmentBytes + configuration.maxBlockBytes)
         return (SegmentCatalog.Entry(segment: segment, blocks: []), writable)
     }
 
@@ -254,6 +267,12 @@ public final class SegmentedLog: Sendable {
         guard !operations.isEmpty else { throw LogError(.invalidArgument, "append of no operations") }
         for op in operations {
             do { try op.validate() } catch { throw LogError(.invalidArgument, error.message) }
+            let size = op.encodedSizeUpperBound
+            guard size <= configuration.maxRecordBytes else {
+                throw LogError(
+                    .invalidArgument,
+                    "record for \(op.map)/\(op.key) is up to \(size) bytes; the limit is \(configuration.maxRecordBytes)")
+            }
         }
         return try await withUnsafeThrowingContinuation { continuation in
             writer.enqueue(.append(operations, continuation))

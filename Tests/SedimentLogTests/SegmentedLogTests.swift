@@ -110,6 +110,9 @@ import Testing
             let bad = Operation(map: "m", key: "k", kind: .put, value: nil, timestamp: HLCTimestamp(millis: 1, counter: 0, nodeId: "n"))
             await #expect(throws: LogError.self) { try await log.append(bad) }
             #expect(log.writtenLSN == 0)
+            let huge = SampleOperations.put(key: "huge", valueSize: 17 << 20)
+            await #expect(throws: LogError.self) { try await log.append(huge) }
+            #expect(log.writtenLSN == 0)
             try await log.close()
             await #expect(throws: LogError.self) { try await log.append(SampleOperations.put(key: "x")) }
         }
@@ -119,6 +122,42 @@ import Testing
         try await withTemporaryDirectory { dir in
             let log = try SegmentedLog.open(configuration(dir), logger: quietLogger)
             #expect(throws: LogError.self) { try SegmentedLog.open(configuration(dir), logger: quietLogger) }
+            try await log.close()
+        }
+    }
+}
+
+@Suite struct DurabilityTests {
+    @Test func intervalDurabilitySyncsInTheBackground() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.durability = .interval(milliseconds: 5)
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            let r = try await log.append(SampleOperations.put(key: "a"))
+            #expect(log.writtenLSN == r.lastLSN)
+            // Poll with a deadline: the writer syncs within the interval without further appends.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while log.durableLSN < r.lastLSN && ContinuousClock.now < deadline { await Task.yield() }
+            #expect(log.durableLSN == r.lastLSN)
+            try await log.close()
+        }
+    }
+
+    @Test func fsyncDurabilityAcknowledgesOnlyWhatIsSynced() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.durability = .fsync
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<32 {
+                    group.addTask {
+                        let r = try await log.append(SampleOperations.put(key: "k\(i)"))
+                        // At acknowledgement the record is covered by a completed fdatasync.
+                        #expect(log.durableLSN >= r.lastLSN)
+                    }
+                }
+                try await group.waitForAll()
+            }
             try await log.close()
         }
     }

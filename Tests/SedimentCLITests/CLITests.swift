@@ -1,0 +1,102 @@
+import Foundation
+import SedimentTesting
+import Testing
+
+/// The CLI as a user runs it: exit codes, human and JSON output.
+@Suite struct CLITests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func run(_ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try sedimentBinary())
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting, so a full pipe cannot block the child.
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func sampleVerifyInspectAndDamage() throws {
+        let dir = TemporaryDirectory("cli")
+        defer { dir.remove() }
+        let data = dir.appending("data")
+        let sample = try run(["sample", "--data", data, "--ops", "3000", "--writers", "8"])
+        #expect(sample.status == 0, "\(sample.stderr)")
+        #expect(sample.stdout.contains("verify: OK"))
+
+        let verify = try run(["verify", "--data", data])
+        #expect(verify.status == 0)
+        #expect(verify.stdout.hasPrefix("OK:"))
+        #expect(verify.stdout.contains("3000 records"))
+
+        let json = try run(["verify", "--data", data, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["ok"] as? Bool == true)
+        #expect(object["records"] as? Int == 3000)
+        #expect(object["last_lsn"] as? Int == 3000)
+        #expect((object["head_root"] as? String)?.count == 64)
+
+        let inspect = try run(["inspect", "--data", data])
+        #expect(inspect.status == 0)
+        #expect(inspect.stdout.contains("00000000000000000001.seg  sealed"))
+        #expect(inspect.stdout.contains("LSNs 1...3000"))
+        let blocks = try run(["inspect", "--data", data, "--segment", "00000000000000000001.seg"])
+        #expect(blocks.stdout.contains("zstd"))
+
+        // Damage a byte in the middle of the sealed segment: verify names file and offset.
+        let path = data + "/log/00000000000000000001.seg"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[200] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let damaged = try run(["verify", "--data", data])
+        #expect(damaged.status == 1)
+        #expect(damaged.stdout.hasPrefix("FAILED"))
+        #expect(damaged.stderr.contains(path))
+        #expect(damaged.stderr.contains("offset"))
+        let damagedJSON = try run(["verify", "--data", data, "--json"])
+        #expect(damagedJSON.status == 1)
+        let problems = try #require(
+            (try JSONSerialization.jsonObject(with: Data(damagedJSON.stdout.utf8)) as? [String: Any])?["problems"] as? [[String: Any]])
+        #expect(problems.contains { ($0["path"] as? String) == path && $0["offset"] is Int })
+    }
+
+    @Test func verifyOfAMissingDirectoryFailsClearly() throws {
+        let result = try run(["verify", "--data", "/nonexistent/sediment"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no log directory"))
+    }
+
+    @Test func benchIngestAndReplayPrintJSON() throws {
+        let dir = TemporaryDirectory("cli-bench")
+        defer { dir.remove() }
+        let data = dir.appending("data")
+        let ingest = try run([
+            "bench", "ingest", "--data", data, "--writers", "4", "--ops", "400", "--value-size", "100",
+            "--durability", "none", "--json",
+        ])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(ingest.stdout.utf8)) as? [String: Any])
+        for key in ["ops_per_sec", "p50_us", "p99_us", "mb_per_sec"] { #expect(object[key] is Double || object[key] is Int, "\(key)") }
+        #expect(object["ops"] as? Int == 400)
+
+        let replay = try run(["bench", "replay", "--data", data, "--json"])
+        let r = try #require(try JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any])
+        #expect(r["records"] as? Int == 400)
+
+        let bad = try run(["bench", "ingest", "--data", data, "--durability", "sometimes"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("durability must be"))
+    }
+}
