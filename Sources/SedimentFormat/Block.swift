@@ -131,7 +131,14 @@ public enum BlockCodecs {
     ) {
         let headerAt = out.count
         out.bytes.append(contentsOf: repeatElement(0, count: BlockHeader.size))
-        let stored = payload.withUnsafeBytes { codec.compress($0, appendingTo: &out.bytes, level: level) }
+        var codec = codec
+        var stored = payload.withUnsafeBytes { codec.compress($0, appendingTo: &out.bytes, level: level) }
+        if codec != .none && stored >= payload.count {
+            // Incompressible: store it as it is.
+            out.bytes.removeLast(stored)
+            codec = .none
+            stored = payload.withUnsafeBytes { codec.compress($0, appendingTo: &out.bytes) }
+        }
         let crc = out.bytes.withUnsafeBytes {
             CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(headerAt + BlockHeader.size)...]))
         }

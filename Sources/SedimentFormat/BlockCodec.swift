@@ -25,7 +25,8 @@ public enum BlockCodec: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Compresses `input`, appending to `output`. Returns the number of bytes appended.
-    /// `level` is used by zstd only.
+    /// `level` is zstd's level; for lz4 a negative level is an acceleration (faster, larger:
+    /// active blocks are recompressed when sealed anyway).
     @discardableResult
     public func compress(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8], level: Int32 = 3) -> Int {
         let start = output.count
@@ -36,10 +37,10 @@ public enum BlockCodec: UInt8, Sendable, CaseIterable, CustomStringConvertible {
             let bound = Int(LZ4_compressBound(Int32(input.count)))
             output.append(contentsOf: repeatElement(0, count: bound))
             let written = output.withUnsafeMutableBytes { out in
-                LZ4_compress_default(
+                LZ4_compress_fast(
                     input.baseAddress?.assumingMemoryBound(to: CChar.self),
                     (out.baseAddress! + start).assumingMemoryBound(to: CChar.self),
-                    Int32(input.count), Int32(bound))
+                    Int32(input.count), Int32(bound), level < 0 ? -level : 1)
             }
             precondition(written > 0 || input.count == 0, "LZ4_compress_default failed on \(input.count) bytes")
             output.removeLast(bound - Int(written))

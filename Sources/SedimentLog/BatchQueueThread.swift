@@ -6,14 +6,29 @@ final class BatchQueueThread<Item>: @unchecked Sendable {
     private var items: [Item] = []
     private var stopping = false
     private var stopped = false
+    private var busy = false
+    private let lowPriority: Bool
     private let process: @Sendable ([Item]) -> Void
 
-    init(_ process: @escaping @Sendable ([Item]) -> Void) {
+    /// With `lowPriority` the thread runs at nice 10: background work that must not take the
+    /// CPU from the writer and the appenders under load.
+    init(lowPriority: Bool = false, _ process: @escaping @Sendable ([Item]) -> Void) {
+        self.lowPriority = lowPriority
         self.process = process
     }
 
     func start() {
-        startThread { [self] in run() }
+        startThread { [self] in
+            if lowPriority { lowerCurrentThreadPriority() }
+            run()
+        }
+    }
+
+    /// Blocks until everything submitted so far is processed.
+    func waitUntilIdle() {
+        lock.lock()
+        while !items.isEmpty || busy { lock.wait() }
+        lock.unlock()
     }
 
     func submit(_ item: Item) {
@@ -47,9 +62,12 @@ final class BatchQueueThread<Item>: @unchecked Sendable {
                 return
             }
             swap(&batch, &items)
+            busy = true
             lock.unlock()
             process(batch)
             batch.removeAll(keepingCapacity: true)
+            lock.withLock { busy = false }
+            lock.broadcast()
         }
     }
 }

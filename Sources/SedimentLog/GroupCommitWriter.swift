@@ -221,7 +221,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             let offset = activeEnd + out.count
             BlockCodecs.encodeBlock(
                 payload: scratch.bytes, firstLSN: blockFirst, count: blockCount, codec: configuration.activeCodec,
-                level: configuration.zstdLevel, into: &out)
+                level: configuration.activeCodec == .lz4 ? -8 : configuration.zstdLevel, into: &out)
             newBlocks.append(
                 BlockIndexEntry(
                     offset: offset, length: activeEnd + out.count - offset, firstLSN: blockFirst, count: blockCount,
@@ -231,11 +231,13 @@ final class GroupCommitWriter: @unchecked Sendable {
             blockCount = 0
         }
 
+        // One reading of the wall clock per group; the HLC counter keeps tx times increasing.
+        let physical = configuration.clock.nowMillis()
         for append in appends {
             let first = nextLSN
             var firstTx = TxTime.zero
             for op in append.ops {
-                let hlc = clock.now(physicalMillis: configuration.clock.nowMillis())
+                let hlc = clock.now(physicalMillis: physical)
                 let tx = TxTime(millis: hlc.millis, counter: hlc.counter)
                 if blockCount == 0 { blockFirstTx = tx }
                 if nextLSN == first { firstTx = tx }

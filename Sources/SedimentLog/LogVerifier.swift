@@ -199,6 +199,7 @@ public enum LogVerifier {
                 let scan = try SegmentScanner.scan(segment.file, header: segment.header, decodeRecords: true, onRecord: checkTx)
                 result.blocks = scan.blocks.count
                 result.lastLSN = scan.lastLSN
+                result.bytes = scan.validEnd  // not the preallocated size
                 if let problem = scan.problem {
                     let kind =
                         scan.intactBlockAfterProblem != nil || !isLast

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import Logging
 import SedimentFormat
 import Synchronization
@@ -17,21 +16,43 @@ final class SegmentPreparer: Sendable {
         var counter = 0
     }
 
+    /// Shared with the preparing thread's closure.
+    private final class Shared: Sendable {
+        let state = Mutex(State())
+    }
+
     private let configuration: LogConfiguration
-    private let logger: Logger
-    private let queue = DispatchQueue(label: "sediment.segment-preparer")
-    private let state = Mutex(State())
+    private let shared = Shared()
+    private let thread: BatchQueueThread<String>
 
     init(configuration: LogConfiguration, logger: Logger) {
         self.configuration = configuration
-        self.logger = logger
+        let shared = shared
+        let length = configuration.maxSegmentBytes + configuration.maxBlockBytes
+        thread = BatchQueueThread(lowPriority: true) { paths in
+            for path in paths {
+                do {
+                    let file = try POSIXFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+                    try file.writeZeros(0..<length)
+                    shared.state.withLock {
+                        $0.ready = path
+                        $0.preparing = false
+                    }
+                } catch {
+                    logger.warning("could not prepare the next segment file", metadata: ["error": "\(error)"])
+                    try? FileSystem.remove(path)
+                    shared.state.withLock { $0.preparing = false }
+                }
+            }
+        }
+        thread.start()
     }
 
     var segmentLength: Int { configuration.maxSegmentBytes + configuration.maxBlockBytes }
 
     /// Takes the prepared file if one is ready, and starts preparing the next one.
     func take() -> String? {
-        let taken = state.withLock { s -> String? in
+        let taken = shared.state.withLock { s -> String? in
             defer { s.ready = nil }
             return s.ready
         }
@@ -41,7 +62,7 @@ final class SegmentPreparer: Sendable {
 
     /// Prepares a file now, on the caller's thread (for the first segment of a new log).
     func prepareNow() throws(LogError) -> String {
-        let name = state.withLock { s -> String in
+        let name = shared.state.withLock { s -> String in
             s.counter += 1
             return "prepared-\(s.counter).tmp"
         }
@@ -53,34 +74,20 @@ final class SegmentPreparer: Sendable {
 
     /// Starts preparing a file unless one is ready or on its way.
     func prepareNext() {
-        let name = state.withLock { s -> String? in
+        let name = shared.state.withLock { s -> String? in
             guard s.ready == nil, !s.preparing else { return nil }
             s.preparing = true
             s.counter += 1
             return "prepared-\(s.counter).tmp"
         }
         guard let name else { return }
-        let path = configuration.logDirectory + "/" + name
-        queue.async { [self] in
-            do {
-                let file = try POSIXFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
-                try file.writeZeros(0..<segmentLength)
-                state.withLock {
-                    $0.ready = path
-                    $0.preparing = false
-                }
-            } catch {
-                logger.warning("could not prepare the next segment file", metadata: ["error": "\(error)"])
-                try? FileSystem.remove(path)
-                state.withLock { $0.preparing = false }
-            }
-        }
+        thread.submit(configuration.logDirectory + "/" + name)
     }
 
     /// Waits for a preparation in flight and removes an unused prepared file.
     func close() {
-        queue.sync {}
-        if let path = state.withLock({ s -> String? in
+        thread.stop()
+        if let path = shared.state.withLock({ s -> String? in
             defer { s.ready = nil }
             return s.ready
         }) {

@@ -1,9 +1,8 @@
-import Dispatch
 import Logging
 import SedimentFormat
 import Synchronization
 
-/// Seals finished segments in order on a background queue and extends the checkpoint chain.
+/// Seals finished segments in order on a background thread and extends the checkpoint chain.
 ///
 /// If sealing one segment fails, later ones are not sealed either (the manifest must stay a dense
 /// run of LSNs); the segments stay intact and unsealed on disk and the next open seals them.
@@ -13,32 +12,41 @@ final class SegmentSealingQueue: Sendable {
         var failure: LogError?
     }
 
-    private let configuration: LogConfiguration
-    private let catalog: SegmentCatalog
-    private let logger: Logger
-    private let queue = DispatchQueue(label: "sediment.sealer")
-    private let group = DispatchGroup()
-    private let state: Mutex<State>
+    /// Shared with the sealing thread's closure.
+    private final class Shared: Sendable {
+        let state: Mutex<State>
+        init(chain: CheckpointChain) { state = Mutex(State(chain: chain)) }
+    }
+
+    private let shared: Shared
+    private let thread: BatchQueueThread<SegmentCatalog.Entry>
 
     init(configuration: LogConfiguration, catalog: SegmentCatalog, chain: CheckpointChain, logger: Logger) {
-        self.configuration = configuration
-        self.catalog = catalog
-        self.logger = logger
-        state = Mutex(State(chain: chain))
+        let shared = Shared(chain: chain)
+        self.shared = shared
+        thread = BatchQueueThread(lowPriority: true) { entries in
+            for entry in entries {
+                Self.seal(entry, shared: shared, configuration: configuration, catalog: catalog, logger: logger)
+            }
+        }
+        thread.start()
     }
 
-    var checkpoint: Checkpoint? { state.withLock { $0.chain.head } }
-    var failure: LogError? { state.withLock { $0.failure } }
+    var checkpoint: Checkpoint? { shared.state.withLock { $0.chain.head } }
+    var failure: LogError? { shared.state.withLock { $0.failure } }
 
     func enqueue(_ entry: SegmentCatalog.Entry) {
-        queue.async(group: group) { [self] in seal(entry) }
+        thread.submit(entry)
     }
 
-    private func seal(_ entry: SegmentCatalog.Entry) {
-        guard failure == nil else { return }
+    private static func seal(
+        _ entry: SegmentCatalog.Entry, shared: Shared, configuration: LogConfiguration, catalog: SegmentCatalog,
+        logger: Logger
+    ) {
+        guard shared.state.withLock({ $0.failure }) == nil else { return }
         do {
             let sealed = try SegmentSealer.seal(entry.segment, blocks: entry.blocks, configuration: configuration)
-            try state.withLock { state throws(LogError) in
+            try shared.state.withLock { state throws(LogError) in
                 var manifest = state.chain.manifest
                 manifest.segments.append(sealed.manifestEntry)
                 try state.chain.append(manifest: manifest, createdMillis: configuration.clock.nowMillis())
@@ -50,17 +58,26 @@ final class SegmentSealingQueue: Sendable {
                 }
             }
         } catch {
-            let logError = error
-            state.withLock { $0.failure = logError }
-            logger.error("sealing failed; later segments stay unsealed until reopen", metadata: ["error": "\(logError)"])
+            shared.state.withLock { $0.failure = error }
+            logger.error("sealing failed; later segments stay unsealed until reopen", metadata: ["error": "\(error)"])
         }
     }
 
     /// Waits for queued seals; throws if one failed.
     func drain() async throws {
+        let thread = thread
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            group.notify(queue: queue) { continuation.resume() }
+            // Blocking wait on a thread of its own, not on the cooperative pool.
+            startThread {
+                thread.waitUntilIdle()
+                continuation.resume()
+            }
         }
         if let failure { throw failure }
+    }
+
+    /// Stops the sealing thread once it is idle.
+    func stop() {
+        thread.stop()
     }
 }

@@ -302,7 +302,10 @@ public final class SegmentedLog: Sendable {
         _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<AppendResult, any Error>) in
             writer.enqueue(.close(sealActive: sealActive, continuation))
         }
-        defer { lockFile.unlock() }
+        defer {
+            sealer.stop()
+            lockFile.unlock()
+        }
         try await sealer.drain()
     }
 

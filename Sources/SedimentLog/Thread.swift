@@ -22,3 +22,10 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
     precondition(rc == 0, "pthread_create failed: \(rc)")
     pthread_detach(thread)
 }
+
+/// Lowers the calling thread's CPU priority (nice 10), for background work (sealing, preparing
+/// segments) that must not take the CPU from the writer and the appenders under load.
+func lowerCurrentThreadPriority() {
+    // On Linux the nice value is per thread, and "who = 0" is the calling thread.
+    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+}

@@ -36,6 +36,7 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "Value size in bytes.") var valueSize = 100
     @Option(help: "fsync | interval | interval:MS | none", transform: parseDurability) var durability: Durability = .fsync
     @Option(help: "Segment size in MiB.") var segmentMb = 64
+    @Option(help: "zstd level used when sealing segments.") var zstdLevel: Int32?
     @Option(help: "Group commit window in µs (fsync durability).") var groupWindowUs = LogConfiguration(directory: "").groupCommitWindowMicros
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -45,6 +46,7 @@ struct BenchIngest: AsyncParsableCommand {
         config.durability = durability
         config.maxSegmentBytes = segmentMb << 20
         config.groupCommitWindowMicros = groupWindowUs
+        if let level = zstdLevel { config.zstdLevel = level }
         let log = try SegmentedLog.open(config, logger: cliLogger)
         let writers = writers
         let total = ops
