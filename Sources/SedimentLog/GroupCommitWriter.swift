@@ -26,9 +26,6 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var queue: [Request] = []
     private var idle = false
     private var closed = false
-    /// While gathering, the writer waits for this many requests before committing.
-    private var gatherTarget = 0
-    private var gathering = false
 
     // Owned by the writer thread.
     private let configuration: LogConfiguration
@@ -45,9 +42,6 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var failure: LogError?
     private var unsynced = false
     private var lastSyncNanos = monotonicNanos()
-    /// Append requests in the last committed group: the appenders it resumed usually come back at
-    /// once, so the next group waits (briefly) for as many before paying for another fsync.
-    private var lastGroupRequests = 0
     var stats = WriterStats()
     private var out = ByteWriter(capacity: 1 << 20)
     private var scratch = ByteWriter(capacity: 1 << 20)
@@ -87,7 +81,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         if case .close = request { closed = true }
         queue.append(request)
-        let wake = idle || (gathering && queue.count >= gatherTarget)
+        let wake = idle
         lock.unlock()
         if wake { lock.signal() }
     }
@@ -108,7 +102,6 @@ final class GroupCommitWriter: @unchecked Sendable {
                 }
                 idle = false
             }
-            gather()
             swap(&batch, &queue)
             lock.unlock()
 
@@ -140,23 +133,6 @@ final class GroupCommitWriter: @unchecked Sendable {
                 return
             }
         }
-    }
-
-    /// Under fsync durability, waits up to `groupCommitWindowMicros` for as many requests as the
-    /// last group had (the lock is held). One fsync then covers them all instead of two or three.
-    private func gather() {
-        guard configuration.durability == .fsync, configuration.groupCommitWindowMicros > 0,
-            !queue.isEmpty, queue.count < lastGroupRequests, !closed
-        else { return }
-        gatherTarget = lastGroupRequests
-        gathering = true
-        let deadline = monotonicNanos() + UInt64(configuration.groupCommitWindowMicros) * 1000
-        while queue.count < gatherTarget && !closed {
-            let now = monotonicNanos()
-            if now >= deadline { break }
-            lock.wait(nanoseconds: deadline - now)
-        }
-        gathering = false
     }
 
     private func emptyResult() -> AppendResult {
@@ -200,7 +176,6 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private func commit(_ appends: [(ops: [Operation], continuation: UnsafeContinuation<AppendResult, any Error>)]) {
         guard !appends.isEmpty else { return }
-        lastGroupRequests = appends.count
         if failure == nil, let error = syncer.error { fail(error) }
         if let failure {
             for a in appends { a.continuation.resume(throwing: failure) }

@@ -54,9 +54,6 @@ public struct LogConfiguration: Sendable {
     public var maxRecordBytes: Int = 16 << 20
     /// Target uncompressed size of blocks in sealed segments (small blocks are merged).
     public var sealedBlockBytes: Int = 256 << 10
-    /// Under `fsync` durability, how long the writer may wait for the appenders of the previous
-    /// group to come back before it commits (a group commit delay). 0 disables it.
-    public var groupCommitWindowMicros: Int = 150
     /// The server's node id, part of every transaction time's identity.
     public var nodeId: String = "sediment"
     /// The writer epoch stamped on new segments (fencing; see the bucket tier).

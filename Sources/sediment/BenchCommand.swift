@@ -37,7 +37,6 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "fsync | interval | interval:MS | none", transform: parseDurability) var durability: Durability = .fsync
     @Option(help: "Segment size in MiB.") var segmentMb = 64
     @Option(help: "zstd level used when sealing segments.") var zstdLevel: Int32?
-    @Option(help: "Group commit window in µs (fsync durability).") var groupWindowUs = LogConfiguration(directory: "").groupCommitWindowMicros
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
@@ -45,7 +44,6 @@ struct BenchIngest: AsyncParsableCommand {
         var config = LogConfiguration(directory: options.data)
         config.durability = durability
         config.maxSegmentBytes = segmentMb << 20
-        config.groupCommitWindowMicros = groupWindowUs
         if let level = zstdLevel { config.zstdLevel = level }
         let log = try SegmentedLog.open(config, logger: cliLogger)
         let writers = writers
