@@ -1,12 +1,6 @@
 import Logging
 import SedimentFormat
 
-/// The single writer of the active segment, on its own thread.
-///
-/// Appenders enqueue requests under a lock; the thread takes everything queued at once, gives it
-/// LSNs and transaction times, encodes it as one or more blocks, writes them with one `pwrite`,
-/// applies the durability policy, publishes the new blocks to readers and only then resumes the
-/// appenders. While it syncs, new requests pile up and form the next group.
 /// Counters of the writer thread (read after close, or racily for monitoring).
 struct WriterStats: Sendable {
     var groups = 0
@@ -14,6 +8,12 @@ struct WriterStats: Sendable {
     var writeNanos: UInt64 = 0
 }
 
+/// The single writer of the active segment, on its own thread.
+///
+/// Appenders enqueue requests under a lock; the thread takes everything queued at once, gives it
+/// LSNs and transaction times, encodes it as one or more blocks, writes them with one `pwrite`
+/// and publishes the new blocks to readers. Under `fsync` durability it hands the appenders to
+/// the `DurabilitySyncer` and goes on with the next group; otherwise it resumes them at once.
 final class GroupCommitWriter: @unchecked Sendable {
     enum Request {
         case append([Operation], UnsafeContinuation<AppendResult, any Error>)
@@ -260,14 +260,13 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    private func sync(publishing: Bool = true) throws(LogError) {
+    /// Syncs the active segment on this thread (interval durability, rolls, close).
+    private func sync() throws(LogError) {
         try activeFile.dataSync()
         unsynced = false
         lastSyncNanos = monotonicNanos()
-        if publishing {
-            let written = nextLSN - 1
-            catalog.state.withLock { $0.durableLSN = written }
-        }
+        let written = nextLSN - 1
+        catalog.state.withLock { $0.durableLSN = max($0.durableLSN, written) }
     }
 
     /// Finishes the active segment (synced), hands it to the sealer and starts a new one.
