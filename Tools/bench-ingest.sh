@@ -194,6 +194,7 @@ skip() { # skip SYSTEM WRITERS OPS REASON
 quote_cmd() { local s; s=$(printf '%q ' "$@"); echo "${s% }"; }
 
 # ---------------------------------------------------------------- tool checks
+"$SCRIPT_DIR/setup.sh" --bench  # the peers: Redis, RocksDB's db_bench, SQLite (Debian)
 declare -A SKIP=()
 if wants rocksdb && ! command -v db_bench >/dev/null; then SKIP[rocksdb]="db_bench not installed (apt install rocksdb-tools)"; fi
 if wants redis; then
