@@ -104,11 +104,13 @@ import Testing
         #expect(Self.digest(records) == expected.digest)
         try await log.close()
 
-        // Today's writer, given the same input, produces the same content and roots.
+        // Today's writer, given the same input, produces the same content and segment roots.
+        // (Segment roots hash uncompressed records; the checkpoint root also covers file sizes,
+        // which depend on the zstd build, so it is compared only for the stored files above.)
         let fresh = TemporaryDirectory("golden-fresh")
         defer { fresh.remove() }
         try await Self.generate(into: fresh.path)
         let freshReport = LogVerifier.verify(directory: fresh.path)
-        #expect(freshReport.headRoot?.hex == expected.checkpointRoot)
+        #expect(freshReport.segments.compactMap { $0.root?.hex } == expected.segmentRoots)
     }
 }
