@@ -35,6 +35,8 @@ public struct VerificationReport: Sendable {
     public var problems: [Problem] = []
     /// The directory was open in another process; its active segment may have been changing.
     public var inUse = false
+    /// Findings that are not failures (e.g. a half-written tail of a log that is in use).
+    public var notes: [String] = []
 
     public var ok: Bool { problems.isEmpty }
     public var records: Int { segments.reduce(0) { $0 + $1.records } }
@@ -83,7 +85,8 @@ public enum LogVerifier {
             let path = logDir + "/" + name
             var problems: [VerificationReport.Problem] = []
             if let segment = verifySegment(
-                path: path, isLast: i == names.count - 1, expectedLSN: expectedLSN, lastTx: &lastTx, problems: &problems)
+                path: path, isLast: i == names.count - 1, liveTail: report.inUse && i == names.count - 1,
+                expectedLSN: expectedLSN, lastTx: &lastTx, problems: &problems, notes: &report.notes)
             {
                 expectedLSN = (segment.lastLSN ?? (segment.firstLSN - 1)) + 1
                 report.segments.append(segment)
@@ -113,8 +116,11 @@ public enum LogVerifier {
         return report
     }
 
+    /// With `liveTail`, the segment is being appended to by another process: a tail that does not
+    /// parse yet is a note, not a failure.
     private static func verifySegment(
-        path: String, isLast: Bool, expectedLSN: LSN?, lastTx: inout TxTime?, problems: inout [VerificationReport.Problem]
+        path: String, isLast: Bool, liveTail: Bool, expectedLSN: LSN?, lastTx: inout TxTime?,
+        problems: inout [VerificationReport.Problem], notes: inout [String]
     ) -> VerificationReport.Segment? {
         let segment: SegmentFile
         do { segment = try SegmentFile.open(path: path) } catch {
@@ -200,7 +206,9 @@ public enum LogVerifier {
                 result.blocks = scan.blocks.count
                 result.lastLSN = scan.lastLSN
                 result.bytes = scan.validEnd  // not the preallocated size
-                if let problem = scan.problem {
+                if let problem = scan.problem, liveTail, scan.intactBlockAfterProblem == nil {
+                    notes.append("\(path): the tail after offset \(scan.validEnd) is still being written (\(problem.message))")
+                } else if let problem = scan.problem {
                     let kind =
                         scan.intactBlockAfterProblem != nil || !isLast
                         ? "damage inside the log"

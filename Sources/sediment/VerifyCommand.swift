@@ -24,6 +24,7 @@ struct Verify: ParsableCommand {
                 "bytes": report.bytes,
                 "last_lsn": Int(report.segments.last(where: { $0.lastLSN != nil })?.lastLSN ?? 0),
                 "in_use": report.inUse,
+                "notes": report.notes,
                 "problems": report.problems.map { p -> [String: Any] in
                     ["path": p.path, "offset": p.offset.map { $0 as Any } ?? NSNull(), "message": p.message]
                 },
@@ -32,6 +33,7 @@ struct Verify: ParsableCommand {
             if report.inUse {
                 Output.standardError("note: \(options.data) is open in another process; its active segment may change while it is read")
             }
+            for n in report.notes { Output.standardError("note: \(n)") }
             for p in report.problems { Output.standardError("error: \(p)") }
             let sealed = report.segments.filter(\.sealed).count
             let head = report.headSeq.map { "checkpoint \($0), root \(report.headRoot!.hex)" } ?? "no checkpoint yet"

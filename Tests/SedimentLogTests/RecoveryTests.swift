@@ -119,6 +119,34 @@ import Testing
         #expect(LogVerifier.verify(directory: dir.path).ok)
     }
 
+    @Test func verifyOfALiveLogTreatsAnUnfinishedTailAsANote() async throws {
+        let dir = TemporaryDirectory("live")
+        defer { dir.remove() }
+        _ = try await makeLog(dir)
+        let active = try segmentPaths(dir).last!
+        let blocks = try LogInspector.blocks(path: active)
+        let end = blocks.last!.offset + blocks.last!.header.totalLength
+        // A writer is halfway through a block: some bytes of a header past the last block.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: active))
+        try handle.seek(toOffset: UInt64(end))
+        handle.write(Data([0x53, 0x42, 0x4C, 0x4B, 0x10]))
+        try handle.close()
+        #expect(!LogVerifier.verify(directory: dir.path).ok)  // not in use: a torn tail is a finding
+        let log = try SegmentedLog.open(configuration(dir), logger: quietLogger)  // now in use (and recovered)
+        try await log.close()
+        let handle2 = try FileHandle(forUpdating: URL(fileURLWithPath: active))
+        try handle2.seek(toOffset: UInt64(end))
+        handle2.write(Data([0x53, 0x42, 0x4C, 0x4B, 0x10]))
+        try handle2.close()
+        let holder = try FileHandle(forUpdating: URL(fileURLWithPath: dir.appending("LOCK")))
+        #expect(flock(holder.fileDescriptor, LOCK_EX | LOCK_NB) == 0)
+        let report = LogVerifier.verify(directory: dir.path)
+        #expect(report.inUse)
+        #expect(report.ok, "\(report.problems)")
+        #expect(report.notes.count == 1)
+        try holder.close()
+    }
+
     @Test func damageInsideTheLogRefusesToOpenNamingFileAndOffset() async throws {
         let dir = TemporaryDirectory("damage")
         defer { dir.remove() }
