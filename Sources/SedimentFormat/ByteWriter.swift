@@ -10,11 +10,6 @@ public struct ByteWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
-    public init(reusing buffer: [UInt8]) {
-        bytes = buffer
-        bytes.removeAll(keepingCapacity: true)
-    }
-
     public var count: Int { bytes.count }
 
     @inlinable
@@ -34,10 +29,6 @@ public struct ByteWriter: Sendable {
 
     public mutating func write(bytes other: some Sequence<UInt8>) {
         bytes.append(contentsOf: other)
-    }
-
-    public mutating func write(_ raw: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: raw)
     }
 
     /// A varint length followed by the UTF-8 bytes.

@@ -23,6 +23,4 @@ public enum CRC32C {
     public static func portableChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         sediment_crc32c_extend_portable(0, bytes.baseAddress, bytes.count)
     }
-
-    public static var isHardwareAccelerated: Bool { sediment_crc32c_is_hardware() != 0 }
 }

@@ -116,7 +116,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 case .roll(let c):
                     commit(appends)
                     appends.removeAll(keepingCapacity: true)
-                    do { try roll(force: true) ; c.resume(returning: emptyResult()) } catch { c.resume(throwing: error) }
+                    do { try roll() ; c.resume(returning: emptyResult()) } catch { c.resume(throwing: error) }
                 case .close(let seal, let c): closeRequest = (seal, c)
                 }
             }
@@ -167,7 +167,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             if let maxAge = configuration.maxSegmentAgeMillis, !active.blocks.isEmpty,
                 configuration.clock.nowMillis() >= active.segment.header.createdMillis + maxAge
             {
-                try roll(force: false)
+                try roll()
             }
         } catch {
             fail(error)
@@ -244,7 +244,6 @@ final class GroupCommitWriter: @unchecked Sendable {
         catalog.state.withLock { state in
             state.entries[state.entries.count - 1].blocks.append(contentsOf: newBlocks)
             state.writtenLSN = written
-            state.lastTxTime = lastTx
         }
         if configuration.durability == .fsync {
             // Acknowledged by the syncer once fdatasync covers them; meanwhile the next group.
@@ -256,7 +255,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
 
         if activeEnd >= configuration.maxSegmentBytes {
-            do { try roll(force: false) } catch { fail(error) }
+            do { try roll() } catch { fail(error) }
         }
     }
 
@@ -270,7 +269,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Finishes the active segment (synced), hands it to the sealer and starts a new one.
-    private func roll(force: Bool) throws(LogError) {
+    private func roll() throws(LogError) {
         guard failure == nil else { throw failure! }
         guard !active.blocks.isEmpty else { return }
         try sync()
@@ -291,7 +290,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         if failure == nil, let error = syncer.error { fail(error) }
         if let failure { throw failure }
         try sync()
-        if sealActive { try roll(force: true) }
+        if sealActive { try roll() }
         preparer.close()
     }
 

@@ -24,7 +24,7 @@ public enum LogInspector {
 
     public static func segments(directory: String) throws(LogError) -> [SegmentInfo] {
         let logDir = directory + "/log"
-        let names = try FileSystem.list(logDir).filter { $0.hasSuffix(".seg") }.sorted()
+        let names = try SegmentFile.names(inLogDirectory: logDir)
         var out: [SegmentInfo] = []
         for name in names {
             let segment = try SegmentFile.open(path: logDir + "/" + name)

@@ -74,7 +74,7 @@ public enum LogVerifier {
 
         let names: [String]
         do {
-            names = try FileSystem.list(logDir).filter { $0.hasSuffix(".seg") }.sorted()
+            names = try SegmentFile.names(inLogDirectory: logDir)
         } catch {
             report.problems.append(.init(path: logDir, message: error.message))
             return report

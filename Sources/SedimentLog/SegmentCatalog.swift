@@ -21,13 +21,12 @@ final class SegmentCatalog: Sendable {
         var writtenLSN: LSN = 0
         /// Newest LSN known to be on stable storage.
         var durableLSN: LSN = 0
-        var lastTxTime: TxTime = .zero
     }
 
     let state: Mutex<State>
 
-    init(entries: [Entry], lastLSN: LSN, lastTxTime: TxTime) {
-        state = Mutex(State(entries: entries, writtenLSN: lastLSN, durableLSN: lastLSN, lastTxTime: lastTxTime))
+    init(entries: [Entry], lastLSN: LSN) {
+        state = Mutex(State(entries: entries, writtenLSN: lastLSN, durableLSN: lastLSN))
     }
 
     /// The segment and block holding `lsn`, if it has been written. Returns only the block entry,

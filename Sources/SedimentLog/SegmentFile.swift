@@ -27,6 +27,11 @@ final class SegmentFile: Sendable {
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".seg"
     }
 
+    /// The segment file names (`*.seg`) in a log directory, oldest first.
+    static func names(inLogDirectory directory: String) throws(LogError) -> [String] {
+        try FileSystem.list(directory).filter { $0.hasSuffix(".seg") }.sorted()
+    }
+
     /// The first LSN encoded in a segment file name, or nil if the name is not one.
     static func firstLSN(fromFileName name: String) -> LSN? {
         guard name.hasSuffix(".seg"), name.count == 24 else { return nil }

@@ -57,7 +57,7 @@ public final class SegmentedLog: Sendable {
 
         let preparer = SegmentPreparer(configuration: configuration, logger: logger)
         var chain = try CheckpointChain.load(directory: configuration.checkpointDirectory)
-        var entries = try Self.openSegments(configuration, report: &report)
+        var (entries, lastTx) = try Self.openSegments(configuration, report: &report)
         try Self.checkAgainstManifest(entries, chain.manifest, configuration)
 
         // Seal complete segments left unsealed by a crash during rollover (all but the last).
@@ -79,7 +79,6 @@ public final class SegmentedLog: Sendable {
         }
 
         let lastLSN = entries.last(where: { !$0.blocks.isEmpty })?.lastLSN ?? (entries.last.map { $0.firstLSN - 1 } ?? 0)
-        let lastTx = try Self.lastTxTime(entries)
 
         // The active segment: the unsealed last one, or a new one after a sealed tail.
         let active: SegmentCatalog.Entry
@@ -107,7 +106,7 @@ public final class SegmentedLog: Sendable {
                 metadata: ["file": "\(t.path)", "offset": "\(t.offset)", "bytes": "\(t.bytesRemoved)", "reason": "\(t.reason)"])
         }
 
-        let catalog = SegmentCatalog(entries: entries, lastLSN: lastLSN, lastTxTime: lastTx)
+        let catalog = SegmentCatalog(entries: entries, lastLSN: lastLSN)
         let sealer = SegmentSealingQueue(
             configuration: configuration, catalog: catalog, chain: chain, logger: logger)
         let writer = GroupCommitWriter(
@@ -120,12 +119,14 @@ public final class SegmentedLog: Sendable {
     }
 
     /// Opens every segment file in LSN order and checks that they form one dense run of LSNs.
+    /// Also returns the newest transaction time (from the last footer or the scan of the tail).
     private static func openSegments(
         _ configuration: LogConfiguration, report: inout RecoveryReport
-    ) throws(LogError) -> [SegmentCatalog.Entry] {
+    ) throws(LogError) -> ([SegmentCatalog.Entry], TxTime) {
         let dir = configuration.logDirectory
-        let names = try FileSystem.list(dir).filter { $0.hasSuffix(".seg") }.sorted()
+        let names = try SegmentFile.names(inLogDirectory: dir)
         var entries: [SegmentCatalog.Entry] = []
+        var lastTx = TxTime.zero
         var expected: LSN?
         for (i, name) in names.enumerated() {
             let path = dir + "/" + name
@@ -145,8 +146,9 @@ public final class SegmentedLog: Sendable {
             }
             let isLast = i == names.count - 1
             var blocks: [BlockIndexEntry]
-            if segment.footer != nil {
+            if let footer = segment.footer {
                 blocks = segment.sealedIndex()
+                lastTx = footer.maxTxTime
             } else {
                 let scan: SegmentScanner.Result
                 do { scan = try SegmentScanner.scan(segment.file, header: segment.header) } catch let e as LogError {
@@ -155,6 +157,7 @@ public final class SegmentedLog: Sendable {
                     throw LogError(.io, "\(error)", path: path)
                 }
                 blocks = scan.blocks
+                if let tx = scan.lastTxTime { lastTx = tx }
                 if let problem = scan.problem {
                     if let later = scan.intactBlockAfterProblem {
                         throw LogError(
@@ -182,7 +185,7 @@ public final class SegmentedLog: Sendable {
             expected = (entry.lastLSN ?? (segment.header.firstLSN - 1)) + 1
             entries.append(entry)
         }
-        return entries
+        return (entries, lastTx)
     }
 
     /// The newest checkpoint must describe exactly the first sealed segments on disk.
@@ -214,22 +217,6 @@ public final class SegmentedLog: Sendable {
             segmentId: segment.header.segmentId, firstLSN: footer.firstLSN, lastLSN: footer.lastLSN,
             minTxTime: footer.minTxTime, maxTxTime: footer.maxTxTime, writerEpoch: segment.header.writerEpoch,
             sizeBytes: UInt64(segment.sizeAtOpen), root: footer.root, fileName: segment.fileName)
-    }
-
-    private static func lastTxTime(_ entries: [SegmentCatalog.Entry]) throws(LogError) -> TxTime {
-        guard let entry = entries.last(where: { !$0.blocks.isEmpty }) else { return .zero }
-        if let footer = entry.segment.footer { return footer.maxTxTime }
-        let block = entry.blocks.last!
-        let bytes = try entry.segment.file.read(count: block.length, at: block.offset)
-        var payload: [UInt8] = []
-        do {
-            let e = try bytes.withFormatBytes { raw throws(FormatError) in
-                try SegmentScanner.openBlock(raw, at: 0, expectedLSN: nil, payload: &payload, decode: false)
-            }
-            return payload.withUnsafeBytes { PayloadPeek.lastTxTime($0, count: e.count) } ?? e.firstTxTime
-        } catch {
-            throw LogError.corrupt(error.shifted(by: block.offset), path: entry.segment.path)
-        }
     }
 
     /// Creates a new, empty segment durably (temp file, fsync, rename, directory fsync).

@@ -42,6 +42,14 @@ import Testing
         return target
     }
 
+    /// Overwrites bytes of a file in place.
+    private func overwrite(_ path: String, at offset: Int, with bytes: [UInt8]) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(offset))
+        handle.write(Data(bytes))
+        try handle.close()
+    }
+
     private func segmentPaths(_ dir: TemporaryDirectory) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir.appending("log")).filter { $0.hasSuffix(".seg") }.sorted()
             .map { dir.appending("log/" + $0) }
@@ -127,17 +135,12 @@ import Testing
         let blocks = try LogInspector.blocks(path: active)
         let end = blocks.last!.offset + blocks.last!.header.totalLength
         // A writer is halfway through a block: some bytes of a header past the last block.
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: active))
-        try handle.seek(toOffset: UInt64(end))
-        handle.write(Data([0x53, 0x42, 0x4C, 0x4B, 0x10]))
-        try handle.close()
+        let halfHeader: [UInt8] = [0x53, 0x42, 0x4C, 0x4B, 0x10]
+        try overwrite(active, at: end, with: halfHeader)
         #expect(!LogVerifier.verify(directory: dir.path).ok)  // not in use: a torn tail is a finding
         let log = try SegmentedLog.open(configuration(dir), logger: quietLogger)  // now in use (and recovered)
         try await log.close()
-        let handle2 = try FileHandle(forUpdating: URL(fileURLWithPath: active))
-        try handle2.seek(toOffset: UInt64(end))
-        handle2.write(Data([0x53, 0x42, 0x4C, 0x4B, 0x10]))
-        try handle2.close()
+        try overwrite(active, at: end, with: halfHeader)
         let holder = try FileHandle(forUpdating: URL(fileURLWithPath: dir.appending("LOCK")))
         #expect(flock(holder.fileDescriptor, LOCK_EX | LOCK_NB) == 0)
         let report = LogVerifier.verify(directory: dir.path)
@@ -155,10 +158,7 @@ import Testing
         let active = try segmentPaths(dir).last!
         let blocks = try LogInspector.blocks(path: active)
         let victim = blocks[1]
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: active))
-        try handle.seek(toOffset: UInt64(victim.offset + BlockHeader.size + 3))
-        handle.write(Data([0xAB]))
-        try handle.close()
+        try overwrite(active, at: victim.offset + BlockHeader.size + 3, with: [0xAB])
         do {
             _ = try reopen(dir)
             Issue.record("opened a log with a damaged block in the middle")
