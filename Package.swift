@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "sediment", targets: ["sediment"]),
         .library(name: "SedimentLog", targets: ["SedimentLog"]),
+        .library(name: "SedimentEngine", targets: ["SedimentEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,6 +43,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SedimentEngine",
+            dependencies: ["SedimentFormat", "SedimentLog", .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "SedimentTesting",
             dependencies: ["SedimentFormat", "SedimentLog"],
             swiftSettings: strict
@@ -49,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "sediment",
             dependencies: [
-                "SedimentFormat", "SedimentLog", "SedimentTesting",
+                "SedimentFormat", "SedimentLog", "SedimentEngine", "SedimentTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -64,6 +71,11 @@ let package = Package(
         .testTarget(
             name: "SedimentLogTests",
             dependencies: ["SedimentLog", "SedimentFormat", "SedimentTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SedimentEngineTests",
+            dependencies: ["SedimentEngine", "SedimentLog", "SedimentFormat", "SedimentTesting"],
             swiftSettings: strict
         ),
         .testTarget(

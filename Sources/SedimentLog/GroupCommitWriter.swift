@@ -34,6 +34,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let preparer: SegmentPreparer
     private let logger: Logger
     private let syncer: DurabilitySyncer
+    private let onCommit: CommitObserver?
     private var active: SegmentCatalog.Entry
     private var activeFile: POSIXFile
     private var activeEnd: Int
@@ -49,8 +50,10 @@ final class GroupCommitWriter: @unchecked Sendable {
     init(
         configuration: LogConfiguration, catalog: SegmentCatalog, sealer: SegmentSealingQueue,
         preparer: SegmentPreparer, logger: Logger,
-        active: SegmentCatalog.Entry, activeFile: POSIXFile, nextLSN: LSN, lastTxTime: TxTime
+        active: SegmentCatalog.Entry, activeFile: POSIXFile, nextLSN: LSN, lastTxTime: TxTime,
+        onCommit: CommitObserver?
     ) {
+        self.onCommit = onCommit
         self.configuration = configuration
         self.catalog = catalog
         self.sealer = sealer
@@ -190,6 +193,8 @@ final class GroupCommitWriter: @unchecked Sendable {
         var blockCount: UInt32 = 0
         var blockFirstTx = TxTime.zero
         var lastTx = TxTime.zero
+        var committed: [LogRecord] = []
+        if onCommit != nil { committed.reserveCapacity(appends.count) }
 
         func flushBlock() {
             guard blockCount > 0 else { return }
@@ -216,7 +221,9 @@ final class GroupCommitWriter: @unchecked Sendable {
                 let tx = TxTime(millis: hlc.millis, counter: hlc.counter)
                 if blockCount == 0 { blockFirstTx = tx }
                 if nextLSN == first { firstTx = tx }
-                LogRecord(lsn: nextLSN, txTime: tx, operation: op).encode(into: &scratch)
+                let record = LogRecord(lsn: nextLSN, txTime: tx, operation: op)
+                record.encode(into: &scratch)
+                if onCommit != nil { committed.append(record) }
                 lastTx = tx
                 nextLSN += 1
                 blockCount += 1
@@ -245,6 +252,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             state.entries[state.entries.count - 1].blocks.append(contentsOf: newBlocks)
             state.writtenLSN = written
         }
+        // Views see the group before anyone is acknowledged, so an acknowledged append is readable.
+        onCommit?(committed)
         if configuration.durability == .fsync {
             // Acknowledged by the syncer once fdatasync covers them; meanwhile the next group.
             syncer.submit(

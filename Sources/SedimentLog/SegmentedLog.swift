@@ -6,6 +6,9 @@ public import Logging
 public import SedimentFormat
 import Synchronization
 
+/// Receives each committed group of records; see `SegmentedLog.open(_:logger:onCommit:)`.
+public typealias CommitObserver = @Sendable ([LogRecord]) -> Void
+
 /// The segmented operation log: Sediment's source of truth.
 ///
 /// One writer thread owns the active segment and commits appends in groups (one block, one write
@@ -38,7 +41,13 @@ public final class SegmentedLog: Sendable {
     /// Opens (creating if needed) the log in `configuration.directory`, recovering from a crash:
     /// a torn tail of the last segment is truncated and reported, complete unsealed segments are
     /// sealed, and any other damage refuses to open with an error naming file and offset.
-    public static func open(_ configuration: LogConfiguration, logger: Logger) throws(LogError) -> SegmentedLog {
+    ///
+    /// `onCommit` is called on the writer thread with each group of records, in LSN order, once
+    /// they are written (readable) and before any of them is acknowledged; it must be quick and
+    /// must not append to this log.
+    public static func open(
+        _ configuration: LogConfiguration, logger: Logger, onCommit: CommitObserver? = nil
+    ) throws(LogError) -> SegmentedLog {
         try FileSystem.createDirectory(configuration.directory)
         try FileSystem.createDirectory(configuration.logDirectory)
         try FileSystem.createDirectory(configuration.checkpointDirectory)
@@ -111,7 +120,8 @@ public final class SegmentedLog: Sendable {
             configuration: configuration, catalog: catalog, chain: chain, logger: logger)
         let writer = GroupCommitWriter(
             configuration: configuration, catalog: catalog, sealer: sealer, preparer: preparer, logger: logger,
-            active: active, activeFile: activeFile, nextLSN: lastLSN + 1, lastTxTime: lastTx)
+            active: active, activeFile: activeFile, nextLSN: lastLSN + 1, lastTxTime: lastTx,
+            onCommit: onCommit)
         writer.start()
         return SegmentedLog(
             configuration: configuration, recovery: report, catalog: catalog, writer: writer, sealer: sealer,

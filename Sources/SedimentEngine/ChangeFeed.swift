@@ -1,0 +1,33 @@
+public import SedimentFormat
+import SedimentLog
+
+/// Committed operations in LSN order from a starting LSN, then live as they commit.
+///
+/// Pull-based: records are read from the log when the consumer asks for the next one, so a slow
+/// consumer holds back only itself and nothing is buffered for it in memory. The sequence ends
+/// when the database closes or the consuming task is cancelled; it throws if the log cannot be
+/// read.
+public struct ChangeFeed: AsyncSequence, Sendable {
+    public typealias Element = LogRecord
+
+    let log: SegmentedLog
+    let notifier: CommitNotifier
+    let start: LSN
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(cursor: log.records(from: start), notifier: notifier)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var cursor: LogCursor
+        let notifier: CommitNotifier
+
+        public mutating func next() async throws -> LogRecord? {
+            while !Task.isCancelled {
+                if let record = try cursor.next() { return record }
+                guard await notifier.wait(for: cursor.position) else { return nil }
+            }
+            return nil
+        }
+    }
+}

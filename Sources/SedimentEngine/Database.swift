@@ -1,0 +1,204 @@
+public import Logging
+public import SedimentFormat
+public import SedimentLog
+import Synchronization
+
+/// Sediment's database: writes operations to the log and serves reads from views over it.
+///
+/// The views (last-writer-wins and OR maps with every version in both time axes) are folded from
+/// the log: on open by replaying it, afterwards by the log's writer as each group commits, before
+/// any of the group's appenders is acknowledged. So an acknowledged write is visible to every
+/// read that starts after the acknowledgement; a write still waiting for its fsync may already be
+/// visible to others (as in Redis), and the log, not the views, decides what survives a crash.
+public final class Database: Sendable {
+    public let configuration: DatabaseConfiguration
+    public let log: SegmentedLog
+    private let store: ViewStore
+    private let notifier: CommitNotifier
+    private let clock: Mutex<HybridLogicalClock>
+
+    /// The views under their lock; shared with the log's commit observer.
+    final class ViewStore: Sendable {
+        let views = Mutex(Views())
+
+        func apply(_ records: [LogRecord]) {
+            views.withLock { v in
+                for r in records { v.apply(r) }
+            }
+        }
+    }
+
+    private init(
+        configuration: DatabaseConfiguration, log: SegmentedLog, store: ViewStore, notifier: CommitNotifier,
+        clock: HybridLogicalClock
+    ) {
+        self.configuration = configuration
+        self.log = log
+        self.store = store
+        self.notifier = notifier
+        self.clock = Mutex(clock)
+    }
+
+    // MARK: Opening and closing
+
+    /// Opens the database in `configuration.log.directory`: recovers the log, then rebuilds the
+    /// views by replaying it.
+    public static func open(_ configuration: DatabaseConfiguration, logger: Logger) throws(EngineError) -> Database {
+        let store = ViewStore()
+        let notifier = CommitNotifier(appliedLSN: 0)
+        let log: SegmentedLog
+        do {
+            log = try SegmentedLog.open(configuration.log, logger: logger) { records in
+                store.apply(records)
+                notifier.advance(to: records[records.count - 1].lsn)
+            }
+        } catch {
+            throw EngineError(error)
+        }
+        let replayed: (LSN, HLCTimestamp?)
+        do {
+            replayed = try store.views.withLock { views in
+                try LogReplayer.replay(log, from: 1) { views.apply($0) }
+                return (views.appliedLSN, views.maxTimestamp)
+            }
+        } catch {
+            Task { try? await log.close() }
+            throw EngineError.wrap(error)
+        }
+        notifier.advance(to: replayed.0)
+        var clock = HybridLogicalClock(nodeId: configuration.log.nodeId, maxDriftMillis: configuration.maxDriftMillis)
+        if let newest = replayed.1 { clock.observe(newest) }
+        logger.info(
+            "database open", metadata: ["lsn": "\(replayed.0)", "recovery": "\(log.recovery)"])
+        return Database(configuration: configuration, log: log, store: store, notifier: notifier, clock: clock)
+    }
+
+    /// Commits what is queued, syncs, closes the log and ends every change feed.
+    public func close() async throws(EngineError) {
+        defer { notifier.close() }
+        do { try await log.close() } catch { throw EngineError.wrap(error) }
+    }
+
+    // MARK: Writing
+
+    /// A fresh operation timestamp from this node's clock.
+    public func makeTimestamp() -> HLCTimestamp {
+        let now = configuration.clock.nowMillis()
+        return clock.withLock { $0.now(physicalMillis: now) }
+    }
+
+    /// Commits operations as one group (consecutive LSNs) and returns once the log's durability is
+    /// reached; they are visible to reads by then. Every operation's HLC is merged into this
+    /// node's clock; one too far ahead of it is refused (`.invalidArgument`), as are empty or
+    /// oversized names and invalid operations.
+    @discardableResult
+    public func write(_ operations: [Operation]) async throws(EngineError) -> AppendResult {
+        guard !operations.isEmpty else { throw EngineError(.invalidArgument, "a write needs at least one operation") }
+        for op in operations { try validate(op) }
+        let now = configuration.clock.nowMillis()
+        try clock.withLock { (c: inout HybridLogicalClock) throws(EngineError) in
+            for op in operations {
+                do throws(FormatError) { _ = try c.update(remote: op.timestamp, physicalMillis: now) } catch {
+                    throw EngineError(.invalidArgument, "\(op.map)/\(op.key): \(error.message)")
+                }
+            }
+        }
+        do { return try await log.append(operations) } catch { throw EngineError.wrap(error) }
+    }
+
+    private func validate(_ op: Operation) throws(EngineError) {
+        func check(_ name: String, _ what: String, limit: Int) throws(EngineError) {
+            guard !name.isEmpty else { throw EngineError(.invalidArgument, "\(what) is empty") }
+            let n = name.utf8.count
+            guard n <= limit else {
+                throw EngineError(.invalidArgument, "\(what) is \(n) bytes; the limit is \(limit)")
+            }
+        }
+        try check(op.map, "map name", limit: configuration.maxMapNameBytes)
+        try check(op.key, "key of map \(op.map)", limit: configuration.maxKeyBytes)
+        do { try op.validate() } catch { throw EngineError(.invalidArgument, error.message) }
+    }
+
+    /// Puts `value` under `key` (last-writer-wins), valid over [validFrom, validTo) (default: from
+    /// the transaction time on), expiring `ttlMillis` after its timestamp.
+    @discardableResult
+    public func put(
+        _ map: String, _ key: String, _ value: Value, validFrom: Int64? = nil, validTo: Int64? = nil,
+        ttlMillis: UInt64? = nil, timestamp: HLCTimestamp? = nil
+    ) async throws(EngineError) -> AppendResult {
+        try await write([
+            Operation(
+                map: map, key: key, kind: .put, value: value, timestamp: timestamp ?? makeTimestamp(),
+                validFrom: validFrom, validTo: validTo, ttlMillis: ttlMillis)
+        ])
+    }
+
+    /// Removes `key` (a tombstone) over [validFrom, validTo).
+    @discardableResult
+    public func remove(
+        _ map: String, _ key: String, validFrom: Int64? = nil, validTo: Int64? = nil, timestamp: HLCTimestamp? = nil
+    ) async throws(EngineError) -> AppendResult {
+        try await write([
+            Operation(
+                map: map, key: key, kind: .remove, timestamp: timestamp ?? makeTimestamp(), validFrom: validFrom,
+                validTo: validTo)
+        ])
+    }
+
+    // MARK: Reading
+
+    private func resolve(_ point: ReadPoint) -> (TxTime?, Int64) {
+        (point.asOf, point.validAt ?? Int64(clamping: configuration.clock.nowMillis()))
+    }
+
+    /// The value of a last-writer-wins key at `point`, or nil if absent (never written, removed,
+    /// expired, or outside its valid time).
+    public func get(_ map: String, _ key: String, at point: ReadPoint = .now) -> Value? {
+        record(map, key, at: point)?.value
+    }
+
+    /// The version that supplies `get`'s value.
+    public func record(_ map: String, _ key: String, at point: ReadPoint = .now) -> Version? {
+        let (asOf, validAt) = resolve(point)
+        return store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt) }
+    }
+
+    /// The live keys of a last-writer-wins map at `point`, sorted by key; `after` and `limit` page.
+    public func scan(
+        _ map: String, at point: ReadPoint = .now, after: String? = nil, limit: Int = .max
+    ) -> [(key: String, version: Version)] {
+        let (asOf, validAt) = resolve(point)
+        return store.views.withLock { $0.scan(map, asOf: asOf, validAt: validAt, after: after, limit: limit) }
+    }
+
+    /// The live entries of an OR-map key at `point`, sorted by tag.
+    public func members(_ map: String, _ key: String, at point: ReadPoint = .now) -> [Version] {
+        let (asOf, validAt) = resolve(point)
+        return store.views.withLock { $0.members(map, key, asOf: asOf, validAt: validAt) }
+    }
+
+    /// The keys of an OR map with live entries at `point`, sorted by key.
+    public func scanMembers(_ map: String, at point: ReadPoint = .now) -> [(key: String, members: [Version])] {
+        let (asOf, validAt) = resolve(point)
+        return store.views.withLock { $0.scanMembers(map, asOf: asOf, validAt: validAt) }
+    }
+
+    /// Every version of a key, LSN order: puts, removes, OR adds and removes.
+    public func history(_ map: String, _ key: String) -> [Version] {
+        store.views.withLock { $0.history(map, key) }
+    }
+
+    /// Names of every map ever written, sorted.
+    public var mapNames: [String] { store.views.withLock { $0.mapNames } }
+
+    /// The newest LSN the views reflect.
+    public var appliedLSN: LSN { store.views.withLock { $0.appliedLSN } }
+
+    /// The newest transaction time the views reflect.
+    public var lastTxTime: TxTime { store.views.withLock { $0.lastTxTime } }
+
+    /// Committed operations from `lsn` on, then live.
+    public func changes(from lsn: LSN = 1) -> ChangeFeed {
+        ChangeFeed(log: log, notifier: notifier, start: max(lsn, 1))
+    }
+}
