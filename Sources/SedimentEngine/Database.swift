@@ -154,7 +154,8 @@ public final class Database: Sendable {
     /// The value of a last-writer-wins key at `point`, or nil if absent (never written, removed,
     /// expired, or outside its valid time).
     public func get(_ map: String, _ key: String, at point: ReadPoint = .now) -> Value? {
-        record(map, key, at: point)?.value
+        let (asOf, validAt) = resolve(point)
+        return store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt)?.value }
     }
 
     /// The version that supplies `get`'s value.

@@ -8,8 +8,8 @@ import SedimentTesting
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks of the log (see Tools/bench-ingest.sh for the peer comparison).",
-        subcommands: [BenchIngest.self, BenchReplay.self])
+        abstract: "Benchmarks of the log and the engine (Tools/bench-*.sh compare with peers).",
+        subcommands: [BenchIngest.self, BenchReplay.self, BenchRead.self, BenchAsOf.self])
 }
 
 func monotonicNanos() -> UInt64 {
@@ -80,23 +80,21 @@ struct BenchIngest: AsyncParsableCommand {
         Output.standardError(
             "writer: \(ws.groups) groups, \(ws.operations / max(ws.groups, 1)) ops/group, write \(Int(ws.writeMicros) / max(ws.groups, 1)) µs/group; \(ws.syncs) syncs, \(ws.operations / max(ws.syncs, 1)) ops/sync, \(Int(ws.syncMicros) / max(ws.syncs, 1)) µs/sync")
 
-        let sorted = latencies.sorted()
-        func pct(_ p: Double) -> Double {
-            Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000
-        }
+        let latency = LatencySummary(latencies)
         let opsPerSec = Double(total) / elapsed
         let mbPerSec = Double(total * valueSize) / elapsed / 1_000_000
         if json {
             Output.json([
                 "ops_per_sec": opsPerSec.rounded(), "mb_per_sec": (mbPerSec * 100).rounded() / 100,
-                "p50_us": pct(0.50), "p99_us": pct(0.99), "p999_us": pct(0.999), "max_us": Double(sorted.last!) / 1000,
+                "p50_us": latency.percentile(0.5), "p99_us": latency.percentile(0.99), "p999_us": latency.percentile(0.999),
+                "max_us": latency.percentile(1),
                 "writers": writers, "ops": total, "value_size": valueSize, "durability": durability.description,
                 "elapsed_s": (elapsed * 1000).rounded() / 1000, "segments": segments,
             ])
         } else {
             print("ingest: \(total) ops, \(writers) writers, \(valueSize)-byte values, durability \(durability)")
             print("  \(Int(opsPerSec)) ops/s, \(String(format: "%.2f", mbPerSec)) MB/s of values, \(String(format: "%.2f", elapsed)) s")
-            print("  append latency p50 \(pct(0.5)) µs, p99 \(pct(0.99)) µs, p99.9 \(pct(0.999)) µs, max \(Double(sorted.last!) / 1000) µs")
+            print("  append latency \(latency.text), max \(latency.percentile(1)) µs")
         }
     }
 }

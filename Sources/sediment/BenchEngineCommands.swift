@@ -1,0 +1,170 @@
+import ArgumentParser
+import SedimentEngine
+import SedimentFormat
+import SedimentLog
+import SedimentTesting
+
+/// Latency percentiles of a set of nanosecond samples, in microseconds.
+struct LatencySummary {
+    private let sorted: [UInt64]
+
+    init(_ nanos: [UInt64]) { sorted = nanos.sorted() }
+
+    func percentile(_ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000
+    }
+
+    var text: String {
+        "p50 \(percentile(0.5)) µs, p99 \(percentile(0.99)) µs, p99.9 \(percentile(0.999)) µs"
+    }
+}
+
+/// Opens a fresh benchmark database (no fsync: these benchmarks measure reads).
+func openBenchDatabase(_ options: DataOptions) throws -> Database {
+    var config = DatabaseConfiguration(directory: options.data)
+    config.log.durability = .none
+    return try Database.open(config, logger: cliLogger)
+}
+
+/// Writes `count` operations made by `make` in groups of `batch`; returns each group's result.
+@discardableResult
+func writeInBatches(
+    _ db: Database, count: Int, batch: Int = 1000, _ make: (Int) -> Operation
+) async throws -> [AppendResult] {
+    var results: [AppendResult] = []
+    var i = 0
+    while i < count {
+        let n = min(batch, count - i)
+        results.append(try await db.write((i..<(i + n)).map(make)))
+        i += n
+    }
+    return results
+}
+
+struct BenchRead: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read", abstract: "Current-value point reads on one thread: reads/s.")
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Keys written before reading.") var keys = 1_000_000
+    @Option(help: "Point reads (random keys).") var reads = 5_000_000
+    @Option(help: "Value size in bytes.") var valueSize = 100
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        guard keys > 0, reads > 0 else { throw ValidationError("keys and reads must be positive") }
+        let db = try openBenchDatabase(options)
+        let names = (0..<keys).map { "key-\($0)" }
+        let value = Value.binary(SampleOperations.payload(for: "v", size: valueSize))
+        let t0 = monotonicNanos()
+        try await writeInBatches(db, count: keys) { i in
+            Operation(map: "bench", key: names[i], kind: .put, value: value, timestamp: db.makeTimestamp())
+        }
+        let loadSeconds = Double(monotonicNanos() - t0) / 1e9
+
+        var rng = SplitMix64(seed: 42)
+        var found = 0
+        let start = monotonicNanos()
+        for _ in 0..<reads {
+            if db.get("bench", names[Int(rng.next() % UInt64(keys))]) != nil { found += 1 }
+        }
+        let elapsed = Double(monotonicNanos() - start) / 1e9
+        try await db.close()
+        guard found == reads else { throw ValidationError("only \(found) of \(reads) reads found their key") }
+        let perSecond = Double(reads) / elapsed
+        if json {
+            Output.json([
+                "reads_per_sec": perSecond.rounded(), "keys": keys, "reads": reads, "value_size": valueSize,
+                "elapsed_s": (elapsed * 1000).rounded() / 1000, "load_s": (loadSeconds * 1000).rounded() / 1000,
+            ])
+        } else {
+            print("read: \(reads) point reads of \(keys) keys (\(valueSize)-byte values), one thread")
+            print("  \(Int(perSecond)) reads/s, \(String(format: "%.0f", elapsed * 1e9 / Double(reads))) ns/read; load took \(String(format: "%.2f", loadSeconds)) s")
+        }
+    }
+}
+
+struct BenchAsOf: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "asof",
+        abstract: "Bi-temporal reads at random (asOf, validAt) points: latency percentiles.",
+        discussion: """
+            Default: --keys keys with --versions versions each, read at random transaction times \
+            and valid times of the loaded range. With --corrections N: one key with N corrections of \
+            its past (random valid-time ranges), read at random points.
+            """)
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Keys (ignored with --corrections).") var keys = 10_000
+    @Option(help: "Versions per key (ignored with --corrections).") var versions = 20
+    @Option(help: "One key with this many corrections to its past.") var corrections: Int?
+    @Option(help: "Reads.") var reads = 1_000_000
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        guard keys > 0, versions > 0, reads > 0, (corrections ?? 1) > 0 else {
+            throw ValidationError("keys, versions, reads and corrections must be positive")
+        }
+        let db = try openBenchDatabase(options)
+        var rng = SplitMix64(seed: 7)
+        let names: [String]
+        var txTimes: [TxTime] = []
+        let validRange: ClosedRange<Int64>
+        let now = Int64(db.configuration.log.clock.nowMillis())
+        if let corrections {
+            // One key, valid from a day ago; each correction rewrites a random past range.
+            names = ["corrected"]
+            let dayAgo = now - 86_400_000
+            try await db.put("bench", "corrected", 0, validFrom: dayAgo)
+            let results = try await writeInBatches(db, count: corrections, batch: 100) { i in
+                let from = dayAgo + Int64(rng.next() % 86_000_000)
+                let to = from + 1 + Int64(rng.next() % 3_600_000)
+                return Operation(
+                    map: "bench", key: "corrected", kind: .put, value: .int(Int64(i + 1)), timestamp: db.makeTimestamp(),
+                    validFrom: from, validTo: to)
+            }
+            txTimes = results.flatMap { [$0.firstTxTime, $0.lastTxTime] }
+            validRange = dayAgo...now
+        } else {
+            names = (0..<keys).map { "key-\($0)" }
+            for v in 0..<versions {
+                let results = try await writeInBatches(db, count: keys) { i in
+                    Operation(map: "bench", key: names[i], kind: .put, value: .int(Int64(v)), timestamp: db.makeTimestamp())
+                }
+                txTimes += results.map(\.lastTxTime)
+            }
+            validRange = now...Int64(db.configuration.log.clock.nowMillis())
+        }
+
+        var latencies = [UInt64](repeating: 0, count: reads)
+        var found = 0
+        let span = UInt64(validRange.upperBound - validRange.lowerBound + 1)
+        let start = monotonicNanos()
+        for i in 0..<reads {
+            let point = ReadPoint(
+                asOf: txTimes[Int(rng.next() % UInt64(txTimes.count))],
+                validAt: validRange.lowerBound + Int64(rng.next() % span))
+            let key = names[Int(rng.next() % UInt64(names.count))]
+            let t0 = monotonicNanos()
+            let value = db.get("bench", key, at: point)
+            latencies[i] = monotonicNanos() - t0
+            if value != nil { found += 1 }
+        }
+        let elapsed = Double(monotonicNanos() - start) / 1e9
+        let appliedLSN = db.appliedLSN
+        try await db.close()
+        let summary = LatencySummary(latencies)
+        let shape = corrections.map { "1 key with \($0) corrections of its past" } ?? "\(keys) keys × \(versions) versions"
+        if json {
+            Output.json([
+                "p50_us": summary.percentile(0.5), "p99_us": summary.percentile(0.99), "p999_us": summary.percentile(0.999),
+                "reads_per_sec": (Double(reads) / elapsed).rounded(), "reads": reads, "found": found,
+                "operations": Int(appliedLSN), "shape": shape,
+            ])
+        } else {
+            print("asof: \(reads) reads at random (asOf, validAt) over \(shape) (\(appliedLSN) operations)")
+            print("  \(summary.text); \(Int(Double(reads) / elapsed)) reads/s; \(found) found a value")
+        }
+    }
+}
