@@ -172,6 +172,21 @@ public final class Database: Sendable {
         return store.views.withLock { $0.scan(map, asOf: asOf, validAt: validAt, after: after, limit: limit) }
     }
 
+    /// Runs a query over a last-writer-wins map at `point`. A page is read at one transaction time:
+    /// the point's, the cursor's, or the newest committed when the first page is read.
+    public func query(_ map: String, _ query: Query, at point: ReadPoint = .now) throws(EngineError) -> QueryResult {
+        let executor = try QueryExecutor(query)
+        let cursor = try query.cursor.map { (text) throws(EngineError) in try QueryCursor(decoding: text, sortKeys: query.sort.count) }
+        let validAt = point.validAt ?? cursor?.validAt ?? Int64(clamping: configuration.clock.nowMillis())
+        let (asOf, rows) = store.views.withLock { views in
+            let asOf = point.asOf ?? cursor?.asOf ?? views.lastTxTime
+            return (asOf, views.scan(map, asOf: asOf, validAt: validAt))
+        }
+        let page = executor.run(rows, after: cursor)
+        let next = page.more ? page.rows.last.map { executor.cursor(after: $0, asOf: asOf, validAt: validAt).encoded } : nil
+        return QueryResult(rows: page.rows, nextCursor: next, asOf: asOf, validAt: validAt)
+    }
+
     /// The live entries of an OR-map key at `point`, sorted by tag.
     public func members(_ map: String, _ key: String, at point: ReadPoint = .now) -> [Version] {
         let (asOf, validAt) = resolve(point)
