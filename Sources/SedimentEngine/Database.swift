@@ -17,32 +17,53 @@ public final class Database: Sendable {
     private let notifier: CommitNotifier
     private let clock: Mutex<HybridLogicalClock>
 
-    /// The views under their lock; shared with the log's commit observer.
+    /// The views under their lock, shared with the log's commit observer, and the hook that
+    /// schedules background snapshots.
     final class ViewStore: Sendable {
         let views = Mutex(Views())
+        let afterApply = Mutex<(@Sendable (LSN) -> Void)?>(nil)
 
         func apply(_ records: [LogRecord]) {
             views.withLock { v in
                 for r in records { v.apply(r) }
             }
+            if let hook = afterApply.withLock({ $0 }) { hook(records[records.count - 1].lsn) }
         }
     }
 
+    /// Background snapshot bookkeeping.
+    private struct SnapshotState {
+        var lastLSN: LSN = 0
+        /// A background snapshot in flight.
+        var running: Task<Void, Never>?
+        /// A snapshot file is being written (background or asked for).
+        var writing = false
+    }
+
+    private let snapshots = Mutex(SnapshotState())
+    private let logger: Logger
+    /// What `open` found and did.
+    public let openReport: OpenReport
+
     private init(
         configuration: DatabaseConfiguration, log: SegmentedLog, store: ViewStore, notifier: CommitNotifier,
-        clock: HybridLogicalClock
+        clock: HybridLogicalClock, logger: Logger, openReport: OpenReport
     ) {
         self.configuration = configuration
         self.log = log
         self.store = store
         self.notifier = notifier
         self.clock = Mutex(clock)
+        self.logger = logger
+        self.openReport = openReport
+        snapshots.withLock { $0.lastLSN = openReport.snapshot?.lsn ?? 0 }
     }
 
     // MARK: Opening and closing
 
-    /// Opens the database in `configuration.log.directory`: recovers the log, then rebuilds the
-    /// views by replaying it.
+    /// Opens the database in `configuration.log.directory`: recovers the log, loads the newest
+    /// snapshot that proves itself against the checkpoint (refusing, and reporting, any that does
+    /// not), and replays the log after it.
     public static func open(_ configuration: DatabaseConfiguration, logger: Logger) throws(EngineError) -> Database {
         let store = ViewStore()
         let notifier = CommitNotifier(appliedLSN: 0)
@@ -55,28 +76,123 @@ public final class Database: Sendable {
         } catch {
             throw EngineError(error)
         }
-        let replayed: (LSN, HLCTimestamp?)
+        var report = OpenReport(recovery: log.recovery)
+        let start = ContinuousClock.now
         do {
-            replayed = try store.views.withLock { views in
-                try LogReplayer.replay(log, from: 1) { views.apply($0) }
-                return (views.appliedLSN, views.maxTimestamp)
+            try store.views.withLock { views in
+                if configuration.loadSnapshots {
+                    (views, report.snapshot, report.refusedSnapshots) = loadNewestSnapshot(log, logger: logger)
+                }
+                report.replayedOperations = try LogReplayer.replay(log, from: views.appliedLSN + 1) { views.apply($0) }.records
             }
         } catch {
             Task { try? await log.close() }
             throw EngineError.wrap(error)
         }
-        notifier.advance(to: replayed.0)
+        let elapsed = ContinuousClock.now - start
+        report.loadMillis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let (applied, newest) = store.views.withLock { ($0.appliedLSN, $0.maxTimestamp) }
+        notifier.advance(to: applied)
         var clock = HybridLogicalClock(nodeId: configuration.log.nodeId, maxDriftMillis: configuration.maxDriftMillis)
-        if let newest = replayed.1 { clock.observe(newest) }
-        logger.info(
-            "database open", metadata: ["lsn": "\(replayed.0)", "recovery": "\(log.recovery)"])
-        return Database(configuration: configuration, log: log, store: store, notifier: notifier, clock: clock)
+        if let newest { clock.observe(newest) }
+        logger.info("database open", metadata: ["lsn": "\(applied)", "load": "\(report)", "recovery": "\(log.recovery)"])
+        let db = Database(
+            configuration: configuration, log: log, store: store, notifier: notifier, clock: clock, logger: logger,
+            openReport: report)
+        if let every = configuration.snapshotEveryOperations {
+            store.afterApply.withLock {
+                $0 = { [weak db] lsn in db?.snapshotIfDue(lsn: lsn, every: every) }
+            }
+        }
+        return db
     }
 
-    /// Commits what is queued, syncs, closes the log and ends every change feed.
+    /// The views from the newest snapshot that loads and proves itself, or empty views.
+    private static func loadNewestSnapshot(
+        _ log: SegmentedLog, logger: Logger
+    ) -> (Views, Manifest.Snapshot?, [(fileName: String, reason: String)]) {
+        var refused: [(fileName: String, reason: String)] = []
+        for entry in log.snapshots.reversed() {
+            guard entry.lsn <= log.writtenLSN else {
+                refused.append((entry.fileName, "it is at LSN \(entry.lsn), beyond the log's last LSN \(log.writtenLSN)"))
+                continue
+            }
+            var views = Views()
+            do {
+                let header = try log.readSnapshot(entry) { header, count, payload in
+                    try views.loadSnapshotChunk(payload, count: count, upTo: header.lsn)
+                }
+                views.finishSnapshotLoad(lsn: header.lsn, txTime: header.txTime)
+                return (views, entry, refused)
+            } catch {
+                let reason = "\(EngineError.wrap(error))"
+                logger.warning(
+                    "snapshot refused; falling back to an older snapshot or a full replay",
+                    metadata: ["file": "\(entry.fileName)", "reason": "\(reason)"])
+                refused.append((entry.fileName, reason))
+            }
+        }
+        return (Views(), nil, refused)
+    }
+
+    /// Waits for a background snapshot, takes a final one if configured, commits what is queued,
+    /// syncs, closes the log and ends every change feed.
     public func close() async throws(EngineError) {
         defer { notifier.close() }
+        store.afterApply.withLock { $0 = nil }
+        await snapshots.withLock { $0.running }?.value
+        if configuration.snapshotOnClose, appliedLSN > snapshots.withLock({ $0.lastLSN }) {
+            do { try await snapshot() } catch {
+                logger.warning("no snapshot on close; the next open replays more of the log", metadata: ["error": "\(error)"])
+            }
+        }
         do { try await log.close() } catch { throw EngineError.wrap(error) }
+    }
+
+    // MARK: Snapshots
+
+    /// Writes a snapshot of the views now (made durable first) and publishes it in the
+    /// checkpoint chain; returns nil when nothing changed since the last snapshot. Throws
+    /// `.unavailable` if another snapshot is being written.
+    @discardableResult
+    public func snapshot() async throws(EngineError) -> Manifest.Snapshot? {
+        // The copy is O(1) (copy-on-write); later writes copy what they touch.
+        let views = store.views.withLock { $0 }
+        let proceed = try snapshots.withLock { (state) throws(EngineError) -> Bool in
+            guard views.appliedLSN > state.lastLSN else { return false }
+            guard !state.writing else { throw EngineError(.unavailable, "a snapshot is already being written") }
+            state.writing = true
+            return true
+        }
+        guard proceed else { return nil }
+        defer { snapshots.withLock { $0.writing = false } }
+        let log = log
+        let keep = configuration.keepSnapshots
+        do {
+            try await log.sync()
+            let entry = try await runOnOwnThread(lowPriority: true) {
+                try log.writeSnapshot(lsn: views.appliedLSN, txTime: views.lastTxTime, keep: keep) { writer in
+                    try views.encodeSnapshot { chunk, count in try writer.append(chunk: chunk, entries: count) }
+                }
+            }
+            snapshots.withLock { $0.lastLSN = max($0.lastLSN, entry.lsn) }
+            return entry
+        } catch {
+            throw EngineError.wrap(error)
+        }
+    }
+
+    /// Called after each applied group: starts a background snapshot when one is due.
+    private func snapshotIfDue(lsn: LSN, every: Int) {
+        snapshots.withLock { state in
+            guard state.running == nil, !state.writing, lsn >= state.lastLSN + LSN(every) else { return }
+            state.running = Task.detached { [self] in
+                do { try await snapshot() } catch {
+                    logger.warning("background snapshot failed", metadata: ["error": "\(error)"])
+                }
+                snapshots.withLock { $0.running = nil }
+            }
+        }
     }
 
     // MARK: Writing

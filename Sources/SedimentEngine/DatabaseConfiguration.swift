@@ -10,6 +10,15 @@ public struct DatabaseConfiguration: Sendable {
     public var maxMapNameBytes = 256
     /// Longest key, in UTF-8 bytes.
     public var maxKeyBytes = 1024
+    /// Take a state snapshot in the background after this many operations since the last one;
+    /// nil: only on close and when asked.
+    public var snapshotEveryOperations: Int? = 1_000_000
+    /// Take a snapshot when closing (if anything changed since the last one).
+    public var snapshotOnClose = true
+    /// How many snapshots the checkpoint keeps (older files are deleted).
+    public var keepSnapshots = 2
+    /// Load the newest valid snapshot on open; false replays the whole log.
+    public var loadSnapshots = true
 
     public init(directory: String) {
         log = LogConfiguration(directory: directory)

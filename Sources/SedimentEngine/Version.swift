@@ -18,6 +18,21 @@ public struct Version: Sendable, Hashable {
     /// OR-map tag.
     public var tag: String?
 
+    init(
+        lsn: LSN, txTime: TxTime, timestamp: HLCTimestamp, kind: OperationKind, value: Value?, validFrom: Int64,
+        validTo: Int64?, ttlMillis: UInt64?, tag: String?
+    ) {
+        self.lsn = lsn
+        self.txTime = txTime
+        self.timestamp = timestamp
+        self.kind = kind
+        self.value = value
+        self.validFrom = validFrom
+        self.validTo = validTo
+        self.ttlMillis = ttlMillis
+        self.tag = tag
+    }
+
     public init(_ record: LogRecord) {
         let op = record.operation
         lsn = record.lsn

@@ -6,13 +6,13 @@ import SedimentFormat
 /// whose `validAt` the caller has already fixed. The `Database` guards one instance with a lock.
 struct Views: Sendable {
     /// Map name → key → history.
-    private(set) var maps: [String: [String: KeyHistory]] = [:]
+    var maps: [String: [String: KeyHistory]] = [:]
     /// The newest LSN folded in.
-    private(set) var appliedLSN: LSN = 0
+    var appliedLSN: LSN = 0
     /// The newest transaction time folded in.
-    private(set) var lastTxTime: TxTime = .zero
+    var lastTxTime: TxTime = .zero
     /// The greatest operation HLC folded in (recovers the database's clock on open).
-    private(set) var maxTimestamp: HLCTimestamp?
+    var maxTimestamp: HLCTimestamp?
 
     mutating func apply(_ record: LogRecord) {
         precondition(record.lsn == appliedLSN + 1, "views applied LSN \(record.lsn) after \(appliedLSN)")

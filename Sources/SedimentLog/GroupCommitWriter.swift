@@ -18,6 +18,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     enum Request {
         case append([Operation], UnsafeContinuation<AppendResult, any Error>)
         case roll(UnsafeContinuation<AppendResult, any Error>)
+        case sync(UnsafeContinuation<AppendResult, any Error>)
         case close(sealActive: Bool, UnsafeContinuation<AppendResult, any Error>)
     }
 
@@ -120,6 +121,10 @@ final class GroupCommitWriter: @unchecked Sendable {
                     commit(appends)
                     appends.removeAll(keepingCapacity: true)
                     do { try roll() ; c.resume(returning: emptyResult()) } catch { c.resume(throwing: error) }
+                case .sync(let c):
+                    commit(appends)
+                    appends.removeAll(keepingCapacity: true)
+                    do { try syncForRequest() ; c.resume(returning: emptyResult()) } catch { c.resume(throwing: error) }
                 case .close(let seal, let c): closeRequest = (seal, c)
                 }
             }
@@ -277,6 +282,14 @@ final class GroupCommitWriter: @unchecked Sendable {
         catalog.state.withLock { $0.durableLSN = max($0.durableLSN, written) }
     }
 
+    /// Makes everything written durable, for an explicit `SegmentedLog.sync()`.
+    private func syncForRequest() throws(LogError) {
+        if let failure { throw failure }
+        // Under fsync durability the syncer owns the active file's syncs; waiting for it to
+        // cover what is written would need a round trip, so sync here (fdatasync is idempotent).
+        try sync()
+    }
+
     /// Finishes the active segment (synced), hands it to the sealer and starts a new one.
     private func roll() throws(LogError) {
         guard failure == nil else { throw failure! }
@@ -314,7 +327,7 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private static func fail(_ request: Request, _ error: LogError) {
         switch request {
-        case .append(_, let c), .roll(let c), .close(_, let c): c.resume(throwing: error)
+        case .append(_, let c), .roll(let c), .sync(let c), .close(_, let c): c.resume(throwing: error)
         }
     }
 }

@@ -67,4 +67,5 @@ public struct LogConfiguration: Sendable {
 
     var logDirectory: String { directory + "/log" }
     var checkpointDirectory: String { directory + "/checkpoints" }
+    var snapshotDirectory: String { directory + "/snapshots" }
 }

@@ -32,6 +32,8 @@ public struct VerificationReport: Sendable {
     public var headSeq: UInt64?
     public var headRoot: SHA256Digest?
     public var segments: [Segment] = []
+    /// State snapshots the checkpoint lists that were read and proved.
+    public var snapshots = 0
     public var problems: [Problem] = []
     /// The directory was open in another process; its active segment may have been changing.
     public var inUse = false
@@ -111,6 +113,19 @@ public enum LogVerifier {
                         message:
                             "does not match checkpoint \(report.headSeq ?? 0): root \(found.root?.hex.prefix(16) ?? "none")… vs \(listed.root.hex.prefix(16))…, LSNs \(found.firstLSN)...\(found.lastLSN ?? 0) vs \(listed.firstLSN)...\(listed.lastLSN), \(found.bytes) vs \(listed.sizeBytes) bytes"
                     ))
+            }
+        }
+
+        // Every snapshot the checkpoint lists: chunk checksums and the root it vouches for.
+        for listed in manifest.snapshots {
+            let path = directory + "/snapshots/" + listed.fileName
+            do {
+                try SnapshotFiles.read(path: path, expected: listed) { _, _, _ in }
+                report.snapshots += 1
+            } catch let error as LogError {
+                report.problems.append(.init(path: error.path ?? path, offset: error.offset, message: error.message))
+            } catch {
+                report.problems.append(.init(path: path, message: "\(error)"))
             }
         }
         return report

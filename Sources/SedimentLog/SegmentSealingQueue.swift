@@ -63,6 +63,18 @@ final class SegmentSealingQueue: Sendable {
         }
     }
 
+    /// Publishes a snapshot in a new checkpoint, keeping the newest `keep`; returns the dropped ones.
+    func recordSnapshot(_ entry: Manifest.Snapshot, keep: Int, createdMillis: UInt64) throws(LogError) -> [Manifest.Snapshot] {
+        try shared.state.withLock { state throws(LogError) in
+            var manifest = state.chain.manifest
+            manifest.snapshots.append(entry)
+            let dropped = Array(manifest.snapshots.dropLast(max(keep, 1)))
+            manifest.snapshots.removeFirst(dropped.count)
+            try state.chain.append(manifest: manifest, createdMillis: createdMillis)
+            return dropped
+        }
+    }
+
     /// Waits for queued seals; throws if one failed.
     func drain() async throws {
         let thread = thread

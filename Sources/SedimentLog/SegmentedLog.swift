@@ -51,13 +51,14 @@ public final class SegmentedLog: Sendable {
         try FileSystem.createDirectory(configuration.directory)
         try FileSystem.createDirectory(configuration.logDirectory)
         try FileSystem.createDirectory(configuration.checkpointDirectory)
+        try FileSystem.createDirectory(configuration.snapshotDirectory)
         let lockFile = try POSIXFile.open(configuration.directory + "/LOCK", flags: O_RDWR | O_CREAT)
         guard lockFile.tryLock() else {
             throw LogError(.locked, "another process has this data directory open", path: configuration.directory)
         }
 
         var report = RecoveryReport()
-        for dir in [configuration.logDirectory, configuration.checkpointDirectory] {
+        for dir in [configuration.logDirectory, configuration.checkpointDirectory, configuration.snapshotDirectory] {
             for name in try FileSystem.list(dir) where name.hasSuffix(".tmp") || name.hasSuffix(".sealing") {
                 try FileSystem.remove(dir + "/" + name)
                 report.removedTemporaryFiles.append(name)
@@ -66,6 +67,12 @@ public final class SegmentedLog: Sendable {
 
         let preparer = SegmentPreparer(configuration: configuration, logger: logger)
         var chain = try CheckpointChain.load(directory: configuration.checkpointDirectory)
+        // Snapshot files the chain does not vouch for (a crash before their checkpoint) are dropped.
+        let listedSnapshots = Set(chain.manifest.snapshots.map(\.fileName))
+        for name in try FileSystem.list(configuration.snapshotDirectory) where name.hasSuffix(".snap") && !listedSnapshots.contains(name) {
+            try FileSystem.remove(configuration.snapshotDirectory + "/" + name)
+            report.removedTemporaryFiles.append(name)
+        }
         var (entries, lastTx) = try Self.openSegments(configuration, report: &report)
         try Self.checkAgainstManifest(entries, chain.manifest, configuration)
 
@@ -287,6 +294,13 @@ public final class SegmentedLog: Sendable {
         }
     }
 
+    /// Makes everything appended so far durable, whatever the durability policy.
+    public func sync() async throws {
+        _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<AppendResult, any Error>) in
+            writer.enqueue(.sync(continuation))
+        }
+    }
+
     /// Waits until every segment handed to the sealer is sealed and checkpointed.
     /// Throws the sealer's error if sealing failed.
     public func waitForSealing() async throws {
@@ -328,6 +342,54 @@ public final class SegmentedLog: Sendable {
 
     /// The newest checkpoint.
     public var checkpoint: Checkpoint? { sealer.checkpoint }
+
+    // MARK: Snapshots
+
+    /// Snapshots the newest checkpoint vouches for, oldest first.
+    public var snapshots: [Manifest.Snapshot] { sealer.checkpoint?.manifest.snapshots ?? [] }
+
+    /// Writes a state snapshot at `lsn` (which must be durable: call `sync()` first) through
+    /// `body`, publishes it in a new checkpoint, and deletes snapshots beyond the newest `keep`.
+    /// Blocking I/O: call it from a thread that may block.
+    @discardableResult
+    public func writeSnapshot(
+        lsn: LSN, txTime: TxTime, keep: Int = 2, _ body: (inout SnapshotWriter) throws -> Void
+    ) throws -> Manifest.Snapshot {
+        guard lsn >= 1, lsn <= durableLSN else {
+            throw LogError(.invalidArgument, "a snapshot needs a durable LSN; \(lsn) is beyond the durable \(durableLSN)")
+        }
+        let dir = configuration.snapshotDirectory
+        let name = SnapshotFiles.fileName(lsn: lsn)
+        let tmp = dir + "/" + name + ".tmp"
+        var writer = try SnapshotWriter(
+            path: tmp, header: SnapshotHeader(lsn: lsn, txTime: txTime, createdMillis: configuration.clock.nowMillis()),
+            codec: .zstd, level: 1)
+        let written: (root: SHA256Digest, size: Int)
+        do {
+            try body(&writer)
+            written = try writer.finish()
+            try FileSystem.rename(tmp, dir + "/" + name)
+            try FileSystem.syncDirectory(dir)
+        } catch {
+            try? FileSystem.remove(tmp)
+            throw error
+        }
+        let entry = Manifest.Snapshot(lsn: lsn, sizeBytes: UInt64(written.size), root: written.root, fileName: name)
+        for old in try sealer.recordSnapshot(entry, keep: keep, createdMillis: configuration.clock.nowMillis()) {
+            try? FileSystem.remove(dir + "/" + old.fileName)
+        }
+        logger.info("snapshot written", metadata: ["file": "\(name)", "bytes": "\(written.size)", "entries": "\(writer.entries)"])
+        return entry
+    }
+
+    /// Reads a snapshot listed by the checkpoint, chunk by chunk (entry count and payload), and
+    /// proves it against the checkpoint's root. Throws `.corrupt` naming the file and offset.
+    @discardableResult
+    public func readSnapshot(
+        _ entry: Manifest.Snapshot, _ body: (SnapshotHeader, UInt32, UnsafeRawBufferPointer) throws -> Void
+    ) throws -> SnapshotHeader {
+        try SnapshotFiles.read(path: configuration.snapshotDirectory + "/" + entry.fileName, expected: entry, body)
+    }
 
     /// Segment file names with their state, oldest first.
     public var segmentSummaries: [(fileName: String, firstLSN: LSN, lastLSN: LSN?, sealed: Bool)] {

@@ -29,3 +29,16 @@ func lowerCurrentThreadPriority() {
     // On Linux the nice value is per thread, and "who = 0" is the calling thread.
     _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
 }
+
+/// Runs blocking work (file I/O, long CPU work) on a thread of its own and returns its result,
+/// keeping it off Swift's cooperative pool. With `lowPriority` the thread runs at nice 10.
+public func runOnOwnThread<T: Sendable>(
+    lowPriority: Bool = false, _ body: @escaping @Sendable () throws -> T
+) async throws -> T {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        startThread {
+            if lowPriority { lowerCurrentThreadPriority() }
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}

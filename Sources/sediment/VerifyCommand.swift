@@ -20,6 +20,7 @@ struct Verify: ParsableCommand {
                 "head_root": report.headRoot.map { $0.hex as Any } ?? NSNull(),
                 "segments": report.segments.count,
                 "sealed_segments": report.segments.filter(\.sealed).count,
+                "snapshots": report.snapshots,
                 "records": report.records,
                 "bytes": report.bytes,
                 "last_lsn": Int(report.segments.last(where: { $0.lastLSN != nil })?.lastLSN ?? 0),
@@ -38,7 +39,7 @@ struct Verify: ParsableCommand {
             let sealed = report.segments.filter(\.sealed).count
             let head = report.headSeq.map { "checkpoint \($0), root \(report.headRoot!.hex)" } ?? "no checkpoint yet"
             print(
-                "\(report.ok ? "OK" : "FAILED"): \(report.segments.count) segments (\(sealed) sealed), \(report.records) records, LSNs \(report.segments.first?.firstLSN ?? 1)...\(report.segments.last(where: { $0.lastLSN != nil })?.lastLSN ?? 0), \(Output.bytes(report.bytes)); \(report.checkpoints) checkpoints, \(head)"
+                "\(report.ok ? "OK" : "FAILED"): \(report.segments.count) segments (\(sealed) sealed), \(report.records) records, LSNs \(report.segments.first?.firstLSN ?? 1)...\(report.segments.last(where: { $0.lastLSN != nil })?.lastLSN ?? 0), \(Output.bytes(report.bytes)); \(report.checkpoints) checkpoints, \(report.snapshots) snapshots, \(head)"
             )
         }
         if !report.ok { throw ExitCode(1) }

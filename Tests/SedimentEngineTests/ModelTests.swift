@@ -27,11 +27,23 @@ import Testing
 
             try await db.close()
             db = try Database.open(config, logger: quietLogger)
+            #expect(db.openReport.snapshot?.lsn == LSN(model.records.count))
+            #expect(db.openReport.replayedOperations == 0)
             #expect(db.appliedLSN == LSN(model.records.count))
             try await Self.check(db, model, clock: clock, start: start, rng: &rng)
 
             // Writing goes on after the reopen, with the clock recovered past every HLC seen.
             try await Self.writeRandom(100, db: db, model: &model, clock: clock, rng: &rng)
+            try await Self.check(db, model, clock: clock, start: start, rng: &rng)
+            try await db.close()
+
+            // A full replay of the log (no snapshot) builds the same views.
+            var replayConfig = config
+            replayConfig.loadSnapshots = false
+            replayConfig.snapshotOnClose = false
+            db = try Database.open(replayConfig, logger: quietLogger)
+            #expect(db.openReport.snapshot == nil)
+            #expect(db.openReport.replayedOperations == model.records.count)
             try await Self.check(db, model, clock: clock, start: start, rng: &rng)
             try await db.close()
         }

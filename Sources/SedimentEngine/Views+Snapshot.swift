@@ -1,0 +1,133 @@
+import SedimentFormat
+
+/// Snapshot payload: a chunk is a run of entries, one per key:
+/// ```
+/// string map, string key, u32 LWW version count, u32 OR version count, versions (LWW, then OR)
+/// ```
+/// A version: u64 LSN, u64 tx millis, u32 tx counter, u8 kind, u8 flags (1 validTo, 2 TTL, 4 tag,
+/// 8 value), u64 HLC millis, u32 HLC counter, string node id, i64 validFrom, then when flagged
+/// i64 validTo, u64 TTL, string tag, u32 length + MessagePack value. Strings are varint-length
+/// UTF-8, integers little-endian.
+extension Views {
+    /// Uncompressed size at which a chunk is cut.
+    static let snapshotChunkBytes = 256 << 10
+
+    /// Encodes every key into chunks, handing each (payload, entry count) to `emit`.
+    func encodeSnapshot(_ emit: ([UInt8], UInt32) throws -> Void) rethrows {
+        var w = ByteWriter(capacity: Self.snapshotChunkBytes + (64 << 10))
+        var count: UInt32 = 0
+        for (map, keys) in maps {
+            for (key, history) in keys {
+                w.writeString(map)
+                w.writeString(key)
+                w.write(UInt32(history.lww.count))
+                w.write(UInt32(history.or.count))
+                for v in history.lww { v.encode(into: &w) }
+                for v in history.or { v.encode(into: &w) }
+                count += 1
+                if w.count >= Self.snapshotChunkBytes {
+                    try emit(w.bytes, count)
+                    w.bytes.removeAll(keepingCapacity: true)
+                    count = 0
+                }
+            }
+        }
+        if count > 0 { try emit(w.bytes, count) }
+    }
+
+    /// Adds the `count` entries of one chunk; every version must be at or before `upTo`.
+    mutating func loadSnapshotChunk(_ payload: UnsafeRawBufferPointer, count: UInt32, upTo: LSN) throws(FormatError) {
+        var r = ByteReader(payload)
+        for _ in 0..<count {
+            let map = try r.readString("map name", maxLength: 1 << 16)
+            let key = try r.readString("key", maxLength: 1 << 20)
+            let lwwCount = try r.read(UInt32.self, "LWW version count")
+            let orCount = try r.read(UInt32.self, "OR version count")
+            var history = KeyHistory()
+            for i in 0..<(UInt64(lwwCount) + UInt64(orCount)) {
+                let start = r.offset
+                let v = try Version.decode(from: &r)
+                let isLWW = v.kind == .put || v.kind == .remove
+                guard isLWW == (i < lwwCount), v.lsn <= upTo, v.lsn > (history.lastLSN(lww: isLWW) ?? 0) else {
+                    throw FormatError(.malformed, at: start, "version LSN \(v.lsn) of \(map)/\(key) is out of place")
+                }
+                history.append(v)
+                if maxTimestamp.map({ $0 < v.timestamp }) ?? true { maxTimestamp = v.timestamp }
+            }
+            guard maps[map]?[key] == nil else {
+                throw FormatError(.malformed, at: r.offset, "\(map)/\(key) appears twice")
+            }
+            maps[map, default: [:]][key] = history
+        }
+        guard r.isAtEnd else { throw FormatError(.malformed, at: r.offset, "\(r.remaining) bytes after the chunk's entries") }
+    }
+
+    /// Marks a loaded snapshot as the state at `lsn`.
+    mutating func finishSnapshotLoad(lsn: LSN, txTime: TxTime) {
+        appliedLSN = lsn
+        lastTxTime = txTime
+    }
+}
+
+extension KeyHistory {
+    func lastLSN(lww: Bool) -> LSN? { (lww ? self.lww : self.or).last?.lsn }
+}
+
+extension Version {
+    func encode(into w: inout ByteWriter) {
+        w.write(lsn)
+        w.write(txTime.millis)
+        w.write(txTime.counter)
+        w.write(kind.rawValue)
+        var flags: UInt8 = 0
+        if validTo != nil { flags |= 1 }
+        if ttlMillis != nil { flags |= 2 }
+        if tag != nil { flags |= 4 }
+        if value != nil { flags |= 8 }
+        w.write(flags)
+        w.write(timestamp.millis)
+        w.write(timestamp.counter)
+        w.writeString(timestamp.nodeId)
+        w.write(validFrom)
+        if let validTo { w.write(validTo) }
+        if let ttlMillis { w.write(ttlMillis) }
+        if let tag { w.writeString(tag) }
+        if let value {
+            let at = w.count
+            w.write(UInt32(0))
+            value.encodeMessagePack(into: &w.bytes)
+            w.patch(UInt32(w.count - at - 4), at: at)
+        }
+    }
+
+    static func decode(from r: inout ByteReader) throws(FormatError) -> Version {
+        let start = r.offset
+        let lsn = try r.read(UInt64.self, "version LSN")
+        let tx = TxTime(millis: try r.read(UInt64.self), counter: try r.read(UInt32.self))
+        let rawKind = try r.read(UInt8.self)
+        guard let kind = OperationKind(rawValue: rawKind) else {
+            throw FormatError(.malformed, at: start + 20, "unknown operation kind \(rawKind)")
+        }
+        let flags = try r.read(UInt8.self)
+        guard flags & ~0x0F == 0 else { throw FormatError(.malformed, at: start + 21, "unknown version flags \(flags)") }
+        let ts = HLCTimestamp(
+            millis: try r.read(UInt64.self), counter: try r.read(UInt32.self),
+            nodeId: try r.readString("node id", maxLength: 1 << 10))
+        let validFrom = try r.read(Int64.self)
+        let validTo = flags & 1 != 0 ? try r.read(Int64.self) : nil
+        let ttl = flags & 2 != 0 ? try r.read(UInt64.self) : nil
+        let tag = flags & 4 != 0 ? try r.readString("tag", maxLength: 1 << 16) : nil
+        var value: Value?
+        if flags & 8 != 0 {
+            let length = Int(try r.read(UInt32.self, "value length"))
+            let bytes = try r.readBytes(length, "value")
+            value = try Value(messagePack: bytes)
+        }
+        guard lsn > 0, (value != nil) == (kind == .put || kind == .orAdd), (tag != nil) == (kind == .orAdd || kind == .orRemove) else {
+            throw FormatError(.malformed, at: start, "version at LSN \(lsn) is inconsistent with its kind \(kind)")
+        }
+        return Version(
+            lsn: lsn, txTime: tx, timestamp: ts, kind: kind, value: value, validFrom: validFrom, validTo: validTo,
+            ttlMillis: ttl, tag: tag)
+    }
+}
