@@ -22,12 +22,35 @@ public final class Database: Sendable {
     final class ViewStore: Sendable {
         let views = Mutex(Views())
         let afterApply = Mutex<(@Sendable (LSN) -> Void)?>(nil)
+        let budget: Int?
+        let clock: any WallClock
+        let logger: Logger
+        private let warnedOverBudget = Atomic(false)
+
+        init(budget: Int?, clock: any WallClock, logger: Logger) {
+            self.budget = budget
+            self.clock = clock
+            self.logger = logger
+        }
 
         func apply(_ records: [LogRecord]) {
             views.withLock { v in
                 for r in records { v.apply(r) }
+                enforceBudget(&v)
             }
             if let hook = afterApply.withLock({ $0 }) { hook(records[records.count - 1].lsn) }
+        }
+
+        /// Evicts old values while the views exceed the budget; warns once if they cannot fit.
+        func enforceBudget(_ views: inout Views) {
+            guard let budget, views.estimatedBytes > budget else { return }
+            if !views.enforce(budget: budget, now: Int64(clamping: clock.nowMillis())),
+                !warnedOverBudget.exchange(true, ordering: .relaxed)
+            {
+                logger.warning(
+                    "the memory budget is smaller than current values and version metadata; they stay in memory",
+                    metadata: ["budget": "\(budget)", "values": "\(views.valueBytes)", "metadata": "\(views.metadataBytes)"])
+            }
         }
     }
 
@@ -42,13 +65,16 @@ public final class Database: Sendable {
 
     private let snapshots = Mutex(SnapshotState())
     private let logger: Logger
+    /// Serves values the views evicted from memory.
+    public let cold: any ColdRecordSource
     /// What `open` found and did.
     public let openReport: OpenReport
 
     private init(
         configuration: DatabaseConfiguration, log: SegmentedLog, store: ViewStore, notifier: CommitNotifier,
-        clock: HybridLogicalClock, logger: Logger, openReport: OpenReport
+        clock: HybridLogicalClock, logger: Logger, openReport: OpenReport, cold: any ColdRecordSource
     ) {
+        self.cold = cold
         self.configuration = configuration
         self.log = log
         self.store = store
@@ -65,7 +91,7 @@ public final class Database: Sendable {
     /// snapshot that proves itself against the checkpoint (refusing, and reporting, any that does
     /// not), and replays the log after it.
     public static func open(_ configuration: DatabaseConfiguration, logger: Logger) throws(EngineError) -> Database {
-        let store = ViewStore()
+        let store = ViewStore(budget: configuration.memoryBudgetBytes, clock: configuration.clock, logger: logger)
         let notifier = CommitNotifier(appliedLSN: 0)
         let log: SegmentedLog
         do {
@@ -81,9 +107,12 @@ public final class Database: Sendable {
         do {
             try store.views.withLock { views in
                 if configuration.loadSnapshots {
-                    (views, report.snapshot, report.refusedSnapshots) = loadNewestSnapshot(log, logger: logger)
+                    (views, report.snapshot, report.refusedSnapshots) = loadNewestSnapshot(log, store: store, logger: logger)
                 }
-                report.replayedOperations = try LogReplayer.replay(log, from: views.appliedLSN + 1) { views.apply($0) }.records
+                report.replayedOperations = try LogReplayer.replay(log, from: views.appliedLSN + 1) {
+                    views.apply($0)
+                    store.enforceBudget(&views)
+                }.records
             }
         } catch {
             Task { try? await log.close() }
@@ -98,7 +127,7 @@ public final class Database: Sendable {
         logger.info("database open", metadata: ["lsn": "\(applied)", "load": "\(report)", "recovery": "\(log.recovery)"])
         let db = Database(
             configuration: configuration, log: log, store: store, notifier: notifier, clock: clock, logger: logger,
-            openReport: report)
+            openReport: report, cold: LogBlockCache(log: log, capacityBytes: configuration.blockCacheBytes))
         if let every = configuration.snapshotEveryOperations {
             store.afterApply.withLock {
                 $0 = { [weak db] lsn in db?.snapshotIfDue(lsn: lsn, every: every) }
@@ -109,7 +138,7 @@ public final class Database: Sendable {
 
     /// The views from the newest snapshot that loads and proves itself, or empty views.
     private static func loadNewestSnapshot(
-        _ log: SegmentedLog, logger: Logger
+        _ log: SegmentedLog, store: ViewStore, logger: Logger
     ) -> (Views, Manifest.Snapshot?, [(fileName: String, reason: String)]) {
         var refused: [(fileName: String, reason: String)] = []
         for entry in log.snapshots.reversed() {
@@ -121,6 +150,7 @@ public final class Database: Sendable {
             do {
                 let header = try log.readSnapshot(entry) { header, count, payload in
                     try views.loadSnapshotChunk(payload, count: count, upTo: header.lsn)
+                    store.enforceBudget(&views)
                 }
                 views.finishSnapshotLoad(lsn: header.lsn, txTime: header.txTime)
                 return (views, entry, refused)
@@ -267,25 +297,39 @@ public final class Database: Sendable {
         (point.asOf, point.validAt ?? Int64(clamping: configuration.clock.nowMillis()))
     }
 
+    /// A version with its value, reading an evicted value back from the log.
+    private func hydrate(_ version: Version) throws(EngineError) -> Version {
+        guard version.isEvicted, version.value == nil else { return version }
+        var v = version
+        do { v.value = try cold.record(at: v.lsn).operation.value } catch { throw EngineError.wrap(error) }
+        return v
+    }
+
     /// The value of a last-writer-wins key at `point`, or nil if absent (never written, removed,
     /// expired, or outside its valid time).
-    public func get(_ map: String, _ key: String, at point: ReadPoint = .now) -> Value? {
+    public func get(_ map: String, _ key: String, at point: ReadPoint = .now) throws(EngineError) -> Value? {
         let (asOf, validAt) = resolve(point)
-        return store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt)?.value }
+        let found = store.views.withLock { v -> (Value?, Version?) in
+            guard let version = v.get(map, key, asOf: asOf, validAt: validAt) else { return (nil, nil) }
+            return version.value.map { ($0, nil) } ?? (nil, version)
+        }
+        if let evicted = found.1 { return try hydrate(evicted).value }
+        return found.0
     }
 
     /// The version that supplies `get`'s value.
-    public func record(_ map: String, _ key: String, at point: ReadPoint = .now) -> Version? {
+    public func record(_ map: String, _ key: String, at point: ReadPoint = .now) throws(EngineError) -> Version? {
         let (asOf, validAt) = resolve(point)
-        return store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt) }
+        return try store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt) }.map { (v) throws(EngineError) in try hydrate(v) }
     }
 
     /// The live keys of a last-writer-wins map at `point`, sorted by key; `after` and `limit` page.
     public func scan(
         _ map: String, at point: ReadPoint = .now, after: String? = nil, limit: Int = .max
-    ) -> [(key: String, version: Version)] {
+    ) throws(EngineError) -> [(key: String, version: Version)] {
         let (asOf, validAt) = resolve(point)
-        return store.views.withLock { $0.scan(map, asOf: asOf, validAt: validAt, after: after, limit: limit) }
+        let rows = store.views.withLock { $0.scan(map, asOf: asOf, validAt: validAt, after: after, limit: limit) }
+        return try rows.map { (row) throws(EngineError) in (row.key, try hydrate(row.version)) }
     }
 
     /// Runs a query over a last-writer-wins map at `point`. A page is read at one transaction time:
@@ -298,26 +342,33 @@ public final class Database: Sendable {
             let asOf = point.asOf ?? cursor?.asOf ?? views.lastTxTime
             return (asOf, views.scan(map, asOf: asOf, validAt: validAt))
         }
-        let page = executor.run(rows, after: cursor)
+        let live = try rows.map { (row) throws(EngineError) in (key: row.key, version: try hydrate(row.version)) }
+        let page = executor.run(live, after: cursor)
         let next = page.more ? page.rows.last.map { executor.cursor(after: $0, asOf: asOf, validAt: validAt).encoded } : nil
         return QueryResult(rows: page.rows, nextCursor: next, asOf: asOf, validAt: validAt)
     }
 
     /// The live entries of an OR-map key at `point`, sorted by tag.
-    public func members(_ map: String, _ key: String, at point: ReadPoint = .now) -> [Version] {
+    public func members(_ map: String, _ key: String, at point: ReadPoint = .now) throws(EngineError) -> [Version] {
         let (asOf, validAt) = resolve(point)
-        return store.views.withLock { $0.members(map, key, asOf: asOf, validAt: validAt) }
+        return try store.views.withLock { $0.members(map, key, asOf: asOf, validAt: validAt) }.map { (v) throws(EngineError) in try hydrate(v) }
     }
 
     /// The keys of an OR map with live entries at `point`, sorted by key.
-    public func scanMembers(_ map: String, at point: ReadPoint = .now) -> [(key: String, members: [Version])] {
+    public func scanMembers(_ map: String, at point: ReadPoint = .now) throws(EngineError) -> [(key: String, members: [Version])] {
         let (asOf, validAt) = resolve(point)
-        return store.views.withLock { $0.scanMembers(map, asOf: asOf, validAt: validAt) }
+        let rows = store.views.withLock { $0.scanMembers(map, asOf: asOf, validAt: validAt) }
+        return try rows.map { (row) throws(EngineError) in (row.key, try row.members.map { (v) throws(EngineError) in try hydrate(v) }) }
     }
 
     /// Every version of a key, LSN order: puts, removes, OR adds and removes.
-    public func history(_ map: String, _ key: String) -> [Version] {
-        store.views.withLock { $0.history(map, key) }
+    public func history(_ map: String, _ key: String) throws(EngineError) -> [Version] {
+        try store.views.withLock { $0.history(map, key) }.map { (v) throws(EngineError) in try hydrate(v) }
+    }
+
+    /// The views' estimated memory: version metadata, values held, values evicted so far.
+    public var memoryUsage: (metadataBytes: Int, valueBytes: Int, evictedValues: Int) {
+        store.views.withLock { ($0.metadataBytes, $0.valueBytes, $0.evictedValues) }
     }
 
     /// Names of every map ever written, sorted.

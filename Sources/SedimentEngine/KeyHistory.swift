@@ -18,30 +18,51 @@ struct KeyHistory: Sendable {
 
     var isEmpty: Bool { lww.isEmpty && or.isEmpty }
 
-    mutating func append(_ version: Version) {
+    init() {}
+
+    /// An empty history with room for the given numbers of versions (loading a snapshot).
+    init(reservingLWW lwwCount: Int, or orCount: Int) {
+        lww.reserveCapacity(lwwCount)
+        lwwBest.reserveCapacity(lwwCount)
+        or.reserveCapacity(orCount)
+    }
+
+    /// Adds the newest version. Returns the LWW version it supersedes, if that one holds a value
+    /// (a candidate for eviction), and whether the history was empty.
+    @discardableResult
+    mutating func append(_ version: Version) -> (superseded: LSN?, wasEmpty: Bool) {
+        let wasEmpty = isEmpty
+        var superseded: LSN?
         switch version.kind {
         case .put, .remove:
             var best = Int32(lww.count)
             if let previous = lwwBest.last, !(lww[Int(previous)].timestamp < version.timestamp) {
                 best = previous
             }
+            if let previous = lww.last, previous.value != nil { superseded = previous.lsn }
             lww.append(version)
             lwwBest.append(best)
         case .orAdd, .orRemove:
             or.append(version)
         }
+        return (superseded, wasEmpty)
+    }
+
+    /// Drops the value of the LWW version at `lsn` unless it is the live value at valid time
+    /// `now`; returns the bytes freed (see `Views.valueCost`).
+    mutating func evictValue(lsn: LSN, now: Int64) -> Int {
+        let i = lww.partitionPoint { $0.lsn < lsn }
+        guard i < lww.count, lww[i].lsn == lsn, let value = lww[i].value else { return 0 }
+        if winner(asOf: nil, validAt: now)?.lsn == lsn { return 0 }
+        lww[i].value = nil
+        lww[i].isEvicted = true
+        return Views.valueCost(value)
     }
 
     /// Number of versions committed at or before `asOf` in `versions` (binary search on tx time).
     private static func visibleCount(_ versions: [Version], asOf: TxTime?) -> Int {
         guard let asOf, let last = versions.last, last.txTime > asOf else { return versions.count }
-        var lo = 0
-        var hi = versions.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if versions[mid].txTime <= asOf { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
+        return versions.partitionPoint { $0.txTime <= asOf }
     }
 
     /// The last-writer-wins version visible at the point (a put or a remove), before TTL.

@@ -17,6 +17,8 @@ public struct Version: Sendable, Hashable {
     public var ttlMillis: UInt64?
     /// OR-map tag.
     public var tag: String?
+    /// The value was dropped from memory (the memory budget); it is read back from the log.
+    var isEvicted = false
 
     init(
         lsn: LSN, txTime: TxTime, timestamp: HLCTimestamp, kind: OperationKind, value: Value?, validFrom: Int64,

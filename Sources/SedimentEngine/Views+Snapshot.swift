@@ -6,7 +6,8 @@ import SedimentFormat
 /// ```
 /// A version: u64 LSN, u64 tx millis, u32 tx counter, u8 kind, u8 flags (1 validTo, 2 TTL, 4 tag,
 /// 8 value), u64 HLC millis, u32 HLC counter, string node id, i64 validFrom, then when flagged
-/// i64 validTo, u64 TTL, string tag, u32 length + MessagePack value. Strings are varint-length
+/// i64 validTo, u64 TTL, string tag, u32 length + MessagePack value; flag 16 marks a value
+/// evicted from memory (read back from the log by LSN). Strings are varint-length
 /// UTF-8, integers little-endian.
 extension Views {
     /// Uncompressed size at which a chunk is cut.
@@ -43,7 +44,7 @@ extension Views {
             let key = try r.readString("key", maxLength: 1 << 20)
             let lwwCount = try r.read(UInt32.self, "LWW version count")
             let orCount = try r.read(UInt32.self, "OR version count")
-            var history = KeyHistory()
+            var history = KeyHistory(reservingLWW: Int(min(lwwCount, 1 << 20)), or: Int(min(orCount, 1 << 20)))
             for i in 0..<(UInt64(lwwCount) + UInt64(orCount)) {
                 let start = r.offset
                 let v = try Version.decode(from: &r)
@@ -57,6 +58,7 @@ extension Views {
             guard maps[map]?[key] == nil else {
                 throw FormatError(.malformed, at: r.offset, "\(map)/\(key) appears twice")
             }
+            account(map: map, key: key, history)
             maps[map, default: [:]][key] = history
         }
         guard r.isAtEnd else { throw FormatError(.malformed, at: r.offset, "\(r.remaining) bytes after the chunk's entries") }
@@ -84,6 +86,7 @@ extension Version {
         if ttlMillis != nil { flags |= 2 }
         if tag != nil { flags |= 4 }
         if value != nil { flags |= 8 }
+        if isEvicted { flags |= 16 }
         w.write(flags)
         w.write(timestamp.millis)
         w.write(timestamp.counter)
@@ -109,7 +112,7 @@ extension Version {
             throw FormatError(.malformed, at: start + 20, "unknown operation kind \(rawKind)")
         }
         let flags = try r.read(UInt8.self)
-        guard flags & ~0x0F == 0 else { throw FormatError(.malformed, at: start + 21, "unknown version flags \(flags)") }
+        guard flags & ~0x1F == 0, flags & 0x18 != 0x18 else { throw FormatError(.malformed, at: start + 21, "unknown version flags \(flags)") }
         let ts = HLCTimestamp(
             millis: try r.read(UInt64.self), counter: try r.read(UInt32.self),
             nodeId: try r.readString("node id", maxLength: 1 << 10))
@@ -123,11 +126,14 @@ extension Version {
             let bytes = try r.readBytes(length, "value")
             value = try Value(messagePack: bytes)
         }
-        guard lsn > 0, (value != nil) == (kind == .put || kind == .orAdd), (tag != nil) == (kind == .orAdd || kind == .orRemove) else {
+        let evicted = flags & 16 != 0
+        guard lsn > 0, (value != nil || evicted) == (kind == .put || kind == .orAdd), (tag != nil) == (kind == .orAdd || kind == .orRemove) else {
             throw FormatError(.malformed, at: start, "version at LSN \(lsn) is inconsistent with its kind \(kind)")
         }
-        return Version(
+        var version = Version(
             lsn: lsn, txTime: tx, timestamp: ts, kind: kind, value: value, validFrom: validFrom, validTo: validTo,
             ttlMillis: ttl, tag: tag)
+        version.isEvicted = evicted
+        return version
     }
 }

@@ -14,13 +14,69 @@ struct Views: Sendable {
     /// The greatest operation HLC folded in (recovers the database's clock on open).
     var maxTimestamp: HLCTimestamp?
 
+    // Memory accounting (estimates) and the eviction of old versions' values.
+    /// Bytes of version metadata, keys and bookkeeping (never evicted).
+    private(set) var metadataBytes = 0
+    /// Bytes of values held in memory.
+    private(set) var valueBytes = 0
+    /// Values dropped so far.
+    private(set) var evictedValues = 0
+    /// LWW versions superseded by a newer version of their key, oldest first: what eviction
+    /// considers. Versions that are still the newest of their key never enter it.
+    private var evictionQueue: [(map: String, key: String, lsn: LSN)] = []
+    private var evictionHead = 0
+
+    /// Estimated bytes of one version's metadata (the version, its index slot, its queue slot).
+    static let versionCost = MemoryLayout<Version>.stride + 48
+    /// Estimated bytes of a key's own bookkeeping besides its versions.
+    static func keyCost(_ key: String) -> Int { key.utf8.count + 160 }
+    /// Estimated bytes of a value in memory.
+    static func valueCost(_ value: Value) -> Int { value.encodedSizeUpperBound + 32 }
+
+    var estimatedBytes: Int { metadataBytes + valueBytes }
+
     mutating func apply(_ record: LogRecord) {
         precondition(record.lsn == appliedLSN + 1, "views applied LSN \(record.lsn) after \(appliedLSN)")
         let op = record.operation
-        maps[op.map, default: [:]][op.key, default: KeyHistory()].append(Version(record))
+        let version = Version(record)
+        metadataBytes += Self.versionCost
+        if let value = op.value { valueBytes += Self.valueCost(value) }
+        let isLWW = op.kind == .put || op.kind == .remove
+        let (superseded, isNewKey) = maps[op.map, default: [:]][op.key, default: KeyHistory()].append(version)
+        if isNewKey { metadataBytes += Self.keyCost(op.key) }
+        if isLWW, let superseded { evictionQueue.append((op.map, op.key, superseded)) }
         appliedLSN = record.lsn
         lastTxTime = record.txTime
         if maxTimestamp.map({ $0 < op.timestamp }) ?? true { maxTimestamp = op.timestamp }
+    }
+
+    /// Records a key loaded from a snapshot in the accounting and the eviction queue.
+    mutating func account(map: String, key: String, _ history: KeyHistory) {
+        metadataBytes += Self.keyCost(key) + (history.lww.count + history.or.count) * Self.versionCost
+        for v in history.lww {
+            if let value = v.value { valueBytes += Self.valueCost(value) }
+            if v.lsn != history.lww.last!.lsn, v.value != nil { evictionQueue.append((map, key, v.lsn)) }
+        }
+        for v in history.or { if let value = v.value { valueBytes += Self.valueCost(value) } }
+    }
+
+    /// Drops values of superseded versions, oldest first, until the estimate fits `budget`
+    /// (the live value of each key at valid time `now` is kept). Returns false if it cannot fit.
+    @discardableResult
+    mutating func enforce(budget: Int, now: Int64) -> Bool {
+        while estimatedBytes > budget, evictionHead < evictionQueue.count {
+            let c = evictionQueue[evictionHead]
+            evictionHead += 1
+            if let freed = maps[c.map]?[c.key]?.evictValue(lsn: c.lsn, now: now), freed > 0 {
+                valueBytes -= freed
+                evictedValues += 1
+            }
+        }
+        if evictionHead > 4096 && evictionHead * 2 > evictionQueue.count {
+            evictionQueue.removeFirst(evictionHead)
+            evictionHead = 0
+        }
+        return estimatedBytes <= budget
     }
 
     /// The live value of a last-writer-wins key.

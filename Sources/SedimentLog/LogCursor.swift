@@ -50,6 +50,13 @@ public struct LogCursor: Sendable {
         return true
     }
 
+    /// Every record of the block holding `lsn` (read without read-ahead), or nil if `lsn` is
+    /// not written. Does not move `position`.
+    mutating func block(containing lsn: LSN) throws(LogError) -> [LogRecord]? {
+        guard try loadBlock(containing: lsn) else { return nil }
+        return records
+    }
+
     private mutating func loadBlock(containing lsn: LSN) throws(LogError) -> Bool {
         guard let (segment, block) = catalog.locate(lsn) else { return false }
         let header = try readBlock(segment, block)

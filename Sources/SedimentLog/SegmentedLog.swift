@@ -340,6 +340,14 @@ public final class SegmentedLog: Sendable {
         LogCursor(catalog: catalog, from: max(lsn, 1))
     }
 
+    /// Every record of the block holding `lsn` (one checked read of that block), for caches of
+    /// cold records; nil if `lsn` is not in the log. Blocking I/O.
+    public func block(containing lsn: LSN) throws(LogError) -> [LogRecord]? {
+        var cursor = LogCursor(catalog: catalog, from: lsn)
+        cursor.readAhead = 0
+        return try cursor.block(containing: lsn)
+    }
+
     /// The newest checkpoint.
     public var checkpoint: Checkpoint? { sealer.checkpoint }
 

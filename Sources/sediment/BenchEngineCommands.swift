@@ -67,7 +67,7 @@ struct BenchRead: AsyncParsableCommand {
         var found = 0
         let start = monotonicNanos()
         for _ in 0..<reads {
-            if db.get("bench", names[Int(rng.next() % UInt64(keys))]) != nil { found += 1 }
+            if try db.get("bench", names[Int(rng.next() % UInt64(keys))]) != nil { found += 1 }
         }
         let elapsed = Double(monotonicNanos() - start) / 1e9
         try await db.close()
@@ -147,7 +147,7 @@ struct BenchAsOf: AsyncParsableCommand {
                 validAt: validRange.lowerBound + Int64(rng.next() % span))
             let key = names[Int(rng.next() % UInt64(names.count))]
             let t0 = monotonicNanos()
-            let value = db.get("bench", key, at: point)
+            let value = try db.get("bench", key, at: point)
             latencies[i] = monotonicNanos() - t0
             if value != nil { found += 1 }
         }
@@ -165,6 +165,70 @@ struct BenchAsOf: AsyncParsableCommand {
         } else {
             print("asof: \(reads) reads at random (asOf, validAt) over \(shape) (\(appliedLSN) operations)")
             print("  \(summary.text); \(Int(Double(reads) / elapsed)) reads/s; \(found) found a value")
+        }
+    }
+}
+
+struct BenchOpen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "open",
+        abstract: "Open time: loading the newest snapshot and replaying after it, versus replaying the whole log.",
+        discussion: "Writes --ops operations over --keys keys first if the data directory is empty.")
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Operations to write into an empty data directory.") var ops = 5_000_000
+    @Option(help: "Distinct keys they write.") var keys = 1_000_000
+    @Option(help: "Value size in bytes.") var valueSize = 100
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        var config = DatabaseConfiguration(directory: options.data)
+        config.log.durability = .none
+        config.snapshotEveryOperations = nil
+        var loadSeconds = 0.0
+        do {
+            let db = try Database.open(config, logger: cliLogger)
+            if db.appliedLSN == 0 {
+                let names = (0..<keys).map { "key-\($0)" }
+                let value = Value.binary(SampleOperations.payload(for: "v", size: valueSize))
+                let t0 = monotonicNanos()
+                try await writeInBatches(db, count: ops) { i in
+                    Operation(map: "bench", key: names[i % names.count], kind: .put, value: value, timestamp: db.makeTimestamp())
+                }
+                loadSeconds = Double(monotonicNanos() - t0) / 1e9
+            }
+            try await db.close()  // snapshots on close
+        }
+        func timedOpen(snapshots: Bool) async throws -> (Double, OpenReport, LSN) {
+            var c = config
+            c.loadSnapshots = snapshots
+            c.snapshotOnClose = false
+            let t0 = monotonicNanos()
+            let db = try Database.open(c, logger: cliLogger)
+            let seconds = Double(monotonicNanos() - t0) / 1e9
+            let report = db.openReport
+            let lsn = db.appliedLSN
+            try await db.close()
+            return (seconds, report, lsn)
+        }
+        let (withSnapshot, snapshotReport, lsn) = try await timedOpen(snapshots: true)
+        let (fullReplay, _, replayLSN) = try await timedOpen(snapshots: false)
+        guard lsn == replayLSN, snapshotReport.snapshot != nil else {
+            throw ValidationError("the opens disagree (LSN \(lsn) vs \(replayLSN)) or no snapshot was loaded: \(snapshotReport)")
+        }
+        let snapshotBytes = snapshotReport.snapshot.map { Int($0.sizeBytes) } ?? 0
+        if json {
+            Output.json([
+                "operations": Int(lsn), "open_with_snapshot_s": (withSnapshot * 1000).rounded() / 1000,
+                "open_full_replay_s": (fullReplay * 1000).rounded() / 1000,
+                "speedup": (fullReplay / withSnapshot * 100).rounded() / 100, "snapshot_bytes": snapshotBytes,
+                "replayed_after_snapshot": snapshotReport.replayedOperations,
+            ])
+        } else {
+            if loadSeconds > 0 { print("wrote \(ops) operations over \(keys) keys in \(String(format: "%.1f", loadSeconds)) s") }
+            print("open: \(lsn) operations")
+            print("  with snapshot (\(Output.bytes(snapshotBytes)), \(snapshotReport.replayedOperations) replayed after it): \(String(format: "%.2f", withSnapshot)) s")
+            print("  full replay: \(String(format: "%.2f", fullReplay)) s (\(String(format: "%.1f", fullReplay / withSnapshot))x the snapshot open)")
         }
     }
 }

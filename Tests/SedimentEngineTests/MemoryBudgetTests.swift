@@ -1,0 +1,55 @@
+import SedimentEngine
+import SedimentFormat
+import SedimentLog
+import SedimentTesting
+import Testing
+
+@Suite struct MemoryBudgetTests {
+    @Test func oldValuesAreEvictedAndReadBackWhileCurrentValuesStayInMemory() async throws {
+        try await withTemporaryDirectory("budget") { dir in
+            let clock = MockWallClock()
+            var config = databaseConfiguration(dir, clock: clock)
+            config.memoryBudgetBytes = 256 << 10
+            config.blockCacheBytes = 256 << 10
+            let db = try Database.open(config, logger: quietLogger)
+            let big = { (i: Int) in Value.binary(SampleOperations.payload(for: "v\(i)", size: 1000)) }
+            var firstTx: [TxTime] = []
+            for round in 0..<20 {
+                let r = try await db.write((0..<50).map { k in
+                    Operation(map: "docs", key: "k\(k)", kind: .put, value: big(round * 50 + k), timestamp: db.makeTimestamp())
+                })
+                firstTx.append(r.lastTxTime)
+                clock.advance(by: 1)
+            }
+            // 1000 values of ~1 KB: four times the budget. The estimate stays within it.
+            let usage = db.memoryUsage
+            #expect(usage.metadataBytes + usage.valueBytes <= 256 << 10)
+            #expect(usage.evictedValues > 700)
+
+            // Current values are served from memory: no cold reads.
+            let cache = try #require(db.cold as? LogBlockCache)
+            for k in 0..<50 { #expect(try db.get("docs", "k\(k)") == big(19 * 50 + k)) }
+            #expect(cache.statistics.hits + cache.statistics.misses == 0)
+
+            // Historical reads bring old values back from the log, exactly.
+            for round in [0, 3, 11] {
+                for k in 0..<50 {
+                    #expect(try db.get("docs", "k\(k)", at: ReadPoint(asOf: firstTx[round])) == big(round * 50 + k))
+                }
+            }
+            #expect(cache.statistics.misses > 0)
+            #expect(cache.statistics.bytes <= 256 << 10)
+            let history = try db.history("docs", "k7")
+            #expect(history.map(\.value) == (0..<20).map { big($0 * 50 + 7) })
+
+            // A snapshot keeps evicted values out; reopening stays within the budget too.
+            try await db.close()
+            let reopened = try Database.open(config, logger: quietLogger)
+            #expect(reopened.openReport.snapshot != nil)
+            let after = reopened.memoryUsage
+            #expect(after.metadataBytes + after.valueBytes <= 256 << 10)
+            #expect(try reopened.get("docs", "k3", at: ReadPoint(asOf: firstTx[1])) == big(53))
+            try await reopened.close()
+        }
+    }
+}
