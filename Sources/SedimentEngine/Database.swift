@@ -26,6 +26,7 @@ public final class Database: Sendable {
         let clock: any WallClock
         let logger: Logger
         private let warnedOverBudget = Atomic(false)
+        private let trimmer = MemoryTrimmer()
 
         init(budget: Int?, clock: any WallClock, logger: Logger) {
             self.budget = budget
@@ -44,9 +45,9 @@ public final class Database: Sendable {
         /// Evicts old values while the views exceed the budget; warns once if they cannot fit.
         func enforceBudget(_ views: inout Views) {
             guard let budget, views.estimatedBytes > budget else { return }
-            if !views.enforce(budget: budget, now: Int64(clamping: clock.nowMillis())),
-                !warnedOverBudget.exchange(true, ordering: .relaxed)
-            {
+            let (fits, freed) = views.enforce(budget: budget, now: Int64(clamping: clock.nowMillis()))
+            trimmer.freed(freed)
+            if !fits, !warnedOverBudget.exchange(true, ordering: .relaxed) {
                 logger.warning(
                     "the memory budget is smaller than current values and version metadata; they stay in memory",
                     metadata: ["budget": "\(budget)", "values": "\(views.valueBytes)", "metadata": "\(views.metadataBytes)"])
@@ -91,7 +92,9 @@ public final class Database: Sendable {
     /// snapshot that proves itself against the checkpoint (refusing, and reporting, any that does
     /// not), and replays the log after it.
     public static func open(_ configuration: DatabaseConfiguration, logger: Logger) throws(EngineError) -> Database {
-        let store = ViewStore(budget: configuration.memoryBudgetBytes, clock: configuration.clock, logger: logger)
+        // The block cache that serves evicted values is part of the budget.
+        let viewsBudget = configuration.memoryBudgetBytes.map { max($0 - configuration.blockCacheBytes, 0) }
+        let store = ViewStore(budget: viewsBudget, clock: configuration.clock, logger: logger)
         let notifier = CommitNotifier(appliedLSN: 0)
         let log: SegmentedLog
         do {

@@ -19,11 +19,12 @@ public struct DatabaseConfiguration: Sendable {
     public var keepSnapshots = 2
     /// Load the newest valid snapshot on open; false replays the whole log.
     public var loadSnapshots = true
-    /// Bound on the views' memory (estimated): values of superseded versions are dropped, oldest
-    /// first, and read back from the log when a historical read needs them. Current values and
-    /// per-version metadata stay in memory. Nil: no bound.
+    /// Bound on the memory of the views plus the block cache (estimated): values of superseded
+    /// versions are dropped, oldest first, and read back from the log when a historical read
+    /// needs them. Current values and per-version metadata (about 200 bytes a version) stay in
+    /// memory. Nil: no bound.
     public var memoryBudgetBytes: Int?
-    /// Size of the cache of log blocks that serves evicted values.
+    /// Size of the cache of log blocks that serves evicted values (part of the memory budget).
     public var blockCacheBytes = 64 << 20
 
     public init(directory: String) {

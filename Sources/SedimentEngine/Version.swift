@@ -1,24 +1,38 @@
 public import SedimentFormat
 
 /// One committed operation on a key, as the views keep it: a version in both time axes.
+///
+/// Fields are ordered, and optional integers stored with sentinels, so that a version takes 120
+/// bytes: the views keep one per committed operation.
 public struct Version: Sendable, Hashable {
     public var lsn: LSN
     /// When the database learned it (the server's HLC at commit).
     public var txTime: TxTime
-    /// The operation's own clock; last-writer-wins compares it.
-    public var timestamp: HLCTimestamp
     public var kind: OperationKind
-    /// The value of a put or OR-add; nil for removes.
-    public var value: Value?
-    /// Start of valid time in epoch milliseconds (the writer's, or the transaction time).
-    public var validFrom: Int64
-    /// End of valid time, exclusive; nil = open-ended.
-    public var validTo: Int64?
-    public var ttlMillis: UInt64?
-    /// OR-map tag.
-    public var tag: String?
     /// The value was dropped from memory (the memory budget); it is read back from the log.
     var isEvicted = false
+    /// The operation's own clock; last-writer-wins compares it.
+    public var timestamp: HLCTimestamp
+    /// Start of valid time in epoch milliseconds (the writer's, or the transaction time).
+    public var validFrom: Int64
+    private var validToStorage = Int64.max
+    private var ttlStorage = UInt64.max
+    /// OR-map tag.
+    public var tag: String?
+    /// The value of a put or OR-add; nil for removes.
+    public var value: Value?
+
+    /// End of valid time, exclusive; nil = open-ended (`Int64.max` also reads as open-ended).
+    public var validTo: Int64? {
+        get { validToStorage == .max ? nil : validToStorage }
+        set { validToStorage = newValue ?? .max }
+    }
+
+    /// Time to live from the operation's timestamp (`UInt64.max` reads as none).
+    public var ttlMillis: UInt64? {
+        get { ttlStorage == .max ? nil : ttlStorage }
+        set { ttlStorage = newValue ?? .max }
+    }
 
     init(
         lsn: LSN, txTime: TxTime, timestamp: HLCTimestamp, kind: OperationKind, value: Value?, validFrom: Int64,
@@ -30,9 +44,9 @@ public struct Version: Sendable, Hashable {
         self.kind = kind
         self.value = value
         self.validFrom = validFrom
+        self.tag = tag
         self.validTo = validTo
         self.ttlMillis = ttlMillis
-        self.tag = tag
     }
 
     public init(_ record: LogRecord) {
@@ -43,24 +57,24 @@ public struct Version: Sendable, Hashable {
         kind = op.kind
         value = op.value
         validFrom = op.validFrom ?? Int64(clamping: record.txTime.millis)
+        tag = op.tag
         validTo = op.validTo
         ttlMillis = op.ttlMillis
-        tag = op.tag
     }
 
     /// Whether valid time `at` lies in [validFrom, validTo).
     @inline(__always)
     func isValid(at time: Int64) -> Bool {
-        validFrom <= time && time < (validTo ?? .max)
+        validFrom <= time && time < validToStorage
     }
 
     /// The first valid-time millisecond at which the TTL has run out; `.max` without a TTL.
     var expiresAt: Int64 {
-        guard let ttlMillis else { return .max }
-        let (sum, overflow) = Int64(clamping: timestamp.millis).addingReportingOverflow(Int64(clamping: ttlMillis))
+        guard ttlStorage != .max else { return .max }
+        let (sum, overflow) = Int64(clamping: timestamp.millis).addingReportingOverflow(Int64(clamping: ttlStorage))
         return overflow ? .max : sum
     }
 
     /// Whether the TTL has run out at valid time `at`.
-    func isExpired(at time: Int64) -> Bool { ttlMillis != nil && time >= expiresAt }
+    func isExpired(at time: Int64) -> Bool { ttlStorage != .max && time >= expiresAt }
 }

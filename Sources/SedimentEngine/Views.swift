@@ -26,12 +26,13 @@ struct Views: Sendable {
     private var evictionQueue: [(map: String, key: String, lsn: LSN)] = []
     private var evictionHead = 0
 
-    /// Estimated bytes of one version's metadata (the version, its index slot, its queue slot).
-    static let versionCost = MemoryLayout<Version>.stride + 48
+    /// Estimated bytes of one version's metadata: the version and its index slot with the slack
+    /// of a growing array (a quarter on average), and its eviction-queue slot.
+    static let versionCost = (MemoryLayout<Version>.stride + 4) * 5 / 4 + 40
     /// Estimated bytes of a key's own bookkeeping besides its versions.
     static func keyCost(_ key: String) -> Int { key.utf8.count + 160 }
-    /// Estimated bytes of a value in memory.
-    static func valueCost(_ value: Value) -> Int { value.encodedSizeUpperBound + 32 }
+    /// Estimated bytes of a value in memory (payload, object header, allocator overhead).
+    static func valueCost(_ value: Value) -> Int { value.encodedSizeUpperBound + 48 }
 
     var estimatedBytes: Int { metadataBytes + valueBytes }
 
@@ -61,22 +62,25 @@ struct Views: Sendable {
     }
 
     /// Drops values of superseded versions, oldest first, until the estimate fits `budget`
-    /// (the live value of each key at valid time `now` is kept). Returns false if it cannot fit.
+    /// (the live value of each key at valid time `now` is kept). Returns whether it fits, and the
+    /// bytes freed.
     @discardableResult
-    mutating func enforce(budget: Int, now: Int64) -> Bool {
+    mutating func enforce(budget: Int, now: Int64) -> (fits: Bool, freed: Int) {
+        var total = 0
         while estimatedBytes > budget, evictionHead < evictionQueue.count {
             let c = evictionQueue[evictionHead]
             evictionHead += 1
             if let freed = maps[c.map]?[c.key]?.evictValue(lsn: c.lsn, now: now), freed > 0 {
                 valueBytes -= freed
                 evictedValues += 1
+                total += freed
             }
         }
         if evictionHead > 4096 && evictionHead * 2 > evictionQueue.count {
             evictionQueue.removeFirst(evictionHead)
             evictionHead = 0
         }
-        return estimatedBytes <= budget
+        return (estimatedBytes <= budget, total)
     }
 
     /// The live value of a last-writer-wins key.

@@ -232,3 +232,82 @@ struct BenchOpen: AsyncParsableCommand {
         }
     }
 }
+
+/// Resident and peak resident memory of this process, from /proc/self/status.
+func residentMemory() -> (rss: Int, peak: Int) {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func field(_ name: String) -> Int {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
+            return (Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0) * 1024
+        }
+        return 0
+    }
+    return (field("VmRSS"), field("VmHWM"))
+}
+
+struct BenchMemory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory",
+        abstract: "Resident memory under a memory budget, on a data set several times larger; cold read latency.")
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Memory budget of the views, MiB.") var budgetMb = 128
+    @Option(help: "Keys.") var keys = 20_000
+    @Option(help: "Versions per key.") var versions = 50
+    @Option(help: "Value size in bytes.") var valueSize = 1024
+    @Option(help: "Historical reads after loading.") var reads = 20_000
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        var config = DatabaseConfiguration(directory: options.data)
+        config.log.durability = .none
+        config.snapshotEveryOperations = nil
+        config.snapshotOnClose = false
+        config.memoryBudgetBytes = budgetMb << 20
+        let db = try Database.open(config, logger: cliLogger)
+        guard db.appliedLSN == 0 else { throw ValidationError("\(options.data) is not empty") }
+        let names = (0..<keys).map { "key-\($0)" }
+        var rounds: [TxTime] = []
+        for v in 0..<versions {
+            // Each value differs, so nothing is shared between versions in memory.
+            let results = try await writeInBatches(db, count: keys, batch: 500) { i in
+                var bytes = SampleOperations.payload(for: "v", size: valueSize)
+                withUnsafeBytes(of: UInt64(v * keys + i)) { bytes.replaceSubrange(0..<min(8, bytes.count), with: $0.prefix(bytes.count)) }
+                return Operation(map: "bench", key: names[i], kind: .put, value: .binary(bytes), timestamp: db.makeTimestamp())
+            }
+            rounds.append(results.last!.lastTxTime)
+        }
+        let dataSet = keys * versions * valueSize
+        let afterLoad = residentMemory()
+        let usage = db.memoryUsage
+
+        var rng = SplitMix64(seed: 3)
+        var latencies: [UInt64] = []
+        latencies.reserveCapacity(reads)
+        for _ in 0..<reads {
+            let point = ReadPoint(asOf: rounds[Int(rng.next() % UInt64(rounds.count))])
+            let key = names[Int(rng.next() % UInt64(keys))]
+            let t0 = monotonicNanos()
+            guard try db.get("bench", key, at: point) != nil else { throw ValidationError("historical read of \(key) found nothing") }
+            latencies.append(monotonicNanos() - t0)
+        }
+        let afterReads = residentMemory()
+        let cache = (db.cold as? LogBlockCache)?.statistics
+        try await db.close()
+        let latency = LatencySummary(latencies)
+        if json {
+            Output.json([
+                "budget_bytes": budgetMb << 20, "data_set_bytes": dataSet, "versions": keys * versions,
+                "rss_after_load_bytes": afterLoad.rss, "peak_rss_bytes": afterReads.peak, "rss_after_reads_bytes": afterReads.rss,
+                "estimated_metadata_bytes": usage.metadataBytes, "estimated_value_bytes": usage.valueBytes,
+                "evicted_values": usage.evictedValues, "cold_read_p50_us": latency.percentile(0.5),
+                "cold_read_p99_us": latency.percentile(0.99), "cache_hits": cache?.hits ?? 0, "cache_misses": cache?.misses ?? 0,
+            ])
+        } else {
+            print("memory: \(keys) keys × \(versions) versions of \(valueSize) bytes = \(Output.bytes(dataSet)) of values; budget \(budgetMb) MiB")
+            print("  estimate: \(Output.bytes(usage.metadataBytes)) metadata + \(Output.bytes(usage.valueBytes)) values; \(usage.evictedValues) values evicted")
+            print("  RSS after load \(Output.bytes(afterLoad.rss)), after \(reads) historical reads \(Output.bytes(afterReads.rss)), peak \(Output.bytes(afterReads.peak))")
+            print("  historical reads: \(latency.text); block cache \(cache?.hits ?? 0) hits, \(cache?.misses ?? 0) misses")
+        }
+    }
+}

@@ -53,3 +53,11 @@ import Testing
         }
     }
 }
+
+extension MemoryBudgetTests {
+    /// The views keep a version per committed operation; its size is part of the budget's
+    /// arithmetic (see `Views.versionCost`) and should not grow unnoticed.
+    @Test func aVersionStaysCompact() {
+        #expect(MemoryLayout<Version>.stride <= 120)
+    }
+}
