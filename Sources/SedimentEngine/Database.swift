@@ -377,6 +377,9 @@ public final class Database: Sendable {
     /// Names of every map ever written, sorted.
     public var mapNames: [String] { store.views.withLock { $0.mapNames } }
 
+    /// A copy of the views (copy-on-write).
+    var viewsCopy: Views { store.views.withLock { $0 } }
+
     /// The newest LSN the views reflect.
     public var appliedLSN: LSN { store.views.withLock { $0.appliedLSN } }
 

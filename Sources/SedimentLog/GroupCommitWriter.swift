@@ -15,8 +15,15 @@ struct WriterStats: Sendable {
 /// and publishes the new blocks to readers. Under `fsync` durability it hands the appenders to
 /// the `DurabilitySyncer` and goes on with the next group; otherwise it resumes them at once.
 final class GroupCommitWriter: @unchecked Sendable {
+    /// What one append carries: new operations (given LSNs and tx times here) or records
+    /// committed elsewhere that keep theirs (copying a log).
+    enum Payload {
+        case operations([Operation])
+        case records([LogRecord])
+    }
+
     enum Request {
-        case append([Operation], UnsafeContinuation<AppendResult, any Error>)
+        case append(Payload, UnsafeContinuation<AppendResult, any Error>)
         case roll(UnsafeContinuation<AppendResult, any Error>)
         case sync(UnsafeContinuation<AppendResult, any Error>)
         case close(sealActive: Bool, UnsafeContinuation<AppendResult, any Error>)
@@ -112,11 +119,11 @@ final class GroupCommitWriter: @unchecked Sendable {
             // Timed work first: an overdue roll happens before the new group lands in an old segment.
             timedWork()
             var closeRequest: (Bool, UnsafeContinuation<AppendResult, any Error>)?
-            var appends: [(ops: [Operation], continuation: UnsafeContinuation<AppendResult, any Error>)] = []
+            var appends: [(payload: Payload, continuation: UnsafeContinuation<AppendResult, any Error>)] = []
             appends.reserveCapacity(batch.count)
             for request in batch {
                 switch request {
-                case .append(let ops, let c): appends.append((ops, c))
+                case .append(let payload, let c): appends.append((payload, c))
                 case .roll(let c):
                     commit(appends)
                     appends.removeAll(keepingCapacity: true)
@@ -182,12 +189,45 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    private func commit(_ appends: [(ops: [Operation], continuation: UnsafeContinuation<AppendResult, any Error>)]) {
-        guard !appends.isEmpty else { return }
+    private func commit(_ requested: [(payload: Payload, continuation: UnsafeContinuation<AppendResult, any Error>)]) {
+        guard !requested.isEmpty else { return }
         if failure == nil, let error = syncer.error { fail(error) }
         if let failure {
-            for a in appends { a.continuation.resume(throwing: failure) }
+            for a in requested { a.continuation.resume(throwing: failure) }
             return
+        }
+        // Copied records must continue the log exactly; a request that does not is refused alone.
+        var appends = requested
+        if appends.contains(where: { if case .records = $0.payload { true } else { false } }) {
+            appends.removeAll(keepingCapacity: true)
+            var next = nextLSN
+            var lastTx = TxTime(millis: clock.last.millis, counter: clock.last.counter)
+            for a in requested {
+                guard case .records(let records) = a.payload else {
+                    if case .operations(let ops) = a.payload { next += LSN(ops.count) }
+                    // Their tx times are not known yet; bound them from above.
+                    lastTx = TxTime(millis: max(lastTx.millis, configuration.clock.nowMillis()), counter: .max)
+                    appends.append(a)
+                    continue
+                }
+                var problem: String?
+                var n = next
+                var t = lastTx
+                for r in records {
+                    if r.lsn != n { problem = "record LSN \(r.lsn) does not continue the log at \(n)"; break }
+                    if r.txTime <= t { problem = "record \(r.lsn) has tx time \(r.txTime), not after \(t)"; break }
+                    n += 1
+                    t = r.txTime
+                }
+                if let problem {
+                    a.continuation.resume(throwing: LogError(.invalidArgument, problem))
+                } else {
+                    next = n
+                    lastTx = t
+                    appends.append(a)
+                }
+            }
+            guard !appends.isEmpty else { return }
         }
         out.bytes.removeAll(keepingCapacity: true)
         scratch.bytes.removeAll(keepingCapacity: true)
@@ -218,21 +258,31 @@ final class GroupCommitWriter: @unchecked Sendable {
 
         // One reading of the wall clock per group; the HLC counter keeps tx times increasing.
         let physical = configuration.clock.nowMillis()
+        func add(_ record: LogRecord) {
+            if blockCount == 0 { blockFirstTx = record.txTime }
+            record.encode(into: &scratch)
+            if onCommit != nil { committed.append(record) }
+            lastTx = record.txTime
+            nextLSN += 1
+            blockCount += 1
+            if scratch.count >= configuration.maxBlockBytes { flushBlock() }
+        }
         for append in appends {
             let first = nextLSN
             var firstTx = TxTime.zero
-            for op in append.ops {
-                let hlc = clock.now(physicalMillis: physical)
-                let tx = TxTime(millis: hlc.millis, counter: hlc.counter)
-                if blockCount == 0 { blockFirstTx = tx }
-                if nextLSN == first { firstTx = tx }
-                let record = LogRecord(lsn: nextLSN, txTime: tx, operation: op)
-                record.encode(into: &scratch)
-                if onCommit != nil { committed.append(record) }
-                lastTx = tx
-                nextLSN += 1
-                blockCount += 1
-                if scratch.count >= configuration.maxBlockBytes { flushBlock() }
+            switch append.payload {
+            case .operations(let ops):
+                for op in ops {
+                    let hlc = clock.now(physicalMillis: physical)
+                    let tx = TxTime(millis: hlc.millis, counter: hlc.counter)
+                    if nextLSN == first { firstTx = tx }
+                    add(LogRecord(lsn: nextLSN, txTime: tx, operation: op))
+                }
+            case .records(let records):
+                firstTx = records[0].txTime
+                for r in records { add(r) }
+                let last = records[records.count - 1].txTime
+                clock.observe(HLCTimestamp(millis: last.millis, counter: last.counter, nodeId: configuration.nodeId))
             }
             results.append(AppendResult(firstLSN: first, lastLSN: nextLSN - 1, firstTxTime: firstTx, lastTxTime: lastTx))
         }

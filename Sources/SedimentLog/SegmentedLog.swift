@@ -279,7 +279,20 @@ public final class SegmentedLog: Sendable {
             }
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            writer.enqueue(.append(operations, continuation))
+            writer.enqueue(.append(.operations(operations), continuation))
+        }
+    }
+
+    /// Appends records committed elsewhere, keeping their LSNs and transaction times: they must
+    /// continue this log exactly (next LSN, increasing tx times). Used to copy a log (replay into
+    /// a new directory, restore). Returns once they reach the configured durability.
+    public func appendCommitted(_ records: [LogRecord]) async throws -> AppendResult {
+        guard !records.isEmpty else { throw LogError(.invalidArgument, "append of no records") }
+        for r in records {
+            do { try r.operation.validate() } catch { throw LogError(.invalidArgument, "record \(r.lsn): \(error.message)") }
+        }
+        return try await withUnsafeThrowingContinuation { continuation in
+            writer.enqueue(.append(.records(records), continuation))
         }
     }
 

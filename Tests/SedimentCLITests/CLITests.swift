@@ -99,4 +99,39 @@ import Testing
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("durability must be"))
     }
+
+    @Test func replayRebuildsStateAndCopiesAPointInTime() throws {
+        let dir = TemporaryDirectory("cli-replay")
+        defer { dir.remove() }
+        let data = dir.appending("data")
+        #expect(try run(["sample", "--data", data, "--ops", "500", "--writers", "4"]).status == 0)
+
+        let all = try run(["replay", "--data", data, "--json"])
+        #expect(all.status == 0, "\(all.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as? [String: Any])
+        #expect(object["operations"] as? Int == 500)
+        #expect(object["stopped_early"] as? Bool == false)
+
+        // Before the first transaction: nothing.
+        let none = try run(["replay", "--data", data, "--as-of", "1970-01-01T00:00:01Z", "--json"])
+        let n = try #require(try JSONSerialization.jsonObject(with: Data(none.stdout.utf8)) as? [String: Any])
+        #expect(n["operations"] as? Int == 0)
+
+        let copy = dir.appending("copy")
+        let copied = try run(["replay", "--data", data, "--to", copy])
+        #expect(copied.status == 0, "\(copied.stderr)")
+        #expect(copied.stdout.contains("replayed 500 operations"))
+        let verify = try run(["verify", "--data", copy])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("500 records"))
+        #expect(verify.stdout.contains("1 snapshots"))
+
+        let again = try run(["replay", "--data", data, "--to", copy])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already holds a database"))
+
+        let bad = try run(["replay", "--data", data, "--as-of", "last tuesday"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--as-of must be RFC 3339"))
+    }
 }

@@ -8,7 +8,11 @@ let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler()
 
 /// A small-segment, no-fsync database configuration on a mock clock.
 func databaseConfiguration(_ dir: TemporaryDirectory, clock: MockWallClock) -> DatabaseConfiguration {
-    var log = LogConfiguration(directory: dir.path)
+    databaseConfiguration(dir.path, clock: clock)
+}
+
+func databaseConfiguration(_ path: String, clock: MockWallClock) -> DatabaseConfiguration {
+    var log = LogConfiguration(directory: path)
     log.clock = clock
     log.durability = .none
     log.maxSegmentAgeMillis = nil

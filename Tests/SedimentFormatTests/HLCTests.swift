@@ -210,3 +210,23 @@ private func hlc(_ millis: UInt64, _ counter: UInt32, _ nodeId: String = "n") ->
         #expect(generic.nowMillis() > 0)
     }
 }
+
+@Suite struct EpochMillisTests {
+    @Test(arguments: [
+        ("0", 0), ("1700000000123", 1_700_000_000_123), ("-5", -5),
+        ("1970-01-01T00:00:00Z", 0), ("2026-11-26T12:00:00.250Z", 1_795_694_400_250),
+        ("2026-11-26T13:00:00.25+01:00", 1_795_694_400_250), ("2026-11-26 12:00:00z", 1_795_694_400_000),
+        ("2000-02-29T23:59:59.999999-00:30", 951_870_599_999), ("1969-12-31T23:59:59Z", -1_000),
+    ] as [(String, Int64)])
+    func parses(text: String, millis: Int64) {
+        #expect(EpochMillis.parse(text) == millis)
+    }
+
+    @Test(arguments: [
+        "", "yesterday", "2026-11-26", "2026-11-26T12:00:00", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
+        "2026-11-26T24:00:00Z", "2026-11-26T12:00:00.Z", "2026-11-26T12:00:00Zjunk", "2026-11-26T12:00:00+0100",
+    ])
+    func refuses(text: String) {
+        #expect(EpochMillis.parse(text) == nil)
+    }
+}

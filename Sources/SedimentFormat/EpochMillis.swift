@@ -1,0 +1,79 @@
+/// Parsing of user-supplied points in time: RFC 3339 (`2026-11-26T12:00:00.250Z`,
+/// `2026-11-26T13:00:00+01:00`) or integer epoch milliseconds.
+public enum EpochMillis {
+    /// Milliseconds since the Unix epoch, or nil if `text` is neither an integer nor RFC 3339.
+    /// Fractions finer than a millisecond are truncated.
+    public static func parse(_ text: String) -> Int64? {
+        if let millis = Int64(text) { return millis }
+        return parseRFC3339(Array(text.utf8))
+    }
+
+    private static func parseRFC3339(_ b: [UInt8]) -> Int64? {
+        var i = 0
+        func digits(_ n: Int) -> Int64? {
+            guard i + n <= b.count else { return nil }
+            var v: Int64 = 0
+            for k in 0..<n {
+                let c = b[i + k]
+                guard c >= 48, c <= 57 else { return nil }
+                v = v * 10 + Int64(c - 48)
+            }
+            i += n
+            return v
+        }
+        func expect(_ chars: String) -> Bool {
+            guard i < b.count, chars.utf8.contains(b[i]) else { return false }
+            i += 1
+            return true
+        }
+        guard let year = digits(4), expect("-"), let month = digits(2), expect("-"), let day = digits(2),
+            expect("Tt "), let hour = digits(2), expect(":"), let minute = digits(2), expect(":"), let second = digits(2)
+        else { return nil }
+        var millis: Int64 = 0
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            i += 1
+            var n = 0
+            while i < b.count, b[i] >= 48, b[i] <= 57 {
+                if n < 3 { millis = millis * 10 + Int64(b[i] - 48) }
+                n += 1
+                i += 1
+            }
+            guard n > 0 else { return nil }
+            for _ in 0..<max(0, 3 - n) { millis *= 10 }
+        }
+        var offsetMinutes: Int64 = 0
+        if expect("Zz") {
+        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+            let sign: Int64 = b[i] == UInt8(ascii: "-") ? -1 : 1
+            i += 1
+            guard let h = digits(2), expect(":"), let m = digits(2), h < 24, m < 60 else { return nil }
+            offsetMinutes = sign * (h * 60 + m)
+        } else {
+            return nil
+        }
+        guard i == b.count, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24,
+            minute < 60, second < 60
+        else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
+        return seconds * 1000 + millis
+    }
+
+    private static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+}
