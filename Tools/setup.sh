@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Sediment needs on Debian (idempotent; only missing packages).
 #   Tools/setup.sh          build and test dependencies
-#   Tools/setup.sh --bench  also the peers of the benchmarks (Redis, RocksDB's db_bench, SQLite)
+#   Tools/setup.sh --bench  also the peers of the benchmarks (Redis, RocksDB db_bench, SQLite; rocksdict, lmdb)
 set -euo pipefail
 
 packages=(libzstd-dev liblz4-dev libssl-dev pkg-config)
@@ -22,3 +22,10 @@ if ((${#missing[@]})); then
 fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.2 or newer is needed)" >&2; exit 1; }
+
+# Python peers of the engine benchmarks (PyPI).
+if [[ ${1:-} == --bench ]]; then
+    python3 -c 'import rocksdict, lmdb' 2>/dev/null ||
+        python3 -m pip install -q rocksdict lmdb 2>/dev/null ||
+        python3 -m pip install -q --user --break-system-packages rocksdict lmdb
+fi

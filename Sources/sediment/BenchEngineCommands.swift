@@ -172,7 +172,7 @@ struct BenchAsOf: AsyncParsableCommand {
 struct BenchOpen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "open",
-        abstract: "Open time: loading the newest snapshot and replaying after it, versus replaying the whole log.",
+        abstract: "Open time: loading the newest snapshot and replaying after it, versus replaying the whole log (best of two each).",
         discussion: "Writes --ops operations over --keys keys first if the data directory is empty.")
 
     @OptionGroup var options: DataOptions
@@ -211,8 +211,12 @@ struct BenchOpen: AsyncParsableCommand {
             try await db.close()
             return (seconds, report, lsn)
         }
-        let (withSnapshot, snapshotReport, lsn) = try await timedOpen(snapshots: true)
-        let (fullReplay, _, replayLSN) = try await timedOpen(snapshots: false)
+        // Alternate the two, twice, and keep each one's best: the first open after loading also
+        // competes with the kernel writing the log back and with freeing the loaded views.
+        var (withSnapshot, snapshotReport, lsn) = try await timedOpen(snapshots: true)
+        var (fullReplay, _, replayLSN) = try await timedOpen(snapshots: false)
+        withSnapshot = min(withSnapshot, try await timedOpen(snapshots: true).0)
+        fullReplay = min(fullReplay, try await timedOpen(snapshots: false).0)
         guard lsn == replayLSN, snapshotReport.snapshot != nil else {
             throw ValidationError("the opens disagree (LSN \(lsn) vs \(replayLSN)) or no snapshot was loaded: \(snapshotReport)")
         }
