@@ -20,11 +20,13 @@ struct LatencySummary {
     }
 }
 
-/// Opens a fresh benchmark database (no fsync: these benchmarks measure reads).
-func openBenchDatabase(_ options: DataOptions) throws -> Database {
+/// The engine benchmarks' database: no fsync (they measure reads and opens), no background
+/// snapshots.
+func benchConfiguration(_ options: DataOptions) -> DatabaseConfiguration {
     var config = DatabaseConfiguration(directory: options.data)
     config.log.durability = .none
-    return try Database.open(config, logger: cliLogger)
+    config.snapshotEveryOperations = nil
+    return config
 }
 
 /// Writes `count` operations made by `make` in groups of `batch`; returns each group's result.
@@ -54,7 +56,7 @@ struct BenchRead: AsyncParsableCommand {
 
     func run() async throws {
         guard keys > 0, reads > 0 else { throw ValidationError("keys and reads must be positive") }
-        let db = try openBenchDatabase(options)
+        let db = try Database.open(benchConfiguration(options), logger: cliLogger)
         let names = (0..<keys).map { "key-\($0)" }
         let value = Value.binary(SampleOperations.payload(for: "v", size: valueSize))
         let t0 = monotonicNanos()
@@ -106,7 +108,7 @@ struct BenchAsOf: AsyncParsableCommand {
         guard keys > 0, versions > 0, reads > 0, (corrections ?? 1) > 0 else {
             throw ValidationError("keys, versions, reads and corrections must be positive")
         }
-        let db = try openBenchDatabase(options)
+        let db = try Database.open(benchConfiguration(options), logger: cliLogger)
         var rng = SplitMix64(seed: 7)
         let names: [String]
         var txTimes: [TxTime] = []
@@ -182,9 +184,7 @@ struct BenchOpen: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
-        var config = DatabaseConfiguration(directory: options.data)
-        config.log.durability = .none
-        config.snapshotEveryOperations = nil
+        let config = benchConfiguration(options)
         var loadSeconds = 0.0
         do {
             let db = try Database.open(config, logger: cliLogger)
@@ -263,9 +263,7 @@ struct BenchMemory: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
-        var config = DatabaseConfiguration(directory: options.data)
-        config.log.durability = .none
-        config.snapshotEveryOperations = nil
+        var config = benchConfiguration(options)
         config.snapshotOnClose = false
         config.memoryBudgetBytes = budgetMb << 20
         let db = try Database.open(config, logger: cliLogger)
