@@ -10,9 +10,6 @@ import SedimentFormat
 struct KeyHistory: Sendable {
     /// Puts and removes (last-writer-wins), in LSN order.
     private(set) var lww: [Version] = []
-    /// `lwwBest[i]` is the index of the greatest-HLC version in `lww[0...i]` (the earliest among
-    /// equals): walking back from the newest, a read stops as soon as nothing earlier can win.
-    private var lwwBest: [Int32] = []
     /// OR-map adds and removes, in LSN order.
     private(set) var or: [Version] = []
 
@@ -23,7 +20,6 @@ struct KeyHistory: Sendable {
     /// An empty history with room for the given numbers of versions (loading a snapshot).
     init(reservingLWW lwwCount: Int, or orCount: Int) {
         lww.reserveCapacity(lwwCount)
-        lwwBest.reserveCapacity(lwwCount)
         or.reserveCapacity(orCount)
     }
 
@@ -35,13 +31,13 @@ struct KeyHistory: Sendable {
         var superseded: LSN?
         switch version.kind {
         case .put, .remove:
-            var best = Int32(lww.count)
-            if let previous = lwwBest.last, !(lww[Int(previous)].timestamp < version.timestamp) {
-                best = previous
+            var version = version
+            version.bestIndex = Int32(lww.count)
+            if let previous = lww.last {
+                if !(lww[Int(previous.bestIndex)].timestamp < version.timestamp) { version.bestIndex = previous.bestIndex }
+                if previous.value != nil { superseded = previous.lsn }
             }
-            if let previous = lww.last, previous.value != nil { superseded = previous.lsn }
             lww.append(version)
-            lwwBest.append(best)
         case .orAdd, .orRemove:
             or.append(version)
         }
@@ -70,7 +66,7 @@ struct KeyHistory: Sendable {
         var best = -1
         var i = Self.visibleCount(lww, asOf: asOf) - 1
         while i >= 0 {
-            if best >= 0 && lww[Int(lwwBest[i])].timestamp < lww[best].timestamp { break }
+            if best >= 0 && lww[Int(lww[i].bestIndex)].timestamp < lww[best].timestamp { break }
             if lww[i].isValid(at: validAt) && (best < 0 || !(lww[i].timestamp < lww[best].timestamp)) {
                 best = i
             }

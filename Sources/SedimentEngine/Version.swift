@@ -8,9 +8,10 @@ public struct Version: Sendable, Hashable {
     public var lsn: LSN
     /// When the database learned it (the server's HLC at commit).
     public var txTime: TxTime
-    public var kind: OperationKind
-    /// The value was dropped from memory (the memory budget); it is read back from the log.
-    var isEvicted = false
+    /// In a key's LWW history: the index of the greatest-HLC version at or before this one (the
+    /// earliest among equals), so that a read walking back stops as soon as nothing earlier can
+    /// win. Kept here, not in an array beside the history, to spare reads a cache miss.
+    var bestIndex: Int32 = 0
     /// The operation's own clock; last-writer-wins compares it.
     public var timestamp: HLCTimestamp
     /// Start of valid time in epoch milliseconds (the writer's, or the transaction time).
@@ -21,6 +22,9 @@ public struct Version: Sendable, Hashable {
     public var tag: String?
     /// The value of a put or OR-add; nil for removes.
     public var value: Value?
+    public var kind: OperationKind
+    /// The value was dropped from memory (the memory budget); it is read back from the log.
+    var isEvicted = false
 
     /// End of valid time, exclusive; nil = open-ended (`Int64.max` also reads as open-ended).
     public var validTo: Int64? {
@@ -60,6 +64,21 @@ public struct Version: Sendable, Hashable {
         tag = op.tag
         validTo = op.validTo
         ttlMillis = op.ttlMillis
+    }
+
+    /// Equal when they describe the same committed operation (where a version sits in a history,
+    /// and whether its value is in memory, do not count).
+    public static func == (a: Version, b: Version) -> Bool {
+        a.lsn == b.lsn && a.txTime == b.txTime && a.timestamp == b.timestamp && a.kind == b.kind && a.value == b.value
+            && a.validFrom == b.validFrom && a.validTo == b.validTo && a.ttlMillis == b.ttlMillis && a.tag == b.tag
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(lsn)
+        hasher.combine(txTime)
+        hasher.combine(timestamp)
+        hasher.combine(kind)
+        hasher.combine(value)
     }
 
     /// Whether valid time `at` lies in [validFrom, validTo).

@@ -26,9 +26,9 @@ struct Views: Sendable {
     private var evictionQueue: [(map: String, key: String, lsn: LSN)] = []
     private var evictionHead = 0
 
-    /// Estimated bytes of one version's metadata: the version and its index slot with the slack
-    /// of a growing array (a quarter on average), and its eviction-queue slot.
-    static let versionCost = (MemoryLayout<Version>.stride + 4) * 5 / 4 + 40
+    /// Estimated bytes of one version's metadata: the version with the slack of a growing array
+    /// (a quarter on average), and its eviction-queue slot.
+    static let versionCost = MemoryLayout<Version>.stride * 5 / 4 + 40
     /// Estimated bytes of a key's own bookkeeping besides its versions.
     static func keyCost(_ key: String) -> Int { key.utf8.count + 160 }
     /// Estimated bytes of a value in memory (payload, object header, allocator overhead).
