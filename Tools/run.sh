@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, on an embedded default: ingest a sample workload into ./sediment-data with
-# durable group commit, seal it, prove it with `sediment verify`, and list it.
+# durable group commit, seal it, prove it with `sediment verify`, list it, and rebuild its state
+# with `sediment replay`.
 # Extra arguments go to `sediment sample` (e.g. --ops 1000000 --data /tmp/d).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,3 +14,4 @@ for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == --data ]] && data=${arg
 "$bin" sample --data "$data" "$@"
 "$bin" verify --data "$data"
 "$bin" inspect --data "$data" | head -n 20
+"$bin" replay --data "$data"
