@@ -73,8 +73,8 @@ step "open: snapshot vs full replay ($OPEN_OPS operations)"
 OPEN=$("$SEDIMENT" bench open --data "$(fresh)" --ops "$OPEN_OPS" --keys 1000000 --json)
 record "{\"bench\":\"open\",\"system\":\"sediment\",\"result\":$OPEN}"
 
-step "memory budget (384 MiB budget, ~1 GiB of values)"
-MEM=$("$SEDIMENT" bench memory --data "$(fresh)" --budget-mb 384 --json)
+step "memory budget (384 MiB budget, ~2 GiB of values)"
+MEM=$("$SEDIMENT" bench memory --data "$(fresh)" --budget-mb 384 --value-size 2048 --json)
 record "{\"bench\":\"memory\",\"system\":\"sediment\",\"result\":$MEM}"
 
 "$PYTHON" - "$OUT" "$KEYS" "$READS" <<'PY'
