@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "sediment", targets: ["sediment"]),
         .library(name: "SedimentLog", targets: ["SedimentLog"]),
+        .library(name: "SedimentObjectStore", targets: ["SedimentObjectStore"]),
         .library(name: "SedimentEngine", targets: ["SedimentEngine"]),
     ],
     dependencies: [
@@ -38,6 +39,12 @@ let package = Package(
         ),
         .target(
             name: "SedimentLog",
+            dependencies: ["SedimentFormat", .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SedimentObjectStore",
             dependencies: ["SedimentFormat", .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"],
             swiftSettings: strict
@@ -71,6 +78,11 @@ let package = Package(
         .testTarget(
             name: "SedimentLogTests",
             dependencies: ["SedimentLog", "SedimentFormat", "SedimentTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SedimentObjectStoreTests",
+            dependencies: ["SedimentObjectStore", "SedimentFormat", "SedimentTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -119,3 +119,23 @@ public struct SHA256: ~Copyable {
         bytes.withUnsafeBytes { hash($0) }
     }
 }
+
+/// HMAC-SHA256 through libcrypto.
+public enum HMACSHA256 {
+    public static func authenticate(key: [UInt8], message: [UInt8]) -> SHA256Digest {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        key.withUnsafeBytes { k in
+            message.withUnsafeBytes { m in
+                out.withUnsafeMutableBufferPointer { o in
+                    _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), m.bindMemory(to: UInt8.self).baseAddress, m.count, o.baseAddress, &length)
+                }
+            }
+        }
+        return out.withUnsafeBytes { SHA256Digest($0) }
+    }
+
+    public static func authenticate(key: [UInt8], message: String) -> SHA256Digest {
+        authenticate(key: key, message: Array(message.utf8))
+    }
+}
