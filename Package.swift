@@ -22,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries (Debian: libzstd-dev, liblz4-dev, libssl-dev).
@@ -45,7 +46,10 @@ let package = Package(
         ),
         .target(
             name: "SedimentObjectStore",
-            dependencies: ["SedimentFormat", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SedimentFormat", .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
