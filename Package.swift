@@ -55,7 +55,9 @@ let package = Package(
         ),
         .target(
             name: "SedimentEngine",
-            dependencies: ["SedimentFormat", "SedimentLog", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SedimentFormat", "SedimentLog", "SedimentObjectStore", .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -67,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "sediment",
             dependencies: [
-                "SedimentFormat", "SedimentLog", "SedimentEngine", "SedimentTesting",
+                "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -91,7 +93,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SedimentEngineTests",
-            dependencies: ["SedimentEngine", "SedimentLog", "SedimentFormat", "SedimentTesting"],
+            dependencies: ["SedimentEngine", "SedimentLog", "SedimentFormat", "SedimentObjectStore", "SedimentTesting"],
             swiftSettings: strict
         ),
         .testTarget(

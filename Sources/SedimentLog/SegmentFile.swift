@@ -22,11 +22,6 @@ final class SegmentFile: Sendable {
         self.footerOffset = footerOffset
     }
 
-    static func fileName(firstLSN: LSN) -> String {
-        let digits = String(firstLSN)
-        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".seg"
-    }
-
     /// The segment file names (`*.seg`) in a log directory, oldest first.
     static func names(inLogDirectory directory: String) throws(LogError) -> [String] {
         try FileSystem.list(directory).filter { $0.hasSuffix(".seg") }.sorted()

@@ -245,7 +245,7 @@ public final class SegmentedLog: Sendable {
         let header = SegmentHeader(
             segmentId: id, firstLSN: firstLSN, writerEpoch: configuration.writerEpoch,
             createdMillis: configuration.clock.nowMillis())
-        let path = configuration.logDirectory + "/" + SegmentFile.fileName(firstLSN: firstLSN)
+        let path = configuration.logDirectory + "/" + DataFileNames.segment(firstLSN: firstLSN)
         let writable: POSIXFile
         if let prepared {
             writable = try POSIXFile.open(prepared, flags: O_WRONLY)
@@ -380,7 +380,7 @@ public final class SegmentedLog: Sendable {
             throw LogError(.invalidArgument, "a snapshot needs a durable LSN; \(lsn) is beyond the durable \(durableLSN)")
         }
         let dir = configuration.snapshotDirectory
-        let name = SnapshotFiles.fileName(lsn: lsn)
+        let name = DataFileNames.snapshot(lsn: lsn)
         let tmp = dir + "/" + name + ".tmp"
         var writer = try SnapshotWriter(
             path: tmp, header: SnapshotHeader(lsn: lsn, txTime: txTime, createdMillis: configuration.clock.nowMillis()),

@@ -62,11 +62,6 @@ public struct SnapshotWriter: ~Copyable {
 
 /// Reading and checking snapshot files.
 enum SnapshotFiles {
-    static func fileName(lsn: LSN) -> String {
-        let digits = String(lsn)
-        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".snap"
-    }
-
     /// Reads a snapshot, handing each chunk's entry count and decompressed payload to `body`, and
     /// proves the file against `expected` (the manifest's entry): chunk checksums, trailer counts,
     /// and the root. Throws `.corrupt` naming the file and offset; `body` may already have seen

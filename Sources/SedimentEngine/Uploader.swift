@@ -1,0 +1,171 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+public import Logging
+public import SedimentFormat
+public import SedimentLog
+public import SedimentObjectStore
+import Synchronization
+
+/// Copies what the log has sealed into the bucket: segments in LSN order, the snapshots the
+/// checkpoint lists, then the checkpoint files (the manifests) — a manifest only once everything
+/// it lists is in the bucket. Write-behind: the local files stay and keep serving reads.
+///
+/// Every object is put with `If-None-Match: *`. A refusal means the object exists: if it holds
+/// our bytes (a retry after a lost answer) that is success; otherwise another writer owns the
+/// prefix and the uploader stops, fenced, overwriting nothing. Failures are retried in order on
+/// the next pass; nothing is skipped.
+public final class Uploader: Sendable {
+    public struct Status: Sendable {
+        /// Newest LSN whose segment is confirmed in the bucket.
+        public var bucketLSN: LSN = 0
+        /// Newest checkpoint confirmed in the bucket.
+        public var bucketCheckpoint: UInt64 = 0
+        public var uploadedObjects = 0
+        public var uploadedBytes = 0
+        /// The last pass's error, if it failed.
+        public var lastError: String?
+        /// Another writer's objects are under this prefix: uploading stopped.
+        public var fenced = false
+    }
+
+    private struct State {
+        var status = Status()
+        /// Keys confirmed to hold our bytes (uploaded, or found and checked).
+        var present: Set<String> = []
+        /// Keys and sizes the first listing found, not yet checked against our files.
+        var listed: [String: Int]?
+    }
+
+    public let layout: BucketLayout
+    private let log: SegmentedLog
+    private let store: any ObjectStore
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(log: SegmentedLog, store: any ObjectStore, layout: BucketLayout, logger: Logger) {
+        self.log = log
+        self.store = store
+        self.layout = layout
+        self.logger = logger
+    }
+
+    public var status: Status { state.withLock { $0.status } }
+
+    /// Recovery point objective now: newest durable LSN minus newest LSN in the bucket.
+    public var rpo: UInt64 {
+        let durable = log.durableLSN
+        let bucket = status.bucketLSN
+        return durable > bucket ? durable - bucket : 0
+    }
+
+    /// One pass: uploads whatever the newest checkpoint lists that the bucket lacks. Throws the
+    /// first failure (the rest waits for the next pass).
+    public func uploadPending() async throws(EngineError) {
+        if state.withLock({ $0.status.fenced }) {
+            throw EngineError(.unavailable, "uploads stopped: another writer owns bucket prefix '\(layout.prefix)'")
+        }
+        do {
+            try await uploadPendingUnchecked()
+            state.withLock { $0.status.lastError = nil }
+        } catch {
+            let e = EngineError.wrap(error)
+            state.withLock { $0.status.lastError = "\(e)" }
+            throw e
+        }
+    }
+
+    private func uploadPendingUnchecked() async throws {
+        if state.withLock({ $0.listed }) == nil {
+            let found = try await store.listAll(prefix: layout.prefix)
+            state.withLock { $0.listed = Dictionary(found.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a }) }
+        }
+        var present = state.withLock { $0.present }
+        guard let head = log.checkpoint else { return }
+        let config = log.configuration
+        for segment in head.manifest.segments {
+            let key = layout.segmentKey(segment)
+            if !present.contains(key) {
+                try await upload(key, path: config.logDirectory + "/" + segment.fileName, present: &present)
+            }
+            state.withLock { $0.status.bucketLSN = max($0.status.bucketLSN, segment.lastLSN) }
+        }
+        for snapshot in head.manifest.snapshots where !present.contains(layout.snapshotKey(snapshot)) {
+            try await upload(layout.snapshotKey(snapshot), path: config.snapshotDirectory + "/" + snapshot.fileName, present: &present)
+        }
+        // Checkpoints in order, up to the head (all of them: restore proves the whole chain).
+        for seq in 1...head.seq {
+            let key = layout.manifestKey(seq: seq)
+            if !present.contains(key) {
+                try await upload(key, path: config.checkpointDirectory + "/" + DataFileNames.checkpoint(seq: seq), present: &present)
+            }
+            state.withLock { $0.status.bucketCheckpoint = max($0.status.bucketCheckpoint, seq) }
+        }
+    }
+
+    private func upload(_ key: String, path: String, present: inout Set<String>) async throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EngineError(.io, "cannot read \(path) for upload", path: path)
+        }
+        let bytes = [UInt8](data)
+        if let size = state.withLock({ $0.listed?[key] }) {
+            // In the bucket before this process started: ours (an earlier run) or another writer's?
+            // Same size and the same last 4 KiB (footer, trailer and root) says ours.
+            let tail = max(0, bytes.count - 4096)..<bytes.count
+            guard size == bytes.count else { try fence(key) }
+            if !bytes.isEmpty {
+                let theirs = try await store.get(key, range: tail)
+                guard theirs == Array(bytes[tail]) else { try fence(key) }
+            }
+            present.insert(key)
+            let updated = present
+            state.withLock { $0.present = updated }
+            return
+        }
+        do {
+            if bytes.count > 16 << 20 {
+                // Multipart cannot be conditional on every server; check first, then write.
+                if try await store.head(key) != nil { throw ObjectStoreError(.preconditionFailed, "exists", key: key) }
+                try await store.putLarge(key, bytes)
+            } else {
+                try await store.put(key, bytes, ifNoneMatch: true)
+            }
+        } catch let error as ObjectStoreError where error.code == .preconditionFailed {
+            // Ours from an earlier attempt, or someone else's?
+            guard try await store.get(key) == bytes else { try fence(key) }
+        }
+        // Verified: the bucket reports the size we sent.
+        guard let info = try await store.head(key), info.size == bytes.count else {
+            throw EngineError(.io, "\(key) does not have the \(bytes.count) bytes just uploaded")
+        }
+        present.insert(key)
+        let updated = present
+        state.withLock {
+            $0.present = updated
+            $0.status.uploadedObjects += 1
+            $0.status.uploadedBytes += bytes.count
+        }
+        logger.debug("uploaded", metadata: ["key": "\(key)", "bytes": "\(bytes.count)"])
+    }
+
+    /// Stops uploading for good: `key` holds another writer's bytes.
+    private func fence(_ key: String) throws -> Never {
+        state.withLock { $0.status.fenced = true }
+        logger.error("bucket object belongs to another writer; uploads stop", metadata: ["key": "\(key)"])
+        throw EngineError(
+            .unavailable,
+            "\(key) already holds different bytes: another writer owns bucket prefix '\(layout.prefix)'; nothing was overwritten")
+    }
+
+    /// Uploads every `interval` until the task is cancelled; a failed pass is retried on the next.
+    public func run(every interval: Duration) async {
+        while !Task.isCancelled {
+            do { try await uploadPending() } catch {
+                logger.warning("upload pass failed; retrying", metadata: ["error": "\(error)"])
+                if status.fenced { return }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import SedimentEngine
+import SedimentFormat
+import SedimentLog
+import SedimentObjectStore
+import SedimentTesting
+import Testing
+
+/// Upload to a bucket, lose the node, restore: on a local-directory bucket and on SeaweedFS.
+@Suite(.serialized) struct TieringTests {
+    /// Writes a history with corrections across several sealed segments and a snapshot.
+    static func populate(_ db: Database, clock: MockWallClock) async throws {
+        for i in 0..<600 {
+            try await db.put("m", "k\(i % 50)", .int(Int64(i)))
+            if i % 10 == 0 { try await db.put("m", "k\(i % 7)", .string("fix \(i)"), validFrom: 1_000_000, validTo: 1_000_500) }
+            if i % 25 == 0 {
+                try await db.write([Operation(map: "s", key: "k\(i % 3)", kind: .orAdd, value: .int(Int64(i)), timestamp: db.makeTimestamp(), tag: "t\(i)")])
+            }
+            clock.advance(by: 3)
+            if i == 300 { try await db.snapshot() }
+        }
+        try await db.log.roll()
+        try await db.log.waitForSealing()
+    }
+
+    /// Answers at several points in both times, as text.
+    static func answers(_ db: Database, points: [ReadPoint]) throws -> [String] {
+        var out: [String] = []
+        for p in points {
+            out += try db.scan("m", at: p).map { "\(p): \($0.key)=\($0.version.value!)@\($0.version.lsn)" }
+            out += try db.scanMembers("s", at: p).map { "\(p): \($0.key) \($0.members.map(\.lsn))" }
+        }
+        for i in 0..<50 { out.append("\(try db.history("m", "k\(i)").map { "\($0.lsn)/\($0.txTime)" })") }
+        return out
+    }
+
+    static func roundTrip(store: any ObjectStore, prefix: String) async throws {
+        try await withTemporaryDirectory("tiering") { dir in
+            let clock = MockWallClock(millis: 1_000_000)
+            let source = dir.appending("node")
+            var config = databaseConfiguration(source, clock: clock)
+            config.snapshotOnClose = false
+            config.log.maxSegmentBytes = 12 << 10
+            let db = try Database.open(config, logger: quietLogger)
+            try await populate(db, clock: clock)
+            let uploader = Uploader(log: db.log, store: store, layout: BucketLayout(prefix: prefix), logger: quietLogger)
+            #expect(uploader.rpo > 0)
+            try await uploader.uploadPending()
+            #expect(uploader.rpo == 0)
+            #expect(uploader.status.bucketLSN == db.appliedLSN)
+            // A second pass finds nothing to do.
+            let uploaded = uploader.status.uploadedObjects
+            try await uploader.uploadPending()
+            #expect(uploader.status.uploadedObjects == uploaded)
+
+            let points = [ReadPoint.now, .asOf(millis: 1_000_900), ReadPoint(validAt: 1_000_200), .asOf(millis: 1_001_500, validAt: 1_000_100)]
+            let expected = try answers(db, points: points)
+            let roots = LogVerifier.verify(directory: source).segments.compactMap(\.root)
+            try await db.close()
+            try FileManager.default.removeItem(atPath: source)  // the node is lost
+
+            let restoredPath = dir.appending("restored")
+            let summary = try await Restore.run(store: store, layout: BucketLayout(prefix: prefix), to: restoredPath, asOf: nil, logger: quietLogger)
+            #expect(summary.snapshots == 1)
+            #expect(summary.segments >= 2)
+            #expect(LogVerifier.verify(directory: restoredPath).segments.compactMap(\.root) == roots)
+            var restoredConfig = databaseConfiguration(restoredPath, clock: clock)
+            restoredConfig.snapshotOnClose = false
+            let restored = try Database.open(restoredConfig, logger: quietLogger)
+            #expect(restored.openReport.snapshot != nil)
+            #expect(try answers(restored, points: points) == expected)
+            try await restored.close()
+
+            // Restoring as of a transaction time gives what the original answered then.
+            let cut = ReadPoint.asOf(millis: 1_000_900)
+            let asOfPath = dir.appending("as-of")
+            let partial = try await Restore.run(store: store, layout: BucketLayout(prefix: prefix), to: asOfPath, asOf: cut.asOf, logger: quietLogger)
+            #expect(partial.replay?.stoppedEarly == true)
+            let past = try Database.open(databaseConfiguration(asOfPath, clock: clock), logger: quietLogger)
+            let pastRows = expected.filter { $0.hasPrefix("\(cut): ") && !$0.contains(" [") && $0.contains("=") }
+            #expect(pastRows.count > 10)
+            #expect(try past.scan("m").map { "\(cut): \($0.key)=\($0.version.value!)@\($0.version.lsn)" } == pastRows)
+            try await past.close()
+        }
+    }
+
+    @Test func uploadLoseTheNodeRestoreOnALocalBucket() async throws {
+        try await withTemporaryDirectory("bucket") { bucket in
+            try await Self.roundTrip(store: try LocalDirectoryStore(root: bucket.path), prefix: "db1")
+        }
+    }
+
+    @Test func uploadLoseTheNodeRestoreOnSeaweedFS() async throws {
+        let server = try S3TestServer.shared()
+        let store = try S3Store(
+            S3Configuration(
+                endpoint: server.endpoint, bucket: server.bucket, region: "us-east-1",
+                credentials: AWSCredentials(accessKeyID: server.accessKey, secretAccessKey: server.secretKey)),
+            logger: quietLogger)
+        try await Self.roundTrip(store: store, prefix: "tiering-\(UInt32.random(in: 0...UInt32.max))")
+        await store.shutdown()
+    }
+
+    @Test func aSecondWriterIsFencedAndADamagedBucketIsRefused() async throws {
+        try await withTemporaryDirectory("fence") { dir in
+            let store = try LocalDirectoryStore(root: dir.appending("bucket"))
+            let layout = BucketLayout(prefix: "shared")
+            var uploaders: [Uploader] = []
+            var dbs: [Database] = []
+            for node in ["a", "b"] {
+                let clock = MockWallClock(millis: node == "a" ? 1_000_000 : 2_000_000)
+                let db = try Database.open(databaseConfiguration(dir.appending(node), clock: clock), logger: quietLogger)
+                for i in 0..<50 { try await db.put("m", "\(node)\(i)", .int(Int64(i))) }
+                try await db.log.roll()
+                try await db.log.waitForSealing()
+                dbs.append(db)
+                uploaders.append(Uploader(log: db.log, store: store, layout: layout, logger: quietLogger))
+            }
+            try await uploaders[0].uploadPending()
+            let key = layout.segmentKey(dbs[0].log.checkpoint!.manifest.segments[0])
+            let original = try await store.get(key)
+            await #expect(throws: EngineError.self) { try await uploaders[1].uploadPending() }
+            #expect(uploaders[1].status.fenced)
+            #expect(try await store.get(key) == original)  // nothing overwritten
+
+            // Damage a segment in the bucket: restore refuses and leaves nothing behind.
+            var damaged = original
+            damaged[damaged.count / 2] ^= 0x10
+            try await store.put(key, damaged)
+            let target = dir.appending("restored")
+            do {
+                _ = try await Restore.run(store: store, layout: layout, to: target, asOf: nil, logger: quietLogger)
+                Issue.record("restore accepted a damaged segment")
+            } catch let error as EngineError {
+                #expect(error.code == .corrupt)
+                #expect(error.message.contains(".seg"))
+            }
+            #expect(!FileManager.default.fileExists(atPath: target))
+            for db in dbs { try await db.close() }
+        }
+    }
+}
