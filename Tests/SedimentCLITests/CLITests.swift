@@ -10,10 +10,13 @@ import Testing
         var stderr: String
     }
 
-    func run(_ arguments: [String]) throws -> Run {
+    func run(_ arguments: [String], environment: [String: String] = [:], executable: String? = nil) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try sedimentBinary())
+        process.executableURL = URL(fileURLWithPath: try executable ?? sedimentBinary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -133,5 +136,52 @@ import Testing
         let bad = try run(["replay", "--data", data, "--as-of", "last tuesday"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--as-of must be RFC 3339"))
+    }
+
+    @Test func uploadToSeaweedFSListWithAwsCliAndRestore() throws {
+        let server = try S3TestServer.shared()
+        let dir = TemporaryDirectory("cli-bucket")
+        defer { dir.remove() }
+        let data = dir.appending("data")
+        let prefix = "cli-\(UInt32.random(in: 0...UInt32.max))"
+        let env = [
+            "AWS_ACCESS_KEY_ID": server.accessKey, "AWS_SECRET_ACCESS_KEY": server.secretKey, "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        ]
+        let bucket = ["--endpoint", server.endpoint, "--bucket", server.bucket, "--prefix", prefix]
+        #expect(try run(["sample", "--data", data, "--ops", "2000", "--writers", "4"]).status == 0)
+
+        let upload = try run(["upload", "--data", data, "--seal", "--json"] + bucket, environment: env)
+        #expect(upload.status == 0, "\(upload.stderr)")
+        let u = try #require(try JSONSerialization.jsonObject(with: Data(upload.stdout.utf8)) as? [String: Any])
+        #expect(u["bucket_lsn"] as? Int == 2000)
+        #expect(u["rpo_operations"] as? Int == 0)
+
+        // A client we did not write sees the objects.
+        let ls = try run(
+            ["aws", "--endpoint-url", server.endpoint, "s3", "ls", "--recursive", "s3://\(server.bucket)/\(prefix)/"],
+            environment: env, executable: "/usr/bin/env")
+        #expect(ls.status == 0, "\(ls.stderr)")
+        #expect(ls.stdout.contains("\(prefix)/segments/00000000000000000001-1.seg"))
+        #expect(ls.stdout.contains("\(prefix)/manifests/00000000000000000001.ckpt"))
+
+        let restored = dir.appending("restored")
+        let restore = try run(["restore", "--to", restored] + bucket, environment: env)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(restore.stdout.contains("every root proved"))
+        let verify = try run(["verify", "--data", restored])
+        #expect(verify.status == 0)
+        #expect(verify.stdout.contains("2000 records"))
+
+        let again = try run(["restore", "--to", restored] + bucket, environment: env)
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already exists"))
+
+        var wrong = env
+        wrong["AWS_SECRET_ACCESS_KEY"] = "wrong"
+        let denied = try run(["restore", "--to", dir.appending("other")] + bucket, environment: wrong)
+        #expect(denied.status == 1)
+        #expect(denied.stderr.contains("signatureMismatch"))
+        #expect(denied.stderr.contains("check the secret key"))
     }
 }

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import SedimentEngine
+import SedimentFormat
+import SedimentLog
+import SedimentObjectStore
+
+/// `--endpoint --bucket --prefix --region`; credentials come from the AWS variables or files.
+struct BucketOptions: ParsableArguments {
+    @Option(help: "S3 endpoint URL, e.g. http://127.0.0.1:9000 (MinIO) or https://s3.eu-central-1.amazonaws.com.")
+    var endpoint: String
+    @Option(help: "Bucket name.") var bucket: String
+    @Option(help: "Key prefix for this database inside the bucket.") var prefix: String = ""
+    @Option(help: "Region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config, else us-east-1).") var region: String?
+    @Flag(help: "Virtual-hosted-style URLs (bucket.host) instead of path-style (host/bucket).") var virtualHosted = false
+
+    func makeStore() throws -> S3Store {
+        guard let credentials = AWSCredentials.resolve() else {
+            throw ValidationError(
+                "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or a profile in ~/.aws/credentials")
+        }
+        var config = S3Configuration(
+            endpoint: endpoint, bucket: bucket, region: region ?? S3Configuration.resolveRegion() ?? "us-east-1",
+            credentials: credentials)
+        config.pathStyle = !virtualHosted
+        return try S3Store(config, logger: cliLogger)
+    }
+
+    var layout: BucketLayout { BucketLayout(prefix: prefix) }
+}
+
+struct UploadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upload",
+        abstract: "Upload what the log has sealed (segments, snapshots, manifests) to the bucket, once.",
+        discussion: "`sediment serve` runs the same uploader continuously; this is the one-shot form.")
+
+    @OptionGroup var options: DataOptions
+    @OptionGroup var bucket: BucketOptions
+    @Flag(help: "Seal the active segment first, so that everything written so far is uploaded.") var seal = false
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        let store = try bucket.makeStore()
+        let log = try SegmentedLog.open(LogConfiguration(directory: options.data), logger: cliLogger)
+        if seal {
+            try await log.roll()
+            try await log.waitForSealing()
+        }
+        let uploader = Uploader(log: log, store: store, layout: bucket.layout, logger: cliLogger)
+        let start = monotonicNanos()
+        var failure: (any Error)?
+        do { try await uploader.uploadPending() } catch { failure = error }
+        let seconds = Double(monotonicNanos() - start) / 1e9
+        let status = uploader.status
+        let rpo = uploader.rpo
+        try await log.close()
+        await store.shutdown()
+        if json {
+            Output.json([
+                "objects": status.uploadedObjects, "bytes": status.uploadedBytes, "bucket_lsn": Int(status.bucketLSN),
+                "rpo_operations": Int(rpo), "elapsed_s": (seconds * 1000).rounded() / 1000,
+                "mb_per_sec": (Double(status.uploadedBytes) / max(seconds, 1e-9) / 1e6 * 10).rounded() / 10,
+                "error": failure.map { "\($0)" } ?? "",
+            ])
+        } else {
+            print("uploaded \(status.uploadedObjects) objects (\(Output.bytes(status.uploadedBytes))) in \(String(format: "%.2f", seconds)) s; bucket holds LSNs up to \(status.bucketLSN); RPO \(rpo) operations")
+        }
+        if let failure {
+            Output.standardError("error: \(failure)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Rebuild a data directory from the bucket, proving it against the checkpoint chain.",
+        discussion: """
+            Downloads the manifests and proves the chain, fetches the segments and snapshots the \
+            newest manifest lists (in parallel), proves every root, and only then creates --to. \
+            With --as-of (RFC 3339 or epoch milliseconds) the result holds the database as it \
+            was at that transaction time. Any gap or mismatch refuses and creates nothing.
+            """)
+
+    @OptionGroup var bucket: BucketOptions
+    @Option(name: .customLong("to"), help: "The new data directory (must not exist).") var target: String
+    @Option(name: .customLong("as-of"), help: "Restore the database as of this transaction time.") var asOf: String?
+    @Option(help: "Downloads in flight.") var parallel = 8
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        var asOfTx: TxTime?
+        if let asOf {
+            guard let millis = EpochMillis.parse(asOf), millis >= 0 else {
+                throw ValidationError("--as-of must be RFC 3339 (2026-11-26T12:00:00Z) or epoch milliseconds, not '\(asOf)'")
+            }
+            asOfTx = TxTime(millis: UInt64(millis), counter: .max)
+        }
+        let store = try bucket.makeStore()
+        let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0, label: "restore")
+        let start = monotonicNanos()
+        let summary: Restore.Summary
+        do {
+            summary = try await Restore.run(
+                store: store, layout: bucket.layout, to: target, asOf: asOfTx, parallel: parallel, logger: cliLogger
+            ) { done, total in bar.update(done, of: total) }
+        } catch {
+            bar.finish()
+            await store.shutdown()
+            Output.standardError("error: \(error)")
+            throw ExitCode(1)
+        }
+        bar.finish()
+        await store.shutdown()
+        let seconds = Double(monotonicNanos() - start) / 1e9
+        if json {
+            Output.json([
+                "checkpoints": summary.checkpoints, "segments": summary.segments, "snapshots": summary.snapshots,
+                "bytes": summary.bytes, "last_lsn": Int(summary.lastLSN), "elapsed_s": (seconds * 1000).rounded() / 1000,
+                "mb_per_sec": (Double(summary.bytes) / max(seconds, 1e-9) / 1e6 * 10).rounded() / 10,
+                "replayed_operations": summary.replay?.operations ?? Int(summary.lastLSN),
+            ])
+        } else {
+            print("restored \(summary.segments) segments, \(summary.snapshots) snapshots, \(summary.checkpoints) checkpoints (\(Output.bytes(summary.bytes))) in \(String(format: "%.2f", seconds)) s; every root proved")
+            if let r = summary.replay { print("  as of \(asOf ?? ""): \(r.operations) operations, up to LSN \(r.lastLSN)") }
+            print("  data directory: \(target)")
+        }
+    }
+}
