@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 public import Logging
 public import SedimentFormat
@@ -99,6 +102,20 @@ public enum Restore {
         try await downloadFiles(keys.map { ($0, String($0.dropFirst(prefix.count))) }, into: dir, store: store, parallel: parallel, summary: &summary) { _ in }
     }
 
+    /// Writes a new file durably (the directory is moved into place only after every file).
+    private static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw EngineError(.io, "cannot create \(path): \(String(cString: strerror(errno)))", path: path) }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            guard n > 0 else { throw EngineError(.io, "write failed: \(String(cString: strerror(errno)))", path: path, offset: done) }
+            done += n
+        }
+        guard fsync(fd) == 0 else { throw EngineError(.io, "fsync failed: \(String(cString: strerror(errno)))", path: path) }
+    }
+
     /// Downloads objects into files, `parallel` at a time.
     private static func downloadFiles(
         _ items: [(key: String, file: String)], into dir: String, store: any ObjectStore, parallel: Int,
@@ -119,7 +136,7 @@ public enum Restore {
                         }
                         throw error
                     }
-                    try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + item.file))
+                    try writeFile(dir + "/" + item.file, bytes)
                     return bytes.count
                 }
             }

@@ -44,7 +44,11 @@ public final class Uploader: Sendable {
     private let logger: Logger
     private let state = Mutex(State())
 
-    public init(log: SegmentedLog, store: any ObjectStore, layout: BucketLayout, logger: Logger) {
+    /// Segments uploaded at a time.
+    public let parallel: Int
+
+    public init(log: SegmentedLog, store: any ObjectStore, layout: BucketLayout, parallel: Int = 3, logger: Logger) {
+        self.parallel = parallel
         self.log = log
         self.store = store
         self.layout = layout
@@ -81,30 +85,47 @@ public final class Uploader: Sendable {
             let found = try await store.listAll(prefix: layout.prefix)
             state.withLock { $0.listed = Dictionary(found.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a }) }
         }
-        var present = state.withLock { $0.present }
         guard let head = log.checkpoint else { return }
         let config = log.configuration
-        for segment in head.manifest.segments {
-            let key = layout.segmentKey(segment)
-            if !present.contains(key) {
-                try await upload(key, path: config.logDirectory + "/" + segment.fileName, present: &present)
-            }
-            state.withLock { $0.status.bucketLSN = max($0.status.bucketLSN, segment.lastLSN) }
+        // Segments, `parallel` at a time; the bucket LSN advances over the confirmed prefix.
+        let segments = head.manifest.segments
+        try await forEach(segments.indices, parallel: parallel) { i in
+            try await self.upload(self.layout.segmentKey(segments[i]), path: config.logDirectory + "/" + segments[i].fileName)
         }
-        for snapshot in head.manifest.snapshots where !present.contains(layout.snapshotKey(snapshot)) {
-            try await upload(layout.snapshotKey(snapshot), path: config.snapshotDirectory + "/" + snapshot.fileName, present: &present)
+        let present = state.withLock { $0.present }
+        let confirmed = segments.prefix { present.contains(layout.segmentKey($0)) }
+        state.withLock { $0.status.bucketLSN = max($0.status.bucketLSN, confirmed.last?.lastLSN ?? 0) }
+        for snapshot in head.manifest.snapshots {
+            try await upload(layout.snapshotKey(snapshot), path: config.snapshotDirectory + "/" + snapshot.fileName)
         }
-        // Checkpoints in order, up to the head (all of them: restore proves the whole chain).
+        // Checkpoints in order, up to the head (all of them: restore proves the whole chain), and
+        // only after everything the head lists is in the bucket.
         for seq in 1...head.seq {
-            let key = layout.manifestKey(seq: seq)
-            if !present.contains(key) {
-                try await upload(key, path: config.checkpointDirectory + "/" + DataFileNames.checkpoint(seq: seq), present: &present)
-            }
+            try await upload(layout.manifestKey(seq: seq), path: config.checkpointDirectory + "/" + DataFileNames.checkpoint(seq: seq))
             state.withLock { $0.status.bucketCheckpoint = max($0.status.bucketCheckpoint, seq) }
         }
     }
 
-    private func upload(_ key: String, path: String, present: inout Set<String>) async throws {
+    /// Runs `body` for every element, at most `parallel` at a time; throws the first failure
+    /// after the ones in flight finish.
+    private func forEach<C: Collection & Sendable>(
+        _ items: C, parallel: Int, _ body: @escaping @Sendable (C.Element) async throws -> Void
+    ) async throws where C.Element: Sendable {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var iterator = items.makeIterator()
+            for _ in 0..<max(parallel, 1) {
+                guard let item = iterator.next() else { break }
+                group.addTask { try await body(item) }
+            }
+            while try await group.next() != nil {
+                if let item = iterator.next() { group.addTask { try await body(item) } }
+            }
+        }
+    }
+
+    /// Uploads one file unless the bucket is known to hold it already.
+    private func upload(_ key: String, path: String) async throws {
+        guard !state.withLock({ $0.present.contains(key) }) else { return }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EngineError(.io, "cannot read \(path) for upload", path: path)
         }
@@ -118,9 +139,7 @@ public final class Uploader: Sendable {
                 let theirs = try await store.get(key, range: tail)
                 guard theirs == Array(bytes[tail]) else { try fence(key) }
             }
-            present.insert(key)
-            let updated = present
-            state.withLock { $0.present = updated }
+            state.withLock { _ = $0.present.insert(key) }
             return
         }
         do {
@@ -139,10 +158,8 @@ public final class Uploader: Sendable {
         guard let info = try await store.head(key), info.size == bytes.count else {
             throw EngineError(.io, "\(key) does not have the \(bytes.count) bytes just uploaded")
         }
-        present.insert(key)
-        let updated = present
         state.withLock {
-            $0.present = updated
+            $0.present.insert(key)
             $0.status.uploadedObjects += 1
             $0.status.uploadedBytes += bytes.count
         }

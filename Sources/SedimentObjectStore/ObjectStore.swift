@@ -79,24 +79,34 @@ extension ObjectStore {
     }
 
     /// Stores a large object: one PUT up to `partSize`, a multipart upload above it (parts of
-    /// `partSize`; the upload is aborted if a part fails).
-    public func putLarge(_ key: String, _ body: [UInt8], partSize: Int = 16 << 20) async throws(ObjectStoreError) {
+    /// `partSize`, `parallel` in flight; the upload is aborted if a part fails).
+    public func putLarge(_ key: String, _ body: [UInt8], partSize: Int = 16 << 20, parallel: Int = 4) async throws(ObjectStoreError) {
         guard body.count > partSize else { return try await put(key, body) }
         let uploadID = try await createMultipartUpload(key)
+        let ranges = stride(from: 0, to: body.count, by: partSize).map { $0..<min($0 + partSize, body.count) }
         do {
             var parts: [UploadedPart] = []
-            var offset = 0
-            while offset < body.count {
-                let end = min(offset + partSize, body.count)
-                let number = parts.count + 1
-                let etag = try await uploadPart(key, uploadID: uploadID, number: number, Array(body[offset..<end]))
-                parts.append(UploadedPart(number: number, etag: etag))
-                offset = end
+            try await withThrowingTaskGroup(of: UploadedPart.self) { group in
+                var next = 0
+                func start() {
+                    guard next < ranges.count else { return }
+                    let number = next + 1
+                    let chunk = Array(body[ranges[next]])
+                    next += 1
+                    group.addTask {
+                        UploadedPart(number: number, etag: try await uploadPart(key, uploadID: uploadID, number: number, chunk))
+                    }
+                }
+                for _ in 0..<max(parallel, 1) { start() }
+                while let part = try await group.next() {
+                    parts.append(part)
+                    start()
+                }
             }
-            try await completeMultipartUpload(key, uploadID: uploadID, parts: parts)
+            try await completeMultipartUpload(key, uploadID: uploadID, parts: parts.sorted { $0.number < $1.number })
         } catch {
             try? await abortMultipartUpload(key, uploadID: uploadID)
-            throw error
+            throw (error as? ObjectStoreError) ?? ObjectStoreError(.connection, "\(error)", key: key)
         }
     }
 }

@@ -37,6 +37,7 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "fsync | interval | interval:MS | none", transform: parseDurability) var durability: Durability = .fsync
     @Option(help: "Segment size in MiB.") var segmentMb = 64
     @Option(help: "zstd level used when sealing segments.") var zstdLevel: Int32?
+    @Flag(help: "A different (incompressible) value for every operation, instead of one per writer.") var distinctValues = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
@@ -49,6 +50,7 @@ struct BenchIngest: AsyncParsableCommand {
         let writers = writers
         let total = ops
         let valueSize = valueSize
+        let distinct = distinctValues
         let start = monotonicNanos()
         let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { group in
             for w in 0..<writers {
@@ -59,7 +61,8 @@ struct BenchIngest: AsyncParsableCommand {
                     let value = Value.binary(SampleOperations.payload(for: "w\(w)", size: valueSize))
                     for i in 0..<mine {
                         let op = Operation(
-                            map: "bench", key: "w\(w)-\(i)", kind: .put, value: value,
+                            map: "bench", key: "w\(w)-\(i)", kind: .put,
+                            value: distinct ? .binary(SampleOperations.payload(for: "w\(w)-\(i)", size: valueSize)) : value,
                             timestamp: HLCTimestamp(millis: 1, counter: UInt32(i), nodeId: "bench"))
                         let t0 = monotonicNanos()
                         _ = try await log.append(op)
