@@ -20,6 +20,8 @@ public final class Uploader: Sendable {
     public struct Status: Sendable {
         /// Newest LSN whose segment is confirmed in the bucket.
         public var bucketLSN: LSN = 0
+        /// Transaction time of the newest operation confirmed in the bucket.
+        public var bucketTxTime: TxTime = .zero
         /// Newest checkpoint confirmed in the bucket.
         public var bucketCheckpoint: UInt64 = 0
         public var uploadedObjects = 0
@@ -94,7 +96,10 @@ public final class Uploader: Sendable {
         }
         let present = state.withLock { $0.present }
         let confirmed = segments.prefix { present.contains(layout.segmentKey($0)) }
-        state.withLock { $0.status.bucketLSN = max($0.status.bucketLSN, confirmed.last?.lastLSN ?? 0) }
+        state.withLock {
+            $0.status.bucketLSN = max($0.status.bucketLSN, confirmed.last?.lastLSN ?? 0)
+            $0.status.bucketTxTime = max($0.status.bucketTxTime, confirmed.last?.maxTxTime ?? .zero)
+        }
         for snapshot in head.manifest.snapshots {
             try await upload(layout.snapshotKey(snapshot), path: config.snapshotDirectory + "/" + snapshot.fileName)
         }

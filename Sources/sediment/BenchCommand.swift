@@ -9,7 +9,7 @@ import SedimentTesting
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks of the log and the engine (Tools/bench-*.sh compare with peers).",
-        subcommands: [BenchIngest.self, BenchReplay.self, BenchRead.self, BenchAsOf.self, BenchOpen.self, BenchMemory.self])
+        subcommands: [BenchIngest.self, BenchReplay.self, BenchRead.self, BenchAsOf.self, BenchOpen.self, BenchMemory.self, BenchRPO.self])
 }
 
 func monotonicNanos() -> UInt64 {
