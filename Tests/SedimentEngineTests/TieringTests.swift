@@ -141,3 +141,65 @@ import Testing
         }
     }
 }
+
+/// The uploader and the S3 client behind a proxy that fails a third of the requests.
+@Suite(.serialized) struct FaultInjectionTests {
+    @Test func ingestAndUploadThroughFaultsLoseNothing() async throws {
+        let server = try S3TestServer.shared()
+        let proxy = try FaultProxy(upstream: server.endpoint, rate: 0.35, seed: 7, stallSeconds: 3)
+        defer { proxy.stop() }
+        func store(_ endpoint: String) throws -> S3Store {
+            var config = S3Configuration(
+                endpoint: endpoint, bucket: server.bucket, region: "us-east-1",
+                credentials: AWSCredentials(accessKeyID: server.accessKey, secretAccessKey: server.secretKey))
+            config.maxAttempts = 30
+            config.timeoutSeconds = 1
+            config.backoffBaseMillis = 5
+            config.backoffCapMillis = 100
+            return try S3Store(config, logger: quietLogger)
+        }
+        let faulty = try store(proxy.endpoint)
+        let clean = try store(server.endpoint)
+        let prefix = "faults-\(UInt32.random(in: 0...UInt32.max))"
+        try await withTemporaryDirectory("faults") { dir in
+            let clock = MockWallClock(millis: 1_000_000)
+            var config = databaseConfiguration(dir.appending("node"), clock: clock)
+            config.log.maxSegmentBytes = 8 << 10
+            config.snapshotOnClose = false
+            let db = try Database.open(config, logger: quietLogger)
+            let uploader = Uploader(log: db.log, store: faulty, layout: BucketLayout(prefix: prefix), logger: quietLogger)
+            // Ingest goes on while upload passes fail and retry.
+            var failedPasses = 0
+            for round in 0..<8 {
+                for i in 0..<60 { try await db.put("m", "k\(i)", .int(Int64(round * 100 + i))) }
+                clock.advance(by: 10)
+                try await db.log.roll()
+                try await db.log.waitForSealing()
+                do { try await uploader.uploadPending() } catch { failedPasses += 1 }
+            }
+            // Passes are retried until the bucket holds everything.
+            var attempts = 0
+            while uploader.rpo > 0 && attempts < 50 {
+                attempts += 1
+                do { try await uploader.uploadPending() } catch { failedPasses += 1 }
+            }
+            #expect(uploader.rpo == 0)
+            #expect(!uploader.status.fenced)
+            // Every kind of fault happened, and was survived.
+            let counts = proxy.counts
+            for fault in ["slowdown", "error500", "reset", "stall"] { #expect((counts[fault] ?? 0) > 0, "\(fault): \(counts)") }
+            let expected = try db.scan("m").map { "\($0.key)=\($0.version.value!)" }
+            let history = try db.history("m", "k3").map(\.lsn)
+            try await db.close()
+
+            let restoredPath = dir.appending("restored")
+            _ = try await Restore.run(store: clean, layout: BucketLayout(prefix: prefix), to: restoredPath, asOf: nil, logger: quietLogger)
+            let restored = try Database.open(databaseConfiguration(restoredPath, clock: clock), logger: quietLogger)
+            #expect(try restored.scan("m").map { "\($0.key)=\($0.version.value!)" } == expected)
+            #expect(try restored.history("m", "k3").map(\.lsn) == history)
+            try await restored.close()
+        }
+        await faulty.shutdown()
+        await clean.shutdown()
+    }
+}
