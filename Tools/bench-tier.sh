@@ -19,7 +19,7 @@ if [[ -z ${SEDIMENT:-} ]]; then
 fi
 mkdir -p "$ROOT/bench-results"
 WORK=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/bench-results}/tier-tmp.XXXXXX")
-trap 'kill ${SEDIMENT_S3_PID:-0} 2>/dev/null; rm -rf "$WORK"' EXIT
+trap '[[ -n ${SEDIMENT_S3_PID:-} ]] && kill -9 "$SEDIMENT_S3_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 step() { echo "bench-tier: $*" >&2; }
 now() { date +%s.%N; }
 

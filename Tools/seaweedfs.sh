@@ -7,7 +7,7 @@
 # Usage: Tools/seaweedfs.sh DIR [OWNER_PID]
 #   DIR        scratch directory (data, config, log)
 #   OWNER_PID  stop the server when this process exits (tests pass their own pid)
-# Stop it yourself with: kill $SEDIMENT_S3_PID
+# Stop it yourself with: kill $SEDIMENT_S3_PID (scratch data: kill -9 is fine)
 set -euo pipefail
 dir=$1
 owner=${2:-}
@@ -41,7 +41,8 @@ done
 pid=$!
 if [[ -n $owner ]]; then
     # A watchdog: the server goes when its owner does, however the owner ends.
-    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null" >/dev/null 2>&1 &
+    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null; sleep 2; kill -9 $pid 2>/dev/null" \
+        >/dev/null 2>&1 &
 fi
 endpoint=http://127.0.0.1:$base
 for i in $(seq 1 240); do

@@ -21,25 +21,12 @@ public final class FaultProxy: Sendable {
             "/usr/bin/env", "python3", root.appendingPathComponent("Tools/fault_proxy.py").path, hostPort, "--rate", "\(rate)",
             "--seed", "\(seed)", "--stall", "\(stallSeconds)", "--owner", "\(getpid())", "--stats", statsPath,
         ]
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw S3TestServerError(message: "pipe failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_addclose(&actions, fds[0])
-        posix_spawn_file_actions_addclose(&actions, fds[1])
-        var cArgs = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
-        close(fds[1])
-        defer { close(fds[0]) }
-        guard rc == 0 else { throw S3TestServerError(message: "cannot start the fault proxy: \(String(cString: strerror(rc)))") }
+        let (pid, output) = try spawnWithOutputPipe(argv)
+        defer { close(output) }
         // The first line is the port.
         var line: [UInt8] = []
         var byte: UInt8 = 0
-        while read(fds[0], &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
+        while read(output, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
         guard let port = Int(String(decoding: line, as: UTF8.self)) else {
             kill(pid, SIGTERM)
             throw S3TestServerError(message: "the fault proxy did not report a port")

@@ -58,9 +58,10 @@ public struct S3TestServerError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Runs a program and returns its exit status and standard output (posix_spawn; Foundation's
-/// Process can hang in waitUntilExit when the child leaves background processes behind).
-public func runCapturingOutput(_ argv: [String]) throws -> (status: Int32, output: String) {
+/// Starts a program with its standard output on a pipe; returns its pid and the pipe's read end
+/// (posix_spawn: Foundation's Process can hang in waitUntilExit when the child leaves background
+/// processes behind).
+func spawnWithOutputPipe(_ argv: [String]) throws -> (pid: pid_t, output: Int32) {
     var fds: [Int32] = [0, 0]
     guard pipe(&fds) == 0 else { throw S3TestServerError(message: "pipe failed") }
     var actions = posix_spawn_file_actions_t()
@@ -78,14 +79,20 @@ public func runCapturingOutput(_ argv: [String]) throws -> (status: Int32, outpu
         close(fds[0])
         throw S3TestServerError(message: "cannot start \(argv[0]): \(String(cString: strerror(rc)))")
     }
+    return (pid, fds[0])
+}
+
+/// Runs a program and returns its exit status and standard output.
+public func runCapturingOutput(_ argv: [String]) throws -> (status: Int32, output: String) {
+    let (pid, fd) = try spawnWithOutputPipe(argv)
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
-        let n = read(fds[0], &buffer, buffer.count)
+        let n = read(fd, &buffer, buffer.count)
         if n <= 0 { break }
         output += buffer[0..<n]
     }
-    close(fds[0])
+    close(fd)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)

@@ -92,13 +92,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
-        var asOfTx: TxTime?
-        if let asOf {
-            guard let millis = EpochMillis.parse(asOf), millis >= 0 else {
-                throw ValidationError("--as-of must be RFC 3339 (2026-11-26T12:00:00Z) or epoch milliseconds, not '\(asOf)'")
-            }
-            asOfTx = TxTime(millis: UInt64(millis), counter: .max)
-        }
+        let asOfTx = try parseAsOf(asOf)
         let store = try bucket.makeStore()
         let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0, label: "restore")
         let start = monotonicNanos()

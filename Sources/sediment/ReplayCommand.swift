@@ -23,13 +23,7 @@ struct ReplayCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
-        var asOfTx: TxTime?
-        if let asOf {
-            guard let millis = EpochMillis.parse(asOf), millis >= 0 else {
-                throw ValidationError("--as-of must be RFC 3339 (2026-11-26T12:00:00Z) or epoch milliseconds, not '\(asOf)'")
-            }
-            asOfTx = TxTime(millis: UInt64(millis), counter: .max)
-        }
+        let asOfTx = try parseAsOf(asOf)
         let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0, label: "replay")
         let start = monotonicNanos()
         let summary: Replay.Summary
@@ -58,6 +52,15 @@ struct ReplayCommand: AsyncParsableCommand {
             if let target { print("  wrote the database to \(target)") }
         }
     }
+}
+
+/// `--as-of`: every transaction committed in or before that millisecond.
+func parseAsOf(_ text: String?) throws -> TxTime? {
+    guard let text else { return nil }
+    guard let millis = EpochMillis.parse(text), millis >= 0 else {
+        throw ValidationError("--as-of must be RFC 3339 (2026-11-26T12:00:00Z) or epoch milliseconds, not '\(text)'")
+    }
+    return TxTime(millis: UInt64(millis), counter: .max)
 }
 
 /// A one-line progress bar on standard error, redrawn at most ten times a second.
