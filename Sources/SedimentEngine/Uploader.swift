@@ -83,6 +83,7 @@ public final class Uploader: Sendable {
     }
 
     private func uploadPendingUnchecked() async throws {
+        try await claimPrefix()
         if state.withLock({ $0.listed }) == nil {
             let found = try await store.listAll(prefix: layout.prefix)
             state.withLock { $0.listed = Dictionary(found.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a }) }
@@ -185,6 +186,43 @@ public final class Uploader: Sendable {
             }
             count = size
         }
+    }
+
+    /// Checks (every pass) that this writer owns the prefix: creates the `writer` object if there
+    /// is none, takes over from a lower epoch, and fences itself if a higher epoch, or another node
+    /// with the same epoch, owns it.
+    private func claimPrefix() async throws {
+        let config = log.configuration
+        let mine = "\(config.writerEpoch) \(config.nodeId)"
+        let key = layout.writerKey
+        let current: String
+        do {
+            current = String(decoding: try await store.get(key), as: UTF8.self)
+        } catch {
+            guard error.code == .notFound else { throw error }
+            do {
+                try await store.put(key, Array(mine.utf8), ifNoneMatch: true)
+                return
+            } catch {
+                guard error.code == .preconditionFailed else { throw error }
+                // Someone claimed it just now: decide on the next pass.
+                throw EngineError(.io, "bucket prefix '\(layout.prefix)' was claimed concurrently; checking again")
+            }
+        }
+        guard current != mine else { return }
+        let parts = current.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, let epoch = UInt64(parts[0]) else {
+            throw EngineError(.corrupt, "\(key) holds '\(current.prefix(100))', not '<epoch> <node>'")
+        }
+        if epoch < config.writerEpoch {
+            logger.warning("taking the bucket prefix over from an older writer", metadata: ["from": "\(current)", "to": "\(mine)"])
+            try await store.put(key, Array(mine.utf8))
+            return
+        }
+        state.withLock { $0.status.fenced = true }
+        throw EngineError(
+            .unavailable,
+            "bucket prefix '\(layout.prefix)' belongs to writer '\(current)' (this one is '\(mine)'); uploads stop, nothing was written")
     }
 
     /// Stops uploading for good: `key` holds another writer's bytes.

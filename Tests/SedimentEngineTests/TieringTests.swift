@@ -124,6 +124,42 @@ import Testing
             #expect(uploaders[1].status.fenced)
             #expect(try await store.get(key) == original)  // nothing overwritten
 
+            // Another node with the same epoch is refused before it writes anything.
+            let before = try await store.listAll(prefix: "shared/").map(\.key)
+            var otherConfig = databaseConfiguration(dir.appending("c"), clock: MockWallClock())
+            otherConfig.log.nodeId = "node-c"
+            let other = try Database.open(otherConfig, logger: quietLogger)
+            try await other.put("m", "x", 1)
+            try await other.log.roll()
+            try await other.log.waitForSealing()
+            let otherUploader = Uploader(log: other.log, store: store, layout: layout, logger: quietLogger)
+            await #expect(throws: EngineError.self) { try await otherUploader.uploadPending() }
+            #expect(otherUploader.status.fenced)
+            #expect(try await store.listAll(prefix: "shared/").map(\.key) == before)
+            try await other.close()
+
+            // A node restored from the bucket that continues with a higher epoch takes the prefix
+            // over; the old writer is fenced on its next pass.
+            let successorPath = dir.appending("successor")
+            _ = try await Restore.run(store: store, layout: layout, to: successorPath, asOf: nil, logger: quietLogger)
+            var successorConfig = databaseConfiguration(successorPath, clock: MockWallClock(millis: 3_000_000))
+            successorConfig.log.writerEpoch = 2
+            successorConfig.log.nodeId = "node-e"
+            let successor = try Database.open(successorConfig, logger: quietLogger)
+            try await successor.put("m", "after", 1)
+            try await successor.log.roll()
+            try await successor.log.waitForSealing()
+            let successorUploader = Uploader(log: successor.log, store: store, layout: layout, logger: quietLogger)
+            try await successorUploader.uploadPending()
+            #expect(String(decoding: try await store.get(layout.writerKey), as: UTF8.self) == "2 node-e")
+            #expect(successorUploader.status.bucketLSN == successor.appliedLSN)
+            try await dbs[0].put("m", "late", 1)
+            try await dbs[0].log.roll()
+            try await dbs[0].log.waitForSealing()
+            await #expect(throws: EngineError.self) { try await uploaders[0].uploadPending() }
+            #expect(uploaders[0].status.fenced)
+            try await successor.close()
+
             // Damage a segment in the bucket: restore refuses and leaves nothing behind.
             var damaged = original
             damaged[damaged.count / 2] ^= 0x10
