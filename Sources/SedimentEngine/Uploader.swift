@@ -188,6 +188,31 @@ public final class Uploader: Sendable {
         }
     }
 
+    /// Reads what the bucket holds (by name, without checking contents or uploading) into
+    /// `status`: for `sediment status`.
+    public func inspectBucket() async throws(EngineError) -> (objects: Int, bytes: Int, writer: String?) {
+        do {
+            let found = try await store.listAll(prefix: layout.prefix)
+            let names = Set(found.map(\.key))
+            var writer: String?
+            if names.contains(layout.writerKey) {
+                writer = String(decoding: try await store.get(layout.writerKey), as: UTF8.self)
+            }
+            if let head = log.checkpoint {
+                let confirmed = head.manifest.segments.prefix { names.contains(layout.segmentKey($0)) }
+                let checkpoints = (1...head.seq).prefix { names.contains(layout.manifestKey(seq: $0)) }
+                state.withLock {
+                    $0.status.bucketLSN = confirmed.last?.lastLSN ?? 0
+                    $0.status.bucketTxTime = confirmed.last?.maxTxTime ?? .zero
+                    $0.status.bucketCheckpoint = checkpoints.last ?? 0
+                }
+            }
+            return (found.count, found.reduce(0) { $0 + $1.size }, writer)
+        } catch {
+            throw EngineError.wrap(error)
+        }
+    }
+
     /// Checks (every pass) that this writer owns the prefix: creates the `writer` object if there
     /// is none, takes over from a lower epoch, and fences itself if a higher epoch, or another node
     /// with the same epoch, owns it.

@@ -9,13 +9,17 @@ import SedimentTesting
 /// `--endpoint --bucket --prefix --region`; credentials come from the AWS variables or files.
 struct BucketOptions: ParsableArguments {
     @Option(help: "S3 endpoint URL, e.g. http://127.0.0.1:9000 (MinIO) or https://s3.eu-central-1.amazonaws.com.")
-    var endpoint: String
-    @Option(help: "Bucket name.") var bucket: String
+    var endpoint: String?
+    @Option(help: "Bucket name.") var bucket: String?
     @Option(help: "Key prefix for this database inside the bucket.") var prefix: String = ""
     @Option(help: "Region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config, else us-east-1).") var region: String?
     @Flag(help: "Virtual-hosted-style URLs (bucket.host) instead of path-style (host/bucket).") var virtualHosted = false
 
+    /// Whether a bucket was named (for commands where it is optional).
+    var isGiven: Bool { endpoint != nil || bucket != nil }
+
     func makeStore() throws -> S3Store {
+        guard let endpoint, let bucket else { throw ValidationError("--endpoint and --bucket are required") }
         guard let credentials = AWSCredentials.resolve() else {
             throw ValidationError(
                 "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or a profile in ~/.aws/credentials")
@@ -194,6 +198,63 @@ struct BenchRPO: AsyncParsableCommand {
         } else {
             print("rpo: \(operations) durable appends in \(seconds) s (\(writers) writers), roll every \(rollMs) ms, upload pass every \(uploadEveryMs) ms")
             print("  bucket lag p50 \(ms(0.5)) ms, p99 \(ms(0.99)) ms, max \(ms(1)) ms over \(lags.count) samples; \(uploader.status.uploadedObjects) objects uploaded")
+        }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "The state of a data directory: log, checkpoints, snapshots; with a bucket, what it holds and the RPO.")
+
+    @OptionGroup var options: DataOptions
+    @OptionGroup var bucket: BucketOptions
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        let log: SegmentedLog
+        do { log = try SegmentedLog.open(LogConfiguration(directory: options.data), logger: cliLogger) } catch {
+            guard error.code == .locked else { throw error }
+            Output.standardError("error: \(options.data) is in use by a running process; ask it (GET /v1/status) instead")
+            throw ExitCode(1)
+        }
+        let segments = log.segmentSummaries
+        var out: [String: Any] = [
+            "first_lsn": Int(log.firstLSN), "written_lsn": Int(log.writtenLSN), "durable_lsn": Int(log.durableLSN),
+            "segments": segments.count, "sealed_segments": segments.filter(\.sealed).count,
+            "checkpoint": Int(log.checkpoint?.seq ?? 0), "checkpoint_root": log.checkpoint?.root.hex ?? "",
+            "snapshots": log.snapshots.map { Int($0.lsn) },
+        ]
+        var failure: (any Error)?
+        if bucket.isGiven {
+            let store = try bucket.makeStore()
+            let uploader = Uploader(log: log, store: store, layout: bucket.layout, logger: cliLogger)
+            do {
+                let found = try await uploader.inspectBucket()
+                out["bucket_objects"] = found.objects
+                out["bucket_bytes"] = found.bytes
+                out["bucket_writer"] = found.writer ?? ""
+                out["bucket_lsn"] = Int(uploader.status.bucketLSN)
+                out["bucket_checkpoint"] = Int(uploader.status.bucketCheckpoint)
+                out["rpo_operations"] = Int(uploader.rpo)
+            } catch {
+                failure = error
+            }
+            await store.shutdown()
+        }
+        try await log.close()
+        if json {
+            Output.json(out)
+        } else {
+            print("log: LSNs \(log.firstLSN)...\(log.writtenLSN) (durable \(log.durableLSN)), \(segments.count) segments (\(segments.filter(\.sealed).count) sealed)")
+            print("checkpoint: \(log.checkpoint.map { "\($0.seq), root \($0.root.hex)" } ?? "none"); snapshots at LSN \(log.snapshots.map { "\($0.lsn)" }.joined(separator: ", "))")
+            if let lsn = out["bucket_lsn"] as? Int {
+                print("bucket: \(out["bucket_objects"]!) objects (\(Output.bytes(out["bucket_bytes"] as! Int))), LSNs up to \(lsn), checkpoint \(out["bucket_checkpoint"]!), writer '\(out["bucket_writer"]!)'; RPO \(out["rpo_operations"]!) operations")
+            }
+        }
+        if let failure {
+            Output.standardError("error: bucket: \(failure)")
+            throw ExitCode(1)
         }
     }
 }

@@ -157,6 +157,17 @@ import Testing
         #expect(u["bucket_lsn"] as? Int == 2000)
         #expect(u["rpo_operations"] as? Int == 0)
 
+        let status = try run(["status", "--data", data, "--json"] + bucket, environment: env)
+        #expect(status.status == 0, "\(status.stderr)")
+        let st = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        #expect(st["written_lsn"] as? Int == 2000)
+        #expect(st["bucket_lsn"] as? Int == 2000)
+        #expect(st["rpo_operations"] as? Int == 0)
+        #expect(st["bucket_writer"] as? String == "1 sediment")
+        let local = try run(["status", "--data", data])
+        #expect(local.status == 0)
+        #expect(local.stdout.contains("LSNs 1...2000"))
+
         // A client we did not write sees the objects.
         let ls = try run(
             ["aws", "--endpoint-url", server.endpoint, "s3", "ls", "--recursive", "s3://\(server.bucket)/\(prefix)/"],
@@ -164,6 +175,7 @@ import Testing
         #expect(ls.status == 0, "\(ls.stderr)")
         #expect(ls.stdout.contains("\(prefix)/segments/00000000000000000001-1.seg"))
         #expect(ls.stdout.contains("\(prefix)/manifests/00000000000000000001.ckpt"))
+        #expect(ls.stdout.contains("\(prefix)/writer"))
 
         let restored = dir.appending("restored")
         let restore = try run(["restore", "--to", restored] + bucket, environment: env)
