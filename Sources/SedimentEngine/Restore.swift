@@ -67,7 +67,10 @@ public enum Restore {
             for s in manifest.snapshots { snapshotKeys.append((layout.snapshotKey(s), s.fileName)) }
             let total = segmentKeys.count + snapshotKeys.count
             progress(0, total)
-            try await downloadFiles(segmentKeys, into: config.logDirectory, store: store, parallel: parallel, summary: &summary) { done in
+            // Segments are proved as they arrive, in parallel with the downloads still running.
+            let proved = try await downloadFiles(
+                segmentKeys, into: config.logDirectory, store: store, parallel: parallel, prove: true, summary: &summary
+            ) { done in
                 progress(done, total)
             }
             try await downloadFiles(snapshotKeys, into: config.snapshotDirectory, store: store, parallel: parallel, summary: &summary) { done in
@@ -78,7 +81,7 @@ public enum Restore {
             summary.lastLSN = manifest.lastLSN
 
             // Prove everything against the chain before anything is served from it.
-            let report = LogVerifier.verify(directory: staging)
+            let report = LogVerifier.verify(directory: staging, proved: proved)
             guard report.ok else {
                 throw EngineError(
                     .corrupt, "the restored data does not prove itself: " + report.problems.map { "\($0)" }.joined(separator: "; "))
@@ -99,7 +102,9 @@ public enum Restore {
     private static func download(
         _ keys: [String], into dir: String, prefix: String, store: any ObjectStore, parallel: Int, summary: inout Summary
     ) async throws {
-        try await downloadFiles(keys.map { ($0, String($0.dropFirst(prefix.count))) }, into: dir, store: store, parallel: parallel, summary: &summary) { _ in }
+        _ = try await downloadFiles(
+            keys.map { ($0, String($0.dropFirst(prefix.count))) }, into: dir, store: store, parallel: parallel, summary: &summary
+        ) { _ in }
     }
 
     /// Writes a new file durably (the directory is moved into place only after every file).
@@ -116,14 +121,17 @@ public enum Restore {
         guard fsync(fd) == 0 else { throw EngineError(.io, "fsync failed: \(String(cString: strerror(errno)))", path: path) }
     }
 
-    /// Downloads objects into files, `parallel` at a time.
+    /// Downloads objects into files, `parallel` at a time; with `prove`, each is proved as a
+    /// sealed segment once written (the summaries are returned by file name).
+    @discardableResult
     private static func downloadFiles(
         _ items: [(key: String, file: String)], into dir: String, store: any ObjectStore, parallel: Int,
-        summary: inout Summary, done: (Int) -> Void
-    ) async throws {
+        prove: Bool = false, summary: inout Summary, done: (Int) -> Void
+    ) async throws -> [String: VerificationReport.Segment] {
         var next = 0
         var finished = 0
-        try await withThrowingTaskGroup(of: Int.self) { group in
+        var proved: [String: VerificationReport.Segment] = [:]
+        try await withThrowingTaskGroup(of: (Int, VerificationReport.Segment?).self) { group in
             func start() {
                 guard next < items.count else { return }
                 let item = items[next]
@@ -136,17 +144,24 @@ public enum Restore {
                         }
                         throw error
                     }
-                    try writeFile(dir + "/" + item.file, bytes)
-                    return bytes.count
+                    let path = dir + "/" + item.file
+                    try writeFile(path, bytes)
+                    guard prove else { return (bytes.count, nil) }
+                    switch LogVerifier.proveSegment(path: path) {
+                    case .success(let segment): return (bytes.count, segment)
+                    case .failure(let problem): throw EngineError(.corrupt, "\(item.key) does not prove itself: \(problem)")
+                    }
                 }
             }
             for _ in 0..<max(parallel, 1) { start() }
-            while let bytes = try await group.next() {
+            while let (bytes, segment) = try await group.next() {
                 summary.bytes += bytes
+                if let segment { proved[segment.fileName] = segment }
                 finished += 1
                 done(finished)
                 start()
             }
         }
+        return proved
     }
 }

@@ -20,7 +20,7 @@ public struct VerificationReport: Sendable {
         public var maxTxTime: TxTime?
     }
 
-    public struct Problem: Sendable, CustomStringConvertible {
+    public struct Problem: Error, Sendable, CustomStringConvertible {
         public var path: String
         public var offset: Int?
         public var message: String
@@ -52,7 +52,10 @@ public struct VerificationReport: Sendable {
 /// against its footer and the newest checkpoint, dense LSNs and strictly increasing transaction
 /// times across all segments. Read-only.
 public enum LogVerifier {
-    public static func verify(directory: String) -> VerificationReport {
+    ///
+    /// `proved` holds segments already read and proved by `proveSegment` (by file name), for
+    /// callers that prove files as they arrive (restore); they are not read again.
+    public static func verify(directory: String, proved: [String: VerificationReport.Segment] = [:]) -> VerificationReport {
         var report = VerificationReport()
         let logDir = directory + "/log"
         let checkpointDir = directory + "/checkpoints"
@@ -89,6 +92,10 @@ public enum LogVerifier {
             repeating: nil, count: names.count))
         let inUse = report.inUse
         DispatchQueue.concurrentPerform(iterations: names.count) { i in
+            if let done = proved[names[i]], i < names.count - 1 || done.sealed {
+                results.withLock { $0[i] = (done, [], []) }
+                return
+            }
             var problems: [VerificationReport.Problem] = []
             var notes: [String] = []
             var lastTx: TxTime?
@@ -151,6 +158,22 @@ public enum LogVerifier {
             }
         }
         return report
+    }
+
+    /// Reads and proves one sealed segment file on its own (checksums, records, block hashes,
+    /// Merkle root against its footer); continuity with its neighbours and the checkpoint are
+    /// checked by `verify`. Returns the summary, or the problems found.
+    public static func proveSegment(path: String) -> Result<VerificationReport.Segment, VerificationReport.Problem> {
+        var problems: [VerificationReport.Problem] = []
+        var notes: [String] = []
+        var lastTx: TxTime?
+        let segment = verifySegment(
+            path: path, isLast: false, liveTail: false, expectedLSN: nil, lastTx: &lastTx, problems: &problems, notes: &notes)
+        if let first = problems.first { return .failure(first) }
+        guard let segment, segment.sealed else {
+            return .failure(.init(path: path, message: "not a sealed segment"))
+        }
+        return .success(segment)
     }
 
     /// With `liveTail`, the segment is being appended to by another process: a tail that does not

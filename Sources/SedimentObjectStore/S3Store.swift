@@ -107,8 +107,12 @@ public final class S3Store: ObjectStore {
         }
         do {
             let response = try await client.execute(request, timeout: .seconds(configuration.timeoutSeconds), logger: logger)
-            var buffer = try await response.body.collect(upTo: 1 << 30)
-            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            // Straight into one array sized by Content-Length: no growing buffer, no second copy.
+            var bytes: [UInt8] = []
+            if method != .HEAD, let length = response.headers.first(name: "content-length").flatMap(Int.init), length <= 1 << 31 {
+                bytes.reserveCapacity(length)
+            }
+            for try await chunk in response.body { bytes.append(contentsOf: chunk.readableBytesView) }
             return Response(status: Int(response.status.code), headers: response.headers, body: bytes)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw ObjectStoreError(.timeout, "no answer from \(hostPort) in time (\(error))", key: key)
