@@ -83,12 +83,14 @@ public final class Uploader: Sendable {
     }
 
     private func uploadPendingUnchecked() async throws {
+        guard let head = log.checkpoint else { return }
+        // Nothing new since the last confirmed checkpoint: no request at all (cheap to poll).
+        if state.withLock({ $0.listed != nil && $0.status.bucketCheckpoint >= head.seq }) { return }
         try await claimPrefix()
         if state.withLock({ $0.listed }) == nil {
             let found = try await store.listAll(prefix: layout.prefix)
             state.withLock { $0.listed = Dictionary(found.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a }) }
         }
-        guard let head = log.checkpoint else { return }
         let config = log.configuration
         // Segments, `parallel` at a time; the bucket LSN advances over the confirmed prefix.
         let segments = head.manifest.segments
@@ -213,7 +215,7 @@ public final class Uploader: Sendable {
         }
     }
 
-    /// Checks (every pass) that this writer owns the prefix: creates the `writer` object if there
+    /// Checks (every pass that has something to upload) that this writer owns the prefix: creates the `writer` object if there
     /// is none, takes over from a lower epoch, and fences itself if a higher epoch, or another node
     /// with the same epoch, owns it.
     private func claimPrefix() async throws {

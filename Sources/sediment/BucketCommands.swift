@@ -144,7 +144,7 @@ struct BenchRPO: AsyncParsableCommand {
     @Option(help: "Seconds of ingest.") var seconds = 20
     @Option(help: "Concurrent writers.") var writers = 8
     @Option(help: "Roll (seal) the active segment at this age, ms.") var rollMs: UInt64 = 1000
-    @Option(help: "Uploader pass interval, ms.") var uploadEveryMs = 100
+    @Option(help: "Uploader pass interval, ms (a pass with nothing new costs no request).") var uploadEveryMs = 20
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
