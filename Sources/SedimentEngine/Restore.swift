@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 public import Logging
 public import SedimentFormat
@@ -107,20 +104,6 @@ public enum Restore {
         ) { _ in }
     }
 
-    /// Writes a new file durably (the directory is moved into place only after every file).
-    private static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw EngineError(.io, "cannot create \(path): \(String(cString: strerror(errno)))", path: path) }
-        defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-            guard n > 0 else { throw EngineError(.io, "write failed: \(String(cString: strerror(errno)))", path: path, offset: done) }
-            done += n
-        }
-        guard fsync(fd) == 0 else { throw EngineError(.io, "fsync failed: \(String(cString: strerror(errno)))", path: path) }
-    }
-
     /// Downloads objects into files, `parallel` at a time; with `prove`, each is proved as a
     /// sealed segment once written (the summaries are returned by file name).
     @discardableResult
@@ -145,7 +128,7 @@ public enum Restore {
                         throw error
                     }
                     let path = dir + "/" + item.file
-                    try writeFile(path, bytes)
+                    try FileSystem.writeDurably(bytes, to: path)
                     guard prove else { return (bytes.count, nil) }
                     switch LogVerifier.proveSegment(path: path) {
                     case .success(let segment): return (bytes.count, segment)

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 public import Logging
 public import SedimentFormat
@@ -134,7 +131,7 @@ public final class Uploader: Sendable {
     /// Uploads one file unless the bucket is known to hold it already.
     private func upload(_ key: String, path: String) async throws {
         guard !state.withLock({ $0.present.contains(key) }) else { return }
-        let bytes = try Self.readFile(path)
+        let bytes = try FileSystem.readWhole(path)
         if let size = state.withLock({ $0.listed?[key] }) {
             // In the bucket before this process started: ours (an earlier run) or another writer's?
             // Same size and the same last 4 KiB (footer, trailer and root) says ours.
@@ -169,25 +166,6 @@ public final class Uploader: Sendable {
             $0.status.uploadedBytes += bytes.count
         }
         logger.debug("uploaded", metadata: ["key": "\(key)", "bytes": "\(bytes.count)"])
-    }
-
-    /// The whole file, read straight into an array (segments are tens of MB: no extra copy).
-    static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw EngineError(.io, "cannot open \(path) for upload: \(String(cString: strerror(errno)))", path: path) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw EngineError(.io, "cannot stat \(path)", path: path) }
-        let size = Int(st.st_size)
-        return try [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            var done = 0
-            while done < size {
-                let n = read(fd, buffer.baseAddress! + done, size - done)
-                guard n > 0 else { throw EngineError(.io, "short read of \(path) at \(done)", path: path, offset: done) }
-                done += n
-            }
-            count = size
-        }
     }
 
     /// Reads what the bucket holds (by name, without checking contents or uploading) into

@@ -151,8 +151,8 @@ final class POSIXFile: Sendable {
     }
 }
 
-/// Directory and path helpers.
-enum FileSystem {
+/// Directory and path helpers (the public ones serve the layers above: tiering, restore).
+public enum FileSystem {
     static func createDirectory(_ path: String) throws(LogError) {
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw POSIXFile.errnoError("mkdir", path)
@@ -191,17 +191,23 @@ enum FileSystem {
         guard unlink(path) == 0 || errno == ENOENT else { throw POSIXFile.errnoError("unlink", path) }
     }
 
+    /// Writes a whole file (created or truncated) and fsyncs it.
+    public static func writeDurably(_ bytes: [UInt8], to path: String) throws(LogError) {
+        let file = try POSIXFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        try file.write(bytes, at: 0)
+        try file.sync()
+    }
+
     /// Writes a whole file durably: temp file, fsync, rename, fsync of the directory.
     static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LogError) {
         let tmp = path + ".tmp"
-        let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        try file.write(bytes, at: 0)
-        try file.sync()
+        try writeDurably(bytes, to: tmp)
         try rename(tmp, path)
         try syncDirectory(directory)
     }
 
-    static func readWhole(_ path: String) throws(LogError) -> [UInt8] {
+    /// A whole file, read straight into an array (no zero fill, no second copy).
+    public static func readWhole(_ path: String) throws(LogError) -> [UInt8] {
         let file = try POSIXFile.openReadOnly(path)
         return try file.read(count: try file.size(), at: 0)
     }
