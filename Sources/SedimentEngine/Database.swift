@@ -331,7 +331,10 @@ public final class Database: Sendable {
         _ map: String, at point: ReadPoint = .now, after: String? = nil, limit: Int = .max
     ) throws(EngineError) -> [(key: String, version: Version)] {
         let (asOf, validAt) = resolve(point)
-        let rows = store.views.withLock { $0.scan(map, asOf: asOf, validAt: validAt, after: after, limit: limit) }
+        guard limit > 0 else { return [] }
+        var rows = store.views.withLock { $0.liveRows(map, asOf: asOf, validAt: validAt, after: after) }
+        rows.sort { $0.key < $1.key }
+        if rows.count > limit { rows.removeSubrange(limit...) }
         return try rows.map { (row) throws(EngineError) in (row.key, try hydrate(row.version)) }
     }
 
@@ -343,7 +346,7 @@ public final class Database: Sendable {
         let validAt = point.validAt ?? cursor?.validAt ?? Int64(clamping: configuration.clock.nowMillis())
         let (asOf, rows) = store.views.withLock { views in
             let asOf = point.asOf ?? cursor?.asOf ?? views.lastTxTime
-            return (asOf, views.scan(map, asOf: asOf, validAt: validAt))
+            return (asOf, views.liveRows(map, asOf: asOf, validAt: validAt))
         }
         let live = try rows.map { (row) throws(EngineError) in (key: row.key, version: try hydrate(row.version)) }
         let page = executor.run(live, after: cursor)

@@ -88,16 +88,15 @@ struct Views: Sendable {
         maps[map]?[key]?.value(asOf: asOf, validAt: validAt)
     }
 
-    /// Live keys of a map with their values, sorted by key, starting after `after`.
-    func scan(_ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil, limit: Int = .max) -> [(key: String, version: Version)] {
-        guard let keys = maps[map], limit > 0 else { return [] }
+    /// Live keys of a map with their values, in no particular order (callers sort outside the
+    /// lock, by what they need), keys after `after` only.
+    func liveRows(_ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil) -> [(key: String, version: Version)] {
+        guard let keys = maps[map] else { return [] }
         var out: [(key: String, version: Version)] = []
         for (key, history) in keys {
             if let after, key <= after { continue }
             if let v = history.value(asOf: asOf, validAt: validAt) { out.append((key, v)) }
         }
-        out.sort { $0.key < $1.key }
-        if out.count > limit { out.removeSubrange(limit...) }
         return out
     }
 
