@@ -94,12 +94,7 @@ public final class Uploader: Sendable {
         try await forEach(segments.indices, parallel: parallel) { i in
             try await self.upload(self.layout.segmentKey(segments[i]), path: config.logDirectory + "/" + segments[i].fileName)
         }
-        let present = state.withLock { $0.present }
-        let confirmed = segments.prefix { present.contains(layout.segmentKey($0)) }
-        state.withLock {
-            $0.status.bucketLSN = max($0.status.bucketLSN, confirmed.last?.lastLSN ?? 0)
-            $0.status.bucketTxTime = max($0.status.bucketTxTime, confirmed.last?.maxTxTime ?? .zero)
-        }
+        recordBucketState(head, holding: state.withLock { $0.present })
         for snapshot in head.manifest.snapshots {
             try await upload(layout.snapshotKey(snapshot), path: config.snapshotDirectory + "/" + snapshot.fileName)
         }
@@ -107,7 +102,19 @@ public final class Uploader: Sendable {
         // only after everything the head lists is in the bucket.
         for seq in 1...head.seq {
             try await upload(layout.manifestKey(seq: seq), path: config.checkpointDirectory + "/" + DataFileNames.checkpoint(seq: seq))
-            state.withLock { $0.status.bucketCheckpoint = max($0.status.bucketCheckpoint, seq) }
+        }
+        recordBucketState(head, holding: state.withLock { $0.present })
+    }
+
+    /// Sets the status from the keys the bucket holds: the newest LSN and tx time of the prefix of
+    /// `head`'s segments that is there, and the newest checkpoint of the prefix of the chain.
+    private func recordBucketState(_ head: Checkpoint, holding keys: Set<String>) {
+        let segments = head.manifest.segments.prefix { keys.contains(layout.segmentKey($0)) }
+        let checkpoints = (1...head.seq).prefix { keys.contains(layout.manifestKey(seq: $0)) }
+        state.withLock {
+            $0.status.bucketLSN = max($0.status.bucketLSN, segments.last?.lastLSN ?? 0)
+            $0.status.bucketTxTime = max($0.status.bucketTxTime, segments.last?.maxTxTime ?? .zero)
+            $0.status.bucketCheckpoint = max($0.status.bucketCheckpoint, checkpoints.last ?? 0)
         }
     }
 
@@ -178,15 +185,7 @@ public final class Uploader: Sendable {
             if names.contains(layout.writerKey) {
                 writer = String(decoding: try await store.get(layout.writerKey), as: UTF8.self)
             }
-            if let head = log.checkpoint {
-                let confirmed = head.manifest.segments.prefix { names.contains(layout.segmentKey($0)) }
-                let checkpoints = (1...head.seq).prefix { names.contains(layout.manifestKey(seq: $0)) }
-                state.withLock {
-                    $0.status.bucketLSN = confirmed.last?.lastLSN ?? 0
-                    $0.status.bucketTxTime = confirmed.last?.maxTxTime ?? .zero
-                    $0.status.bucketCheckpoint = checkpoints.last ?? 0
-                }
-            }
+            if let head = log.checkpoint { recordBucketState(head, holding: names) }
             return (found.count, found.reduce(0) { $0 + $1.size }, writer)
         } catch {
             throw EngineError.wrap(error)
