@@ -1,6 +1,38 @@
-/// Parsing of user-supplied points in time: RFC 3339 (`2026-11-26T12:00:00.250Z`,
-/// `2026-11-26T13:00:00+01:00`) or integer epoch milliseconds.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Points in time as people and protocols write them: parsing user input (RFC 3339 such as
+/// `2026-11-26T12:00:00.250Z` or `2026-11-26T13:00:00+01:00`, or integer epoch milliseconds) and
+/// formatting UTC timestamps.
 public enum EpochMillis {
+    /// `2026-11-26T12:00:00.250Z`: RFC 3339, UTC, with milliseconds.
+    public static func format(_ millis: UInt64) -> String {
+        let t = utc(seconds: Int64(millis / 1000))
+        return "\(pad(t.year, 4))-\(pad(t.month, 2))-\(pad(t.day, 2))T\(pad(t.hour, 2)):\(pad(t.minute, 2)):\(pad(t.second, 2))."
+            + "\(pad(Int(millis % 1000), 3))Z"
+    }
+
+    /// `20261126T120000Z`: ISO 8601 basic format, UTC, whole seconds (AWS's `x-amz-date`).
+    public static func basicISO8601(seconds: Int64) -> String {
+        let t = utc(seconds: seconds)
+        return "\(pad(t.year, 4))\(pad(t.month, 2))\(pad(t.day, 2))T\(pad(t.hour, 2))\(pad(t.minute, 2))\(pad(t.second, 2))Z"
+    }
+
+    private static func utc(seconds: Int64) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        return (Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+    }
+
+    private static func pad(_ v: Int, _ n: Int) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: max(0, n - s.count)) + s
+    }
+
     /// Milliseconds since the Unix epoch, or nil if `text` is neither an integer nor RFC 3339.
     /// Fractions finer than a millisecond are truncated.
     public static func parse(_ text: String) -> Int64? {

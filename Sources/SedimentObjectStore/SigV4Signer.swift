@@ -47,8 +47,8 @@ public struct SigV4Signer: Sendable {
         method: String, host: String, path: String, query: [(String, String)], headers: [(String, String)],
         payloadHash: String, epochSeconds: Int64
     ) -> Signed {
-        let (date, time) = Self.formatDate(epochSeconds)
-        let amzDate = date + "T" + time + "Z"
+        let amzDate = EpochMillis.basicISO8601(seconds: epochSeconds)
+        let date = String(amzDate.prefix(8))
 
         var all: [(String, String)] = headers.map { ($0.0.lowercased(), Self.normalizeHeaderValue($0.1)) }
         all.append(("host", host))
@@ -111,30 +111,6 @@ public struct SigV4Signer: Sendable {
     /// Trims and collapses runs of whitespace to one space, as the canonical form requires.
     static func normalizeHeaderValue(_ value: String) -> String {
         value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).joined(separator: " ")
-    }
-
-    /// `YYYYMMDD` and `HHMMSS` (UTC) of a Unix time.
-    static func formatDate(_ epochSeconds: Int64) -> (String, String) {
-        let days = epochSeconds >= 0 ? epochSeconds / 86_400 : (epochSeconds - 86_399) / 86_400
-        let secs = epochSeconds - days * 86_400
-        // Civil from days (H. Hinnant).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ v: Int64, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
-        }
-        return (
-            pad(year, 4) + pad(month, 2) + pad(day, 2),
-            pad(secs / 3600, 2) + pad(secs % 3600 / 60, 2) + pad(secs % 60, 2)
-        )
     }
 }
 

@@ -7,17 +7,7 @@ import SedimentFormat
 /// Formatting shared by the commands.
 enum Output {
     /// Epoch millis as RFC 3339 UTC with milliseconds.
-    static func time(_ millis: UInt64) -> String {
-        var t = time_t(millis / 1000)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func pad(_ v: Int32, _ n: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, n - s.count)) + s
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
-    }
+    static func time(_ millis: UInt64) -> String { EpochMillis.format(millis) }
 
     static func time(_ tx: TxTime?) -> String {
         guard let tx else { return "-" }
