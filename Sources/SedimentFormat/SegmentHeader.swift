@@ -6,7 +6,7 @@
 /// 48 12 zero bytes             60 u32 CRC32C of bytes 0..<60
 /// ```
 public struct SegmentHeader: Sendable, Hashable {
-    public static let size = 64
+    public static let size = FixedHeader.size
     public static let magic: [UInt8] = Array("SEDIMENT".utf8)
     public static let currentVersion: UInt16 = 1
 
@@ -28,18 +28,12 @@ public struct SegmentHeader: Sendable, Hashable {
     }
 
     public func encode(into w: inout ByteWriter) {
-        let start = w.count
-        w.write(bytes: Self.magic)
-        w.write(version)
-        w.write(UInt16(Self.size))
-        w.write(UInt32(0))
+        let start = FixedHeader.begin(&w, magic: Self.magic, version: version)
         w.write(segmentId)
         w.write(firstLSN)
         w.write(writerEpoch)
         w.write(createdMillis)
-        w.write(bytes: repeatElement(UInt8(0), count: 12))
-        let crc = w.bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<(start + 60)])) }
-        w.write(crc)
+        FixedHeader.end(&w, start: start)
     }
 
     public var encoded: [UInt8] {
@@ -49,34 +43,12 @@ public struct SegmentHeader: Sendable, Hashable {
     }
 
     public static func decode(from r: inout ByteReader) throws(FormatError) -> SegmentHeader {
-        let start = r.offset
-        try r.need(size, "segment header")
-        let raw = UnsafeRawBufferPointer(rebasing: r.buffer[start..<(start + size)])
-        guard raw.prefix(8).elementsEqual(magic) else {
-            throw FormatError(.malformed, at: r.base + start, "not a Sediment segment (bad magic)")
-        }
-        let stored = raw.loadUnaligned(fromByteOffset: 60, as: UInt32.self).littleEndian
-        let computed = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<60]))
-        guard stored == computed else {
-            throw FormatError(.checksumMismatch, at: r.base + start, "segment header checksum does not match")
-        }
-        r.offset += 8
-        let version = try r.read(UInt16.self)
-        guard version == currentVersion else {
-            throw FormatError(
-                .unsupported, at: r.base + start + 8,
-                "segment format version \(version); this build reads version \(currentVersion)")
-        }
-        let length = try r.read(UInt16.self)
-        guard length == UInt16(size) else {
-            throw FormatError(.malformed, at: r.base + start + 10, "segment header length \(length), expected \(size)")
-        }
-        r.offset += 4
+        let start = try FixedHeader.open(&r, magic: magic, version: currentVersion, what: "segment")
         let id = try r.read(UInt64.self)
         let first = try r.read(UInt64.self)
         let epoch = try r.read(UInt64.self)
         let created = try r.read(UInt64.self)
         r.offset = start + size
-        return SegmentHeader(version: version, segmentId: id, firstLSN: first, writerEpoch: epoch, createdMillis: created)
+        return SegmentHeader(version: currentVersion, segmentId: id, firstLSN: first, writerEpoch: epoch, createdMillis: created)
     }
 }

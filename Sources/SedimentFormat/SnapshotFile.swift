@@ -15,7 +15,7 @@
 /// Trailer: u64 chunk count, u64 entry count, 32 bytes root, 8 bytes magic "SEDSNAPE".
 /// What an entry holds is the engine's business (its README documents the payload).
 public struct SnapshotHeader: Sendable, Hashable {
-    public static let size = 64
+    public static let size = FixedHeader.size
     public static let magic: [UInt8] = Array("SEDSNAP1".utf8)
     public static let currentVersion: UInt16 = 1
 
@@ -31,43 +31,18 @@ public struct SnapshotHeader: Sendable, Hashable {
 
     public var encoded: [UInt8] {
         var w = ByteWriter(capacity: Self.size)
-        w.write(bytes: Self.magic)
-        w.write(Self.currentVersion)
-        w.write(UInt16(Self.size))
-        w.write(UInt32(0))
+        let start = FixedHeader.begin(&w, magic: Self.magic, version: Self.currentVersion)
         w.write(lsn)
         w.write(txTime.millis)
         w.write(txTime.counter)
         w.write(UInt32(0))
         w.write(createdMillis)
-        w.write(bytes: repeatElement(UInt8(0), count: 12))
-        let crc = w.bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<60])) }
-        w.write(crc)
+        FixedHeader.end(&w, start: start)
         return w.bytes
     }
 
     public static func decode(from r: inout ByteReader) throws(FormatError) -> SnapshotHeader {
-        let start = r.offset
-        try r.need(size, "snapshot header")
-        let raw = UnsafeRawBufferPointer(rebasing: r.buffer[start..<(start + size)])
-        guard raw.prefix(8).elementsEqual(magic) else {
-            throw FormatError(.malformed, at: r.base + start, "not a Sediment snapshot (bad magic)")
-        }
-        let stored = raw.loadUnaligned(fromByteOffset: 60, as: UInt32.self).littleEndian
-        guard stored == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<60])) else {
-            throw FormatError(.checksumMismatch, at: r.base + start, "snapshot header checksum does not match")
-        }
-        r.offset += 8
-        let version = try r.read(UInt16.self)
-        guard version == currentVersion else {
-            throw FormatError(
-                .unsupported, at: r.base + start + 8,
-                "snapshot format version \(version); this build reads version \(currentVersion)")
-        }
-        guard try r.read(UInt16.self) == UInt16(size) else {
-            throw FormatError(.malformed, at: r.base + start + 10, "snapshot header length is not \(size)")
-        }
-        r.offset += 4
+        let start = try FixedHeader.open(&r, magic: magic, version: currentVersion, what: "snapshot")
         let lsn = try r.read(UInt64.self)
         let tx = TxTime(millis: try r.read(UInt64.self), counter: try r.read(UInt32.self))
         r.offset += 4
