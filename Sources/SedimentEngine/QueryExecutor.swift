@@ -147,13 +147,7 @@ struct QueryCursor: Sendable, Hashable {
             .int(Int64(bitPattern: asOf.millis)), .int(Int64(asOf.counter)), .int(validAt), .string(key),
             .array(sortValues.map { $0.map { .array([$0]) } ?? .array([]) }),
         ])
-        let hex: [Character] = Array("0123456789abcdef")
-        var out = ""
-        for b in value.messagePackBytes() {
-            out.append(hex[Int(b >> 4)])
-            out.append(hex[Int(b & 15)])
-        }
-        return out
+        return Hex.encode(value.messagePackBytes())
     }
 
     init(asOf: TxTime, validAt: Int64, sortValues: [Value?], key: String) {
@@ -165,23 +159,7 @@ struct QueryCursor: Sendable, Hashable {
 
     init(decoding text: String, sortKeys: Int) throws(EngineError) {
         let invalid = EngineError(.invalidArgument, "the query cursor is not one this server issued for this query")
-        var bytes: [UInt8] = []
-        var high: UInt8?
-        for ch in text.utf8 {
-            let nibble: UInt8
-            switch ch {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = ch - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = ch - UInt8(ascii: "a") + 10
-            default: throw invalid
-            }
-            if let h = high {
-                bytes.append(h << 4 | nibble)
-                high = nil
-            } else {
-                high = nibble
-            }
-        }
-        guard high == nil, let value = try? Value(messagePack: bytes),
+        guard let bytes = Hex.decode(text), let value = try? Value(messagePack: bytes),
             case .array(let parts) = value, parts.count == 5,
             case .int(let millis) = parts[0], case .int(let counter) = parts[1], counter >= 0, counter <= Int64(UInt32.max),
             case .int(let validAt) = parts[2], case .string(let key) = parts[3], case .array(let sorts) = parts[4],

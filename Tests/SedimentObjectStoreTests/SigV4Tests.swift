@@ -1,4 +1,5 @@
 import Foundation
+import SedimentFormat
 import SedimentObjectStore
 import Testing
 
@@ -35,22 +36,13 @@ import Testing
         return try! JSONDecoder().decode(File.self, from: Data(contentsOf: url)).cases
     }()
 
-    static func bytes(hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var it = hex.utf8.makeIterator()
-        while let h = it.next(), let l = it.next() {
-            out.append(UInt8(String(decoding: [h, l], as: UTF8.self), radix: 16)!)
-        }
-        return out
-    }
-
     @Test(arguments: 0..<80)
     func matchesBotocore(index: Int) {
         let v = Self.vectors[index]
         let signer = SigV4Signer(
             credentials: AWSCredentials(accessKeyID: v.access_key, secretAccessKey: v.secret_key, sessionToken: v.session_token),
             region: v.region)
-        let payloadHash = v.sign_payload ? SigV4Signer.payloadHash(Self.bytes(hex: v.body_hex)) : SigV4Signer.unsignedPayload
+        let payloadHash = v.sign_payload ? SigV4Signer.payloadHash(Hex.decode(v.body_hex)!) : SigV4Signer.unsignedPayload
         let signed = signer.sign(
             method: v.method, host: v.host, path: v.path, query: v.query.map { ($0[0], $0[1]) },
             headers: v.headers.map { ($0[0], $0[1]) }, payloadHash: payloadHash, epochSeconds: v.epoch_seconds)
