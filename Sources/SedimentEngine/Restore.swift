@@ -51,7 +51,10 @@ public enum Restore {
                     throw EngineError(.corrupt, "the manifests in the bucket have a gap or a stray object before \(key)")
                 }
             }
-            try await download(manifests, into: config.checkpointDirectory, prefix: layout.manifestsPrefix, store: store, parallel: parallel, summary: &summary)
+            try await downloadFiles(
+                manifests.map { ($0, String($0.dropFirst(layout.manifestsPrefix.count))) }, into: config.checkpointDirectory,
+                store: store, parallel: parallel, summary: &summary
+            ) { _ in }
             summary.checkpoints = manifests.count
             let chain: CheckpointChain
             do { chain = try CheckpointChain.load(directory: config.checkpointDirectory) } catch {
@@ -94,14 +97,6 @@ public enum Restore {
             throw EngineError.wrap(error)
         }
         return summary
-    }
-
-    private static func download(
-        _ keys: [String], into dir: String, prefix: String, store: any ObjectStore, parallel: Int, summary: inout Summary
-    ) async throws {
-        _ = try await downloadFiles(
-            keys.map { ($0, String($0.dropFirst(prefix.count))) }, into: dir, store: store, parallel: parallel, summary: &summary
-        ) { _ in }
     }
 
     /// Downloads objects into files, `parallel` at a time; with `prove`, each is proved as a
