@@ -106,39 +106,26 @@ public enum Restore {
         _ items: [(key: String, file: String)], into dir: String, store: any ObjectStore, parallel: Int,
         prove: Bool = false, summary: inout Summary, done: (Int) -> Void
     ) async throws -> [String: VerificationReport.Segment] {
-        var next = 0
-        var finished = 0
-        var proved: [String: VerificationReport.Segment] = [:]
-        try await withThrowingTaskGroup(of: (Int, VerificationReport.Segment?).self) { group in
-            func start() {
-                guard next < items.count else { return }
-                let item = items[next]
-                next += 1
-                group.addTask {
-                    let bytes: [UInt8]
-                    do { bytes = try await store.get(item.key) } catch let error as ObjectStoreError {
-                        if error.code == .notFound {
-                            throw EngineError(.corrupt, "\(item.key) is listed by the newest manifest but missing from the bucket")
-                        }
-                        throw error
-                    }
-                    let path = dir + "/" + item.file
-                    try FileSystem.writeDurably(bytes, to: path)
-                    guard prove else { return (bytes.count, nil) }
-                    switch LogVerifier.proveSegment(path: path) {
-                    case .success(let segment): return (bytes.count, segment)
-                    case .failure(let problem): throw EngineError(.corrupt, "\(item.key) does not prove itself: \(problem)")
-                    }
+        let results = try await items.concurrentMap(limit: parallel, onEach: done) { item -> (Int, VerificationReport.Segment?) in
+            let bytes: [UInt8]
+            do { bytes = try await store.get(item.key) } catch let error as ObjectStoreError {
+                if error.code == .notFound {
+                    throw EngineError(.corrupt, "\(item.key) is listed by the newest manifest but missing from the bucket")
                 }
+                throw error
             }
-            for _ in 0..<max(parallel, 1) { start() }
-            while let (bytes, segment) = try await group.next() {
-                summary.bytes += bytes
-                if let segment { proved[segment.fileName] = segment }
-                finished += 1
-                done(finished)
-                start()
+            let path = dir + "/" + item.file
+            try FileSystem.writeDurably(bytes, to: path)
+            guard prove else { return (bytes.count, nil) }
+            switch LogVerifier.proveSegment(path: path) {
+            case .success(let segment): return (bytes.count, segment)
+            case .failure(let problem): throw EngineError(.corrupt, "\(item.key) does not prove itself: \(problem)")
             }
+        }
+        var proved: [String: VerificationReport.Segment] = [:]
+        for (bytes, segment) in results {
+            summary.bytes += bytes
+            if let segment { proved[segment.fileName] = segment }
         }
         return proved
     }

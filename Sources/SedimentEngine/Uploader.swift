@@ -91,8 +91,8 @@ public final class Uploader: Sendable {
         let config = log.configuration
         // Segments, `parallel` at a time; the bucket LSN advances over the confirmed prefix.
         let segments = head.manifest.segments
-        try await forEach(segments.indices, parallel: parallel) { i in
-            try await self.upload(self.layout.segmentKey(segments[i]), path: config.logDirectory + "/" + segments[i].fileName)
+        _ = try await segments.concurrentMap(limit: parallel) { segment in
+            try await self.upload(self.layout.segmentKey(segment), path: config.logDirectory + "/" + segment.fileName)
         }
         recordBucketState(head, holding: state.withLock { $0.present })
         for snapshot in head.manifest.snapshots {
@@ -115,23 +115,6 @@ public final class Uploader: Sendable {
             $0.status.bucketLSN = max($0.status.bucketLSN, segments.last?.lastLSN ?? 0)
             $0.status.bucketTxTime = max($0.status.bucketTxTime, segments.last?.maxTxTime ?? .zero)
             $0.status.bucketCheckpoint = max($0.status.bucketCheckpoint, checkpoints.last ?? 0)
-        }
-    }
-
-    /// Runs `body` for every element, at most `parallel` at a time; throws the first failure
-    /// after the ones in flight finish.
-    private func forEach<C: Collection & Sendable>(
-        _ items: C, parallel: Int, _ body: @escaping @Sendable (C.Element) async throws -> Void
-    ) async throws where C.Element: Sendable {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var iterator = items.makeIterator()
-            for _ in 0..<max(parallel, 1) {
-                guard let item = iterator.next() else { break }
-                group.addTask { try await body(item) }
-            }
-            while try await group.next() != nil {
-                if let item = iterator.next() { group.addTask { try await body(item) } }
-            }
         }
     }
 

@@ -85,25 +85,10 @@ extension ObjectStore {
         let uploadID = try await createMultipartUpload(key)
         let ranges = stride(from: 0, to: body.count, by: partSize).map { $0..<min($0 + partSize, body.count) }
         do {
-            var parts: [UploadedPart] = []
-            try await withThrowingTaskGroup(of: UploadedPart.self) { group in
-                var next = 0
-                func start() {
-                    guard next < ranges.count else { return }
-                    let number = next + 1
-                    let chunk = Array(body[ranges[next]])
-                    next += 1
-                    group.addTask {
-                        UploadedPart(number: number, etag: try await uploadPart(key, uploadID: uploadID, number: number, chunk))
-                    }
-                }
-                for _ in 0..<max(parallel, 1) { start() }
-                while let part = try await group.next() {
-                    parts.append(part)
-                    start()
-                }
+            let parts = try await Array(ranges.enumerated()).concurrentMap(limit: parallel) { (i, range) in
+                UploadedPart(number: i + 1, etag: try await uploadPart(key, uploadID: uploadID, number: i + 1, Array(body[range])))
             }
-            try await completeMultipartUpload(key, uploadID: uploadID, parts: parts.sorted { $0.number < $1.number })
+            try await completeMultipartUpload(key, uploadID: uploadID, parts: parts)
         } catch {
             try? await abortMultipartUpload(key, uploadID: uploadID)
             throw (error as? ObjectStoreError) ?? ObjectStoreError(.connection, "\(error)", key: key)
