@@ -190,7 +190,7 @@ public final class Database: Sendable {
     @discardableResult
     public func snapshot() async throws(EngineError) -> Manifest.Snapshot? {
         // The copy is O(1) (copy-on-write); later writes copy what they touch.
-        let views = store.views.withLock { $0 }
+        let views = viewsCopy
         let proceed = try snapshots.withLock { (state) throws(EngineError) -> Bool in
             guard views.appliedLSN > state.lastLSN else { return false }
             guard !state.writing else { throw EngineError(.unavailable, "a snapshot is already being written") }

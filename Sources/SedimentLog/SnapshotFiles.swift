@@ -6,7 +6,6 @@ import SedimentFormat
 /// Writes one snapshot file chunk by chunk (see `SnapshotHeader` for the layout), hashing as it
 /// goes. Obtained from `SegmentedLog.writeSnapshot`.
 public struct SnapshotWriter: ~Copyable {
-    let path: String
     private let file: POSIXFile
     private let codec: BlockCodec
     private let level: Int32
@@ -23,7 +22,6 @@ public struct SnapshotWriter: ~Copyable {
         try file.write(headerBytes, at: 0)
         var hasher = SHA256()
         hasher.update(headerBytes)
-        self.path = path
         self.header = header
         self.codec = codec
         self.level = level
