@@ -61,7 +61,14 @@ public struct S3TestServerError: Error, CustomStringConvertible {
 /// Starts a program with its standard output on a pipe; returns its pid and the pipe's read end
 /// (posix_spawn: Foundation's Process can hang in waitUntilExit when the child leaves background
 /// processes behind).
-func spawnWithOutputPipe(_ argv: [String]) throws -> (pid: pid_t, output: Int32) {
+///
+/// The program starts with only standard input, output and error: descriptors the test process
+/// has open (such as the pipes of another test's running `Process`, tests run in parallel) are
+/// closed first. Otherwise a long-lived server started here would hold a write end of someone
+/// else's pipe and that reader would never see end-of-file.
+func spawnWithOutputPipe(_ command: [String]) throws -> (pid: pid_t, output: Int32) {
+    let closeInherited = "for fd in /proc/$$/fd/*; do n=${fd##*/}; [ \"$n\" -gt 2 ] && eval \"exec $n>&-\"; done 2>/dev/null; exec \"$@\""
+    let argv = ["/bin/bash", "-c", closeInherited, "spawn"] + command
     var fds: [Int32] = [0, 0]
     guard pipe(&fds) == 0 else { throw S3TestServerError(message: "pipe failed") }
     var actions = posix_spawn_file_actions_t()
