@@ -84,11 +84,11 @@ public final class LogBlockCache: ColdRecordSource {
     }
 }
 
-extension Array {
-    /// The first index whose element fails `belongsBefore` (the array is partitioned by it).
+extension RandomAccessCollection where Index == Int {
+    /// The first index whose element fails `belongsBefore` (the collection is partitioned by it).
     func partitionPoint(_ belongsBefore: (Element) -> Bool) -> Int {
-        var lo = 0
-        var hi = count
+        var lo = startIndex
+        var hi = endIndex
         while lo < hi {
             let mid = (lo + hi) / 2
             if belongsBefore(self[mid]) { lo = mid + 1 } else { hi = mid }

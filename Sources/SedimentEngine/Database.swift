@@ -22,14 +22,26 @@ public final class Database: Sendable {
     final class ViewStore: Sendable {
         let views = Mutex(Views())
         let afterApply = Mutex<(@Sendable (LSN) -> Void)?>(nil)
+        /// The process's memory budget, and the block cache's share of it.
         let budget: Int?
+        let cacheBytes: Int
         let clock: any WallClock
         let logger: Logger
         private let warnedOverBudget = Atomic(false)
         private let trimmer = MemoryTrimmer()
+        /// The cache that serves evicted versions (set once the database is open).
+        let cache = Mutex<LogBlockCache?>(nil)
+        /// What the process uses besides the views and the cache (resident set minus the views'
+        /// estimate and the cache's contents), sampled at most every `measureEvery`.
+        private let overhead = Mutex((bytes: 0, measuredAt: ContinuousClock.Instant?.none))
+        private static let measureEvery = Duration.milliseconds(250)
+        /// The share of the budget the engine aims for, leaving room for the allocator's slack
+        /// between samples.
+        private static let target = 0.98
 
-        init(budget: Int?, clock: any WallClock, logger: Logger) {
+        init(budget: Int?, cacheBytes: Int, clock: any WallClock, logger: Logger) {
             self.budget = budget
+            self.cacheBytes = cacheBytes
             self.clock = clock
             self.logger = logger
         }
@@ -42,15 +54,36 @@ public final class Database: Sendable {
             if let hook = afterApply.withLock({ $0 }) { hook(records[records.count - 1].lsn) }
         }
 
-        /// Evicts old values while the views exceed the budget; warns once if they cannot fit.
+        /// What the views' estimate may reach: the budget less the cache and the measured rest.
+        private func viewsLimit(_ views: Views, budget: Int) -> Int {
+            let now = ContinuousClock.now
+            let rest = overhead.withLock { o in
+                if o.measuredAt.map({ now - $0 >= Self.measureEvery }) ?? true {
+                    let rss = ProcessMemory.resident().rss
+                    let cached = cache.withLock { $0?.statistics.bytes ?? 0 }
+                    o.bytes = max(0, rss - views.estimatedBytes - cached)
+                    o.measuredAt = now
+                }
+                return o.bytes
+            }
+            return max(0, Int(Double(budget) * Self.target) - cacheBytes - rest)
+        }
+
+        /// Evicts old versions while the views exceed their share of the budget; warns once if
+        /// they cannot fit.
         func enforceBudget(_ views: inout Views) {
-            guard let budget, views.estimatedBytes > budget else { return }
-            let (fits, freed) = views.enforce(budget: budget, now: Int64(clamping: clock.nowMillis()))
+            guard let budget else { return }
+            let limit = viewsLimit(views, budget: budget)
+            guard views.estimatedBytes > limit else { return }
+            let (fits, freed) = views.enforce(budget: limit, now: Int64(clamping: clock.nowMillis()))
             trimmer.freed(freed)
             if !fits, !warnedOverBudget.exchange(true, ordering: .relaxed) {
                 logger.warning(
-                    "the memory budget is smaller than current values and version metadata; they stay in memory",
-                    metadata: ["budget": "\(budget)", "values": "\(views.valueBytes)", "metadata": "\(views.metadataBytes)"])
+                    "the memory budget is smaller than current values, recent versions and the process itself; they stay in memory",
+                    metadata: [
+                        "budget": "\(budget)", "views limit": "\(limit)", "values": "\(views.valueBytes)",
+                        "metadata": "\(views.metadataBytes)",
+                    ])
             }
         }
     }
@@ -92,9 +125,9 @@ public final class Database: Sendable {
     /// snapshot that proves itself against the checkpoint (refusing, and reporting, any that does
     /// not), and replays the log after it.
     public static func open(_ configuration: DatabaseConfiguration, logger: Logger) throws(EngineError) -> Database {
-        // The block cache that serves evicted values is part of the budget.
-        let viewsBudget = configuration.memoryBudgetBytes.map { max($0 - configuration.blockCacheBytes, 0) }
-        let store = ViewStore(budget: viewsBudget, clock: configuration.clock, logger: logger)
+        let store = ViewStore(
+            budget: configuration.memoryBudgetBytes, cacheBytes: configuration.effectiveBlockCacheBytes, clock: configuration.clock,
+            logger: logger)
         let notifier = CommitNotifier(appliedLSN: 0)
         let log: SegmentedLog
         do {
@@ -128,9 +161,11 @@ public final class Database: Sendable {
         var clock = HybridLogicalClock(nodeId: configuration.log.nodeId, maxDriftMillis: configuration.maxDriftMillis)
         if let newest { clock.observe(newest) }
         logger.info("database open", metadata: ["lsn": "\(applied)", "load": "\(report)", "recovery": "\(log.recovery)"])
+        let cache = LogBlockCache(log: log, capacityBytes: configuration.effectiveBlockCacheBytes)
+        store.cache.withLock { $0 = cache }
         let db = Database(
             configuration: configuration, log: log, store: store, notifier: notifier, clock: clock, logger: logger,
-            openReport: report, cold: LogBlockCache(log: log, capacityBytes: configuration.blockCacheBytes))
+            openReport: report, cold: cache)
         if let every = configuration.snapshotEveryOperations {
             store.afterApply.withLock {
                 $0 = { [weak db] lsn in db?.snapshotIfDue(lsn: lsn, every: every) }
@@ -308,22 +343,62 @@ public final class Database: Sendable {
         return v
     }
 
+    /// A version evicted from memory whole, read back from the log.
+    private func coldVersion(_ lsn: LSN) throws(EngineError) -> Version {
+        do { return Version(try cold.record(at: lsn)) } catch { throw EngineError.wrap(error) }
+    }
+
+    /// Finishes a lookup the views could not decide from memory alone.
+    private func resolve(_ lookup: KeyHistory.Lookup, asOf: TxTime?, validAt: Int64) throws(EngineError) -> Version? {
+        switch lookup {
+        case .found(let winner):
+            return winner
+        case .coldCandidate(let lsn, let hot):
+            let candidate = try coldVersion(lsn)
+            if let hot, candidate.timestamp < hot.timestamp { return hot }
+            return candidate
+        case .needsColdVersions(let history):
+            let full = try history.loadingColdVersions { (lsn) throws(EngineError) in try coldVersion(lsn) }
+            guard case .found(let winner) = full.winner(asOf: asOf, validAt: validAt) else {
+                preconditionFailure("a history with its cold versions loaded needs no more")
+            }
+            return winner
+        }
+    }
+
+    /// The live version of a key at the point, its value in hand.
+    private func live(_ lookup: KeyHistory.Lookup, asOf: TxTime?, validAt: Int64) throws(EngineError) -> Version? {
+        try KeyHistory.live(resolve(lookup, asOf: asOf, validAt: validAt), validAt: validAt).map { (v) throws(EngineError) in try hydrate(v) }
+    }
+
     /// The value of a last-writer-wins key at `point`, or nil if absent (never written, removed,
     /// expired, or outside its valid time).
     public func get(_ map: String, _ key: String, at point: ReadPoint = .now) throws(EngineError) -> Value? {
         let (asOf, validAt) = resolve(point)
-        let found = store.views.withLock { v -> (Value?, Version?) in
-            guard let version = v.get(map, key, asOf: asOf, validAt: validAt) else { return (nil, nil) }
-            return version.value.map { ($0, nil) } ?? (nil, version)
+        // The common case takes only the value out of the lock (a version copy costs retains).
+        let found = store.views.withLock { views -> (value: Value?, pending: KeyHistory.Lookup?) in
+            guard let history = views.maps[map]?[key] else { return (nil, nil) }
+            if let inMemory = history.liveValueInMemory(asOf: asOf, validAt: validAt) { return (inMemory, nil) }
+            return (nil, history.winner(asOf: asOf, validAt: validAt))
         }
-        if let evicted = found.1 { return try hydrate(evicted).value }
-        return found.0
+        if let pending = found.pending { return try live(pending, asOf: asOf, validAt: validAt)?.value }
+        return found.value
     }
 
     /// The version that supplies `get`'s value.
     public func record(_ map: String, _ key: String, at point: ReadPoint = .now) throws(EngineError) -> Version? {
         let (asOf, validAt) = resolve(point)
-        return try store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt) }.map { (v) throws(EngineError) in try hydrate(v) }
+        return try live(store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt) }, asOf: asOf, validAt: validAt)
+    }
+
+    /// Live rows of a map at the point, values in hand, in no particular order.
+    private func liveRows(_ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil) throws(EngineError) -> [(key: String, version: Version)] {
+        let (rows, coldRows) = store.views.withLock { $0.liveRows(map, asOf: asOf, validAt: validAt, after: after) }
+        var out = try rows.map { (row) throws(EngineError) in (key: row.key, version: try hydrate(row.version)) }
+        for row in coldRows {
+            if let v = try live(row.lookup, asOf: asOf, validAt: validAt) { out.append((row.key, v)) }
+        }
+        return out
     }
 
     /// The live keys of a last-writer-wins map at `point`, sorted by key; `after` and `limit` page.
@@ -332,10 +407,10 @@ public final class Database: Sendable {
     ) throws(EngineError) -> [(key: String, version: Version)] {
         let (asOf, validAt) = resolve(point)
         guard limit > 0 else { return [] }
-        var rows = store.views.withLock { $0.liveRows(map, asOf: asOf, validAt: validAt, after: after) }
+        var rows = try liveRows(map, asOf: asOf, validAt: validAt, after: after)
         rows.sort { $0.key < $1.key }
         if rows.count > limit { rows.removeSubrange(limit...) }
-        return try rows.map { (row) throws(EngineError) in (row.key, try hydrate(row.version)) }
+        return rows
     }
 
     /// Runs a query over a last-writer-wins map at `point`. A page is read at one transaction time:
@@ -344,12 +419,8 @@ public final class Database: Sendable {
         let executor = try QueryExecutor(query)
         let cursor = try query.cursor.map { (text) throws(EngineError) in try QueryCursor(decoding: text, sortKeys: query.sort.count) }
         let validAt = point.validAt ?? cursor?.validAt ?? Int64(clamping: configuration.clock.nowMillis())
-        let (asOf, rows) = store.views.withLock { views in
-            let asOf = point.asOf ?? cursor?.asOf ?? views.lastTxTime
-            return (asOf, views.liveRows(map, asOf: asOf, validAt: validAt))
-        }
-        let live = try rows.map { (row) throws(EngineError) in (key: row.key, version: try hydrate(row.version)) }
-        let page = executor.run(live, after: cursor)
+        let asOf = point.asOf ?? cursor?.asOf ?? lastTxTime
+        let page = executor.run(try liveRows(map, asOf: asOf, validAt: validAt), after: cursor)
         let next = page.more ? page.rows.last.map { executor.cursor(after: $0, asOf: asOf, validAt: validAt).encoded } : nil
         return QueryResult(rows: page.rows, nextCursor: next, asOf: asOf, validAt: validAt)
     }
@@ -369,12 +440,19 @@ public final class Database: Sendable {
 
     /// Every version of a key, LSN order: puts, removes, OR adds and removes.
     public func history(_ map: String, _ key: String) throws(EngineError) -> [Version] {
-        try store.views.withLock { $0.history(map, key) }.map { (v) throws(EngineError) in try hydrate(v) }
+        guard var history = store.views.withLock({ $0.history(map, key) }) else { return [] }
+        if history.coldCount > 0 {
+            history = try history.loadingColdVersions { (lsn) throws(EngineError) in try coldVersion(lsn) }
+        }
+        return try history.history.map { (v) throws(EngineError) in try hydrate(v) }
     }
 
-    /// The views' estimated memory: version metadata, values held, values evicted so far.
-    public var memoryUsage: (metadataBytes: Int, valueBytes: Int, evictedValues: Int) {
-        store.views.withLock { ($0.metadataBytes, $0.valueBytes, $0.evictedValues) }
+    /// The views' estimated memory: version metadata (with cold entries), values held, values
+    /// evicted so far, versions evicted whole so far.
+    public var memoryUsage: MemoryUsage {
+        store.views.withLock {
+            MemoryUsage(metadataBytes: $0.metadataBytes, valueBytes: $0.valueBytes, evictedValues: $0.evictedValues, coldVersions: $0.coldVersions)
+        }
     }
 
     /// Names of every map ever written, sorted.
@@ -393,4 +471,16 @@ public final class Database: Sendable {
     public func changes(from lsn: LSN = 1) -> ChangeFeed {
         ChangeFeed(log: log, notifier: notifier, start: max(lsn, 1))
     }
+}
+
+/// The views' estimated memory (see `Database.memoryUsage`).
+public struct MemoryUsage: Sendable {
+    /// Version metadata in memory, keys, bookkeeping and the entries of versions evicted whole.
+    public var metadataBytes: Int
+    /// Values held in memory.
+    public var valueBytes: Int
+    /// Values dropped from memory so far (with their versions or alone).
+    public var evictedValues: Int
+    /// Versions evicted from memory whole so far.
+    public var coldVersions: Int
 }

@@ -19,12 +19,14 @@ public struct DatabaseConfiguration: Sendable {
     public var keepSnapshots = 2
     /// Load the newest valid snapshot on open; false replays the whole log.
     public var loadSnapshots = true
-    /// Bound on the memory of the views plus the block cache (estimated): values of superseded
-    /// versions are dropped, oldest first, and read back from the log when a historical read
-    /// needs them. Current values and per-version metadata (about 200 bytes a version) stay in
-    /// memory. Nil: no bound.
+    /// Bound on the resident memory of the process: superseded versions are evicted, oldest
+    /// first (whole, or their values), and read back from the log when a historical read needs
+    /// them. The views' own estimate is held under the budget less the block cache and what the
+    /// rest of the process measurably uses (resident set minus the estimate, sampled a few times
+    /// a second). Current values and OR-map entries always stay in memory. Nil: no bound.
     public var memoryBudgetBytes: Int?
-    /// Size of the cache of log blocks that serves evicted values (part of the memory budget).
+    /// Size of the cache of log blocks that serves evicted versions (part of the memory budget,
+    /// of which it takes at most an eighth).
     public var blockCacheBytes = 64 << 20
 
     public init(directory: String) {
@@ -36,4 +38,7 @@ public struct DatabaseConfiguration: Sendable {
     }
 
     var clock: any WallClock { log.clock }
+
+    /// The block cache's size: `blockCacheBytes`, at most an eighth of the memory budget.
+    var effectiveBlockCacheBytes: Int { memoryBudgetBytes.map { min(blockCacheBytes, $0 / 8) } ?? blockCacheBytes }
 }

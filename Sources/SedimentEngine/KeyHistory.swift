@@ -7,24 +7,87 @@ import SedimentFormat
 /// "now" is exactly the last-writer-wins CRDT state and a correction of the past (a newer HLC over
 /// an older valid range) wins only over the range it covers, only from its own transaction on.
 /// See README.md for the rules.
+///
+/// Under a memory budget the oldest LWW versions leave memory whole (`cold`: LSNs and
+/// transaction times only) and later ones may lose just their values (`Version.isEvicted`);
+/// reads that reach them say so (`Lookup`) and the database reads them back from the log.
 struct KeyHistory: Sendable {
-    /// Puts and removes (last-writer-wins), in LSN order.
-    private(set) var lww: [Version] = []
+    /// LWW versions in memory: `lwwStorage[hotStart...]`. Elements before `hotStart` moved to
+    /// `cold` and wait for the array to be compacted.
+    private var lwwStorage: [Version] = []
+    /// The cold versions and `hotStart`, boxed (copy-on-write) so that keys without cold
+    /// versions, most of them, pay nothing for them: the history stays three words (a million
+    /// keys' dictionary stays small) and a read's copy of it retains no more references.
+    private var coldBox: ColdBox?
     /// OR-map adds and removes, in LSN order.
     private(set) var or: [Version] = []
 
-    var isEmpty: Bool { lww.isEmpty && or.isEmpty }
+    /// What a read of the winner at a point found.
+    enum Lookup: Sendable {
+        /// Decided from memory (nil: nothing visible and valid there).
+        case found(Version?)
+        /// The winner is `hot` or the cold version at `lsn`, whichever has the greater HLC (the
+        /// cold one on a tie: it is older).
+        case coldCandidate(lsn: LSN, hot: Version?)
+        /// The cold versions are not simple (see `ColdVersions.isSimple`): load them all and
+        /// ask the full history.
+        case needsColdVersions(KeyHistory)
+    }
+
+    /// The LWW versions in memory, LSN order (indices are positions in the storage).
+    var lww: ArraySlice<Version> { lwwStorage[hotStart...] }
+
+    /// The versions evicted whole.
+    var cold: ColdVersions { coldBox?.versions ?? ColdVersions() }
+    /// Number of cold versions.
+    var coldCount: Int { coldBox?.versions.count ?? 0 }
+    private var hotStart: Int { coldBox?.hotStart ?? 0 }
+
+    var isEmpty: Bool { lww.isEmpty && coldCount == 0 && or.isEmpty }
 
     init() {}
 
-    /// An empty history with room for the given numbers of versions (loading a snapshot).
-    init(reservingLWW lwwCount: Int, or orCount: Int) {
-        lww.reserveCapacity(lwwCount)
+    /// An empty history with room for the given numbers of versions (loading a snapshot),
+    /// preceded by `cold`.
+    init(reservingLWW lwwCount: Int, or orCount: Int, cold: ColdVersions = ColdVersions()) {
+        lwwStorage.reserveCapacity(lwwCount)
         or.reserveCapacity(orCount)
+        if cold.count > 0 { coldBox = ColdBox(cold, hotStart: 0) }
     }
 
-    /// Adds the newest version. Returns the LWW version it supersedes, if that one holds a value
-    /// (a candidate for eviction), and whether the history was empty.
+    private final class ColdBox: @unchecked Sendable {
+        /// Mutated only through a uniquely referenced box (`uniqueColdBox`).
+        var versions: ColdVersions
+        var hotStart: Int
+        init(_ versions: ColdVersions, hotStart: Int) {
+            self.versions = versions
+            self.hotStart = hotStart
+        }
+    }
+
+    /// The box, made first or copied first if a snapshot shares it: safe to mutate.
+    private mutating func uniqueColdBox() -> ColdBox {
+        if coldBox == nil {
+            coldBox = ColdBox(ColdVersions(), hotStart: 0)
+        } else if !isKnownUniquelyReferenced(&coldBox) {
+            coldBox = ColdBox(coldBox!.versions, hotStart: coldBox!.hotStart)
+        }
+        return coldBox!
+    }
+
+    /// Index in the whole LWW history (cold versions first) of `lwwStorage[0]`.
+    private var base: Int { coldCount - hotStart }
+
+    /// The HLC of the LWW version at `index` in the whole history. A cold index is only ever
+    /// some version's `bestIndex`, whose HLC is the greatest up to it: the cold maximum.
+    @inline(__always)
+    private func timestamp(at index: Int32) -> HLCTimestamp {
+        let i = Int(index)
+        return i < coldCount ? coldBox!.versions.maxTimestamp! : lwwStorage[i - base].timestamp
+    }
+
+    /// Adds the newest version. Returns the LWW version it supersedes (a candidate for
+    /// eviction), and whether the history was empty.
     @discardableResult
     mutating func append(_ version: Version) -> (superseded: LSN?, wasEmpty: Bool) {
         let wasEmpty = isEmpty
@@ -32,61 +95,130 @@ struct KeyHistory: Sendable {
         switch version.kind {
         case .put, .remove:
             var version = version
-            version.bestIndex = Int32(lww.count)
+            version.bestIndex = Int32(coldCount + lww.count)
             if let previous = lww.last {
-                if !(lww[Int(previous.bestIndex)].timestamp < version.timestamp) { version.bestIndex = previous.bestIndex }
-                if previous.value != nil { superseded = previous.lsn }
+                if !(timestamp(at: previous.bestIndex) < version.timestamp) { version.bestIndex = previous.bestIndex }
+                superseded = previous.lsn
+            } else if let coldMax = coldBox?.versions.maxTimestamp, !(coldMax < version.timestamp) {
+                version.bestIndex = 0
             }
-            lww.append(version)
+            lwwStorage.append(version)
         case .orAdd, .orRemove:
             or.append(version)
         }
         return (superseded, wasEmpty)
     }
 
-    /// Drops the value of the LWW version at `lsn` unless it is the live value at valid time
-    /// `now`; returns the bytes freed (see `Views.valueCost`).
-    mutating func evictValue(lsn: LSN, now: Int64) -> Int {
+    /// Evicts LWW versions up to `lsn`, a superseded one: whole versions from the oldest in
+    /// memory up to it move to `cold`, stopping at the live value at valid time `now` (which
+    /// stays for current reads); if `lsn` itself cannot move, only its value is dropped. Returns
+    /// the estimated bytes freed (values, metadata) and how many versions and values left memory.
+    mutating func evict(upTo lsn: LSN, now: Int64) -> (values: Int, metadata: Int, versions: Int, valueCount: Int) {
+        var freed = (values: 0, metadata: 0, versions: 0, valueCount: 0)
+        guard case .found(let live) = winner(asOf: nil, validAt: now) else { return freed }
+        let newest = lwwStorage.count - 1
+        func movable(_ i: Int) -> Bool { i < newest && lwwStorage[i].lsn <= lsn && lwwStorage[i].lsn != live?.lsn }
+        if movable(hotStart) {
+            let box = uniqueColdBox()
+            while movable(box.hotStart) {
+                let i = box.hotStart
+                if let value = lwwStorage[i].value {
+                    freed.values += Views.valueCost(value)
+                    freed.valueCount += 1
+                }
+                freed.metadata += Views.versionCost - box.versions.append(lwwStorage[i])
+                freed.versions += 1
+                lwwStorage[i].value = nil
+                box.hotStart += 1
+            }
+            if box.hotStart >= 8, box.hotStart * 2 >= lwwStorage.count {
+                lwwStorage = Array(lwwStorage[box.hotStart...])
+                box.hotStart = 0
+            }
+        }
         let i = lww.partitionPoint { $0.lsn < lsn }
-        guard i < lww.count, lww[i].lsn == lsn, let value = lww[i].value else { return 0 }
-        if winner(asOf: nil, validAt: now)?.lsn == lsn { return 0 }
-        lww[i].value = nil
-        lww[i].isEvicted = true
-        return Views.valueCost(value)
+        if i < lwwStorage.count - 1, lwwStorage[i].lsn == lsn, lsn != live?.lsn, let value = lwwStorage[i].value {
+            lwwStorage[i].value = nil
+            lwwStorage[i].isEvicted = true
+            freed.values += Views.valueCost(value)
+            freed.valueCount += 1
+        }
+        return freed
     }
 
     /// Number of versions committed at or before `asOf` in `versions` (binary search on tx time).
-    private static func visibleCount(_ versions: [Version], asOf: TxTime?) -> Int {
-        guard let asOf, let last = versions.last, last.txTime > asOf else { return versions.count }
+    private static func visibleEnd(_ versions: ArraySlice<Version>, asOf: TxTime?) -> Int {
+        guard let asOf, let last = versions.last, last.txTime > asOf else { return versions.endIndex }
         return versions.partitionPoint { $0.txTime <= asOf }
     }
 
-    /// The last-writer-wins version visible at the point (a put or a remove), before TTL.
-    func winner(asOf: TxTime?, validAt: Int64) -> Version? {
+    /// The read's walk over the versions in memory, newest visible first: the storage index of
+    /// the best candidate (-1: none), and whether a cold version could still beat it. Indices,
+    /// not copies: a copy of a version retains its strings and value.
+    @inline(__always)
+    private func walkInMemory(asOf: TxTime?, validAt: Int64) -> (best: Int, coldMayWin: Bool) {
+        let start = hotStart
+        let coldN = coldCount
+        let base = coldN - start
+        var end = lwwStorage.count
+        if let asOf, let last = lwwStorage.last, last.txTime > asOf {
+            end = lwwStorage[start...].partitionPoint { $0.txTime <= asOf }
+        }
         var best = -1
-        var i = Self.visibleCount(lww, asOf: asOf) - 1
-        while i >= 0 {
-            if best >= 0 && lww[Int(lww[i].bestIndex)].timestamp < lww[best].timestamp { break }
-            if lww[i].isValid(at: validAt) && (best < 0 || !(lww[i].timestamp < lww[best].timestamp)) {
+        var i = end - 1
+        while i >= start {
+            if best >= 0 {
+                let b = Int(lwwStorage[i].bestIndex)
+                let greatest = b < coldN ? coldBox!.versions.maxTimestamp! : lwwStorage[b - base].timestamp
+                if greatest < lwwStorage[best].timestamp { break }
+            }
+            if lwwStorage[i].isValid(at: validAt) && (best < 0 || !(lwwStorage[i].timestamp < lwwStorage[best].timestamp)) {
                 best = i
             }
             i -= 1
         }
-        return best >= 0 ? lww[best] : nil
+        guard i < start, let box = coldBox else { return (best, false) }
+        return (best, best < 0 || !(box.versions.maxTimestamp! < lwwStorage[best].timestamp))
     }
 
-    /// The live value at the point: the winner if it is a put whose TTL has not run out.
-    func value(asOf: TxTime?, validAt: Int64) -> Version? {
-        guard let w = winner(asOf: asOf, validAt: validAt), w.kind == .put, !w.isExpired(at: validAt) else {
-            return nil
-        }
-        return w
+    /// The last-writer-wins version visible at the point (a put or a remove), before TTL.
+    func winner(asOf: TxTime?, validAt: Int64) -> Lookup {
+        let (best, coldMayWin) = walkInMemory(asOf: asOf, validAt: validAt)
+        let found = best >= 0 ? lwwStorage[best] : nil
+        guard coldMayWin, let cold = coldBox?.versions else { return .found(found) }
+        guard cold.isSimple else { return .needsColdVersions(self) }
+        guard let lsn = cold.candidate(asOf: asOf, validAt: validAt) else { return .found(found) }
+        return .coldCandidate(lsn: lsn, hot: found)
+    }
+
+    /// The live value at the point when memory alone decides it (`.some(nil)`: absent); nil
+    /// when the log must be read (cold versions, or an evicted value). Point reads' fast path.
+    func liveValueInMemory(asOf: TxTime?, validAt: Int64) -> Value?? {
+        let (best, coldMayWin) = walkInMemory(asOf: asOf, validAt: validAt)
+        if coldMayWin { return nil }
+        guard best >= 0, lwwStorage[best].kind == .put, !lwwStorage[best].isExpired(at: validAt) else { return .some(nil) }
+        return lwwStorage[best].isEvicted ? nil : .some(lwwStorage[best].value)
+    }
+
+    /// The winner if it is a live value at `validAt`: a put whose TTL has not run out.
+    static func live(_ winner: Version?, validAt: Int64) -> Version? {
+        guard let winner, winner.kind == .put, !winner.isExpired(at: validAt) else { return nil }
+        return winner
+    }
+
+    /// The whole history, with the cold versions read back through `record(lsn)`.
+    func loadingColdVersions<E: Error>(_ record: (LSN) throws(E) -> Version) throws(E) -> KeyHistory {
+        var full = KeyHistory(reservingLWW: coldCount + lww.count, or: or.count)
+        for entry in cold.entries { full.append(try record(entry.lsn)) }
+        for v in lww { full.append(v) }
+        for v in or { full.append(v) }
+        return full
     }
 
     /// The OR-map entries alive at the point, sorted by tag: adds committed by `asOf`, valid and
     /// unexpired at `validAt`, whose tag no remove committed by `asOf` names.
     func members(asOf: TxTime?, validAt: Int64) -> [Version] {
-        let end = Self.visibleCount(or, asOf: asOf)
+        let end = Self.visibleEnd(or[...], asOf: asOf)
         guard end > 0 else { return [] }
         var removed: Set<String> = []
         for v in or[..<end] where v.kind == .orRemove { removed.insert(v.tag!) }
@@ -99,9 +231,9 @@ struct KeyHistory: Sendable {
         return alive.values.sorted { $0.tag! < $1.tag! }
     }
 
-    /// Every version, LSN order.
+    /// Every version in memory, LSN order (the cold ones are not: see `loadingColdVersions`).
     var history: [Version] {
-        guard !or.isEmpty else { return lww }
+        guard !or.isEmpty else { return Array(lww) }
         guard !lww.isEmpty else { return or }
         return (lww + or).sorted { $0.lsn < $1.lsn }
     }

@@ -82,9 +82,12 @@ public enum Replay {
         summary.maps = views.maps.count
         for (_, keys) in views.maps {
             summary.keys += keys.count
-            for (_, history) in keys
-            where history.value(asOf: asOf, validAt: now) != nil || !history.members(asOf: asOf, validAt: now).isEmpty {
-                summary.liveKeys += 1
+            for (_, history) in keys {
+                // Replayed views have no memory budget: every lookup is decided in memory.
+                guard case .found(let winner) = history.winner(asOf: asOf, validAt: now) else { preconditionFailure("replayed views evicted versions") }
+                if KeyHistory.live(winner, validAt: now) != nil || !history.members(asOf: asOf, validAt: now).isEmpty {
+                    summary.liveKeys += 1
+                }
             }
         }
         return summary

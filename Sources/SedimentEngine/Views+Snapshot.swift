@@ -2,8 +2,11 @@ import SedimentFormat
 
 /// Snapshot payload: a chunk is a run of entries, one per key:
 /// ```
-/// string map, string key, u32 LWW version count, u32 OR version count, versions (LWW, then OR)
+/// string map, string key, u32 LWW version count, u32 OR version count, [cold versions],
+/// versions (LWW, then OR)
 /// ```
+/// Bit 31 of the LWW count says that the key's oldest LWW versions were evicted from memory
+/// whole and follow as `ColdVersions` (LSNs and tx times); the count is of the others.
 /// A version: u64 LSN, u64 tx millis, u32 tx counter, u8 kind, u8 flags (1 validTo, 2 TTL, 4 tag,
 /// 8 value), u64 HLC millis, u32 HLC counter, string node id, i64 validFrom, then when flagged
 /// i64 validTo, u64 TTL, string tag, u32 length + MessagePack value; flag 16 marks a value
@@ -12,6 +15,8 @@ import SedimentFormat
 extension Views {
     /// Uncompressed size at which a chunk is cut.
     static let snapshotChunkBytes = 256 << 10
+    /// In an entry's LWW count: cold versions follow the counts.
+    static let coldFlag: UInt32 = 1 << 31
 
     /// Encodes every key into chunks, handing each (payload, entry count) to `emit`.
     func encodeSnapshot(_ emit: ([UInt8], UInt32) throws -> Void) rethrows {
@@ -21,8 +26,10 @@ extension Views {
             for (key, history) in keys {
                 w.writeString(map)
                 w.writeString(key)
-                w.write(UInt32(history.lww.count))
+                let hasCold = history.coldCount > 0
+                w.write(UInt32(history.lww.count) | (hasCold ? Self.coldFlag : 0))
                 w.write(UInt32(history.or.count))
+                if hasCold { history.cold.encode(into: &w) }
                 for v in history.lww { v.encode(into: &w) }
                 for v in history.or { v.encode(into: &w) }
                 count += 1
@@ -42,9 +49,14 @@ extension Views {
         for _ in 0..<count {
             let map = try r.readString("map name", maxLength: 1 << 16)
             let key = try r.readString("key", maxLength: 1 << 20)
-            let lwwCount = try r.read(UInt32.self, "LWW version count")
+            let rawLWWCount = try r.read(UInt32.self, "LWW version count")
+            let lwwCount = rawLWWCount & ~Self.coldFlag
             let orCount = try r.read(UInt32.self, "OR version count")
-            var history = KeyHistory(reservingLWW: Int(min(lwwCount, 1 << 20)), or: Int(min(orCount, 1 << 20)))
+            let cold = rawLWWCount & Self.coldFlag != 0 ? try ColdVersions.decode(from: &r, upTo: upTo) : ColdVersions()
+            guard cold.count == 0 || lwwCount > 0 else {
+                throw FormatError(.malformed, at: r.offset, "\(map)/\(key) has cold versions but none in memory")
+            }
+            var history = KeyHistory(reservingLWW: Int(min(lwwCount, 1 << 20)), or: Int(min(orCount, 1 << 20)), cold: cold)
             for i in 0..<(UInt64(lwwCount) + UInt64(orCount)) {
                 let start = r.offset
                 let v = try Version.decode(from: &r)
@@ -72,7 +84,7 @@ extension Views {
 }
 
 extension KeyHistory {
-    func lastLSN(lww: Bool) -> LSN? { (lww ? self.lww : self.or).last?.lsn }
+    func lastLSN(lww: Bool) -> LSN? { lww ? self.lww.last?.lsn ?? (coldCount > 0 ? cold.lastLSN : nil) : or.last?.lsn }
 }
 
 extension Version {

@@ -14,13 +14,15 @@ struct Views: Sendable {
     /// The greatest operation HLC folded in (recovers the database's clock on open).
     var maxTimestamp: HLCTimestamp?
 
-    // Memory accounting (estimates) and the eviction of old versions' values.
-    /// Bytes of version metadata, keys and bookkeeping (never evicted).
+    // Memory accounting (estimates) and the eviction of old versions.
+    /// Bytes of version metadata in memory, keys, bookkeeping and cold version entries.
     private(set) var metadataBytes = 0
     /// Bytes of values held in memory.
     private(set) var valueBytes = 0
-    /// Values dropped so far.
+    /// Values dropped from memory so far (with their versions or alone).
     private(set) var evictedValues = 0
+    /// Versions moved out of memory whole so far (see `ColdVersions`).
+    private(set) var coldVersions = 0
     /// LWW versions superseded by a newer version of their key, oldest first: what eviction
     /// considers. Versions that are still the newest of their key never enter it.
     private var evictionQueue: [(map: String, key: String, lsn: LSN)] = []
@@ -42,10 +44,9 @@ struct Views: Sendable {
         let version = Version(record)
         metadataBytes += Self.versionCost
         if let value = op.value { valueBytes += Self.valueCost(value) }
-        let isLWW = op.kind == .put || op.kind == .remove
         let (superseded, isNewKey) = maps[op.map, default: [:]][op.key, default: KeyHistory()].append(version)
         if isNewKey { metadataBytes += Self.keyCost(op.key) }
-        if isLWW, let superseded { evictionQueue.append((op.map, op.key, superseded)) }
+        if let superseded { evictionQueue.append((op.map, op.key, superseded)) }
         appliedLSN = record.lsn
         lastTxTime = record.txTime
         if maxTimestamp.map({ $0 < op.timestamp }) ?? true { maxTimestamp = op.timestamp }
@@ -53,16 +54,18 @@ struct Views: Sendable {
 
     /// Records a key loaded from a snapshot in the accounting and the eviction queue.
     mutating func account(map: String, key: String, _ history: KeyHistory) {
-        metadataBytes += Self.keyCost(key) + (history.lww.count + history.or.count) * Self.versionCost
+        metadataBytes += Self.keyCost(key) + (history.lww.count + history.or.count) * Self.versionCost + history.cold.byteCount
+        coldVersions += history.coldCount
         for v in history.lww {
             if let value = v.value { valueBytes += Self.valueCost(value) }
-            if v.lsn != history.lww.last!.lsn, v.value != nil { evictionQueue.append((map, key, v.lsn)) }
+            if v.lsn != history.lww.last!.lsn { evictionQueue.append((map, key, v.lsn)) }
         }
         for v in history.or { if let value = v.value { valueBytes += Self.valueCost(value) } }
     }
 
-    /// Drops values of superseded versions, oldest first, until the estimate fits `budget`
-    /// (the live value of each key at valid time `now` is kept). Returns whether it fits, and the
+    /// Evicts superseded LWW versions, oldest first, until the estimate fits `budget`: whole
+    /// versions where they are the oldest of their key in memory, otherwise their values (the
+    /// live value of each key at valid time `now` is kept). Returns whether it fits, and the
     /// bytes freed.
     @discardableResult
     mutating func enforce(budget: Int, now: Int64) -> (fits: Bool, freed: Int) {
@@ -70,11 +73,12 @@ struct Views: Sendable {
         while estimatedBytes > budget, evictionHead < evictionQueue.count {
             let c = evictionQueue[evictionHead]
             evictionHead += 1
-            if let freed = maps[c.map]?[c.key]?.evictValue(lsn: c.lsn, now: now), freed > 0 {
-                valueBytes -= freed
-                evictedValues += 1
-                total += freed
-            }
+            guard let freed = maps[c.map]?[c.key]?.evict(upTo: c.lsn, now: now) else { continue }
+            coldVersions += freed.versions
+            evictedValues += freed.valueCount
+            valueBytes -= freed.values
+            metadataBytes -= freed.metadata
+            total += freed.values + freed.metadata
         }
         if evictionHead > 4096 && evictionHead * 2 > evictionQueue.count {
             evictionQueue.removeFirst(evictionHead)
@@ -83,21 +87,30 @@ struct Views: Sendable {
         return (estimatedBytes <= budget, total)
     }
 
-    /// The live value of a last-writer-wins key.
-    func get(_ map: String, _ key: String, asOf: TxTime?, validAt: Int64) -> Version? {
-        maps[map]?[key]?.value(asOf: asOf, validAt: validAt)
+    /// The winner of a last-writer-wins key at the point (see `KeyHistory.live` for its value).
+    func get(_ map: String, _ key: String, asOf: TxTime?, validAt: Int64) -> KeyHistory.Lookup {
+        maps[map]?[key]?.winner(asOf: asOf, validAt: validAt) ?? .found(nil)
     }
 
     /// Live keys of a map with their values, in no particular order (callers sort outside the
-    /// lock, by what they need), keys after `after` only.
-    func liveRows(_ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil) -> [(key: String, version: Version)] {
-        guard let keys = maps[map] else { return [] }
+    /// lock, by what they need), keys after `after` only; keys whose answer needs versions
+    /// evicted whole come back apart, to be resolved with the log.
+    func liveRows(
+        _ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil
+    ) -> (rows: [(key: String, version: Version)], cold: [(key: String, lookup: KeyHistory.Lookup)]) {
+        guard let keys = maps[map] else { return ([], []) }
         var out: [(key: String, version: Version)] = []
+        var cold: [(key: String, lookup: KeyHistory.Lookup)] = []
         for (key, history) in keys {
             if let after, key <= after { continue }
-            if let v = history.value(asOf: asOf, validAt: validAt) { out.append((key, v)) }
+            let lookup = history.winner(asOf: asOf, validAt: validAt)
+            if case .found(let w) = lookup {
+                if let v = KeyHistory.live(w, validAt: validAt) { out.append((key, v)) }
+            } else {
+                cold.append((key, lookup))
+            }
         }
-        return out
+        return (out, cold)
     }
 
     /// Live OR-map entries of a key.
@@ -116,9 +129,9 @@ struct Views: Sendable {
         return out.sorted { $0.key < $1.key }
     }
 
-    /// Every version of a key, oldest first.
-    func history(_ map: String, _ key: String) -> [Version] {
-        maps[map]?[key]?.history ?? []
+    /// A key's history (its cold versions, if any, still to be read back).
+    func history(_ map: String, _ key: String) -> KeyHistory? {
+        maps[map]?[key]
     }
 
     /// Map names, sorted.

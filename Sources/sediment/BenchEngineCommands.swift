@@ -237,25 +237,13 @@ struct BenchOpen: AsyncParsableCommand {
     }
 }
 
-/// Resident and peak resident memory of this process, from /proc/self/status.
-func residentMemory() -> (rss: Int, peak: Int) {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-    func field(_ name: String) -> Int {
-        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
-            return (Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0) * 1024
-        }
-        return 0
-    }
-    return (field("VmRSS"), field("VmHWM"))
-}
-
 struct BenchMemory: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory",
         abstract: "Resident memory under a memory budget, on a data set several times larger; cold read latency.")
 
     @OptionGroup var options: DataOptions
-    @Option(help: "Memory budget of the views, MiB.") var budgetMb = 128
+    @Option(help: "Memory budget of the process, MiB.") var budgetMb = 128
     @Option(help: "Keys.") var keys = 20_000
     @Option(help: "Versions per key.") var versions = 50
     @Option(help: "Value size in bytes.") var valueSize = 1024
@@ -280,7 +268,7 @@ struct BenchMemory: AsyncParsableCommand {
             rounds.append(results.last!.lastTxTime)
         }
         let dataSet = keys * versions * valueSize
-        let afterLoad = residentMemory()
+        let afterLoad = ProcessMemory.resident()
         let usage = db.memoryUsage
 
         var rng = SplitMix64(seed: 3)
@@ -293,7 +281,7 @@ struct BenchMemory: AsyncParsableCommand {
             guard try db.get("bench", key, at: point) != nil else { throw ValidationError("historical read of \(key) found nothing") }
             latencies.append(monotonicNanos() - t0)
         }
-        let afterReads = residentMemory()
+        let afterReads = ProcessMemory.resident()
         let cache = (db.cold as? LogBlockCache)?.statistics
         try await db.close()
         let latency = LatencySummary(latencies)
@@ -302,12 +290,12 @@ struct BenchMemory: AsyncParsableCommand {
                 "budget_bytes": budgetMb << 20, "data_set_bytes": dataSet, "versions": keys * versions,
                 "rss_after_load_bytes": afterLoad.rss, "peak_rss_bytes": afterReads.peak, "rss_after_reads_bytes": afterReads.rss,
                 "estimated_metadata_bytes": usage.metadataBytes, "estimated_value_bytes": usage.valueBytes,
-                "evicted_values": usage.evictedValues, "cold_read_p50_us": latency.percentile(0.5),
+                "evicted_values": usage.evictedValues, "cold_versions": usage.coldVersions, "cold_read_p50_us": latency.percentile(0.5),
                 "cold_read_p99_us": latency.percentile(0.99), "cache_hits": cache?.hits ?? 0, "cache_misses": cache?.misses ?? 0,
             ])
         } else {
             print("memory: \(keys) keys × \(versions) versions of \(valueSize) bytes = \(Output.bytes(dataSet)) of values; budget \(budgetMb) MiB")
-            print("  estimate: \(Output.bytes(usage.metadataBytes)) metadata + \(Output.bytes(usage.valueBytes)) values; \(usage.evictedValues) values evicted")
+            print("  estimate: \(Output.bytes(usage.metadataBytes)) metadata + \(Output.bytes(usage.valueBytes)) values; \(usage.evictedValues) values evicted, \(usage.coldVersions) versions evicted whole")
             print("  RSS after load \(Output.bytes(afterLoad.rss)), after \(reads) historical reads \(Output.bytes(afterReads.rss)), peak \(Output.bytes(afterReads.peak))")
             print("  historical reads: \(latency.text); block cache \(cache?.hits ?? 0) hits, \(cache?.misses ?? 0) misses")
         }

@@ -21,10 +21,13 @@ import Testing
                 firstTx.append(r.lastTxTime)
                 clock.advance(by: 1)
             }
-            // 1000 values of ~1 KB: four times the budget. The estimate stays within it.
+            // 1000 values of ~1 KB: four times the budget. The estimate stays within it, and the
+            // old versions left memory whole: a few bytes each remain.
             let usage = db.memoryUsage
             #expect(usage.metadataBytes + usage.valueBytes <= 256 << 10)
             #expect(usage.evictedValues > 700)
+            #expect(usage.coldVersions > 700)
+            #expect(usage.metadataBytes < 50 * (Int(MemoryLayout<Version>.stride) + 200) + usage.coldVersions * 16)
 
             // Current values are served from memory: no cold reads.
             let cache = try #require(db.cold as? LogBlockCache)
@@ -48,7 +51,9 @@ import Testing
             #expect(reopened.openReport.snapshot != nil)
             let after = reopened.memoryUsage
             #expect(after.metadataBytes + after.valueBytes <= 256 << 10)
+            #expect(after.coldVersions > 700)
             #expect(try reopened.get("docs", "k3", at: ReadPoint(asOf: firstTx[1])) == big(53))
+            #expect(try reopened.history("docs", "k7").map(\.value) == (0..<20).map { big($0 * 50 + 7) })
             try await reopened.close()
         }
     }
