@@ -29,8 +29,9 @@ public final class Database: Sendable {
         let logger: Logger
         private let warnedOverBudget = Atomic(false)
         private let trimmer = MemoryTrimmer()
-        /// The cache that serves evicted versions (set once the database is open).
-        let cache = Mutex<LogBlockCache?>(nil)
+        /// Bytes in the cache that serves evicted versions (set once the database is open; it
+        /// holds the cache weakly: the cache holds the log, whose commit observer holds this).
+        let cachedBytes = Mutex<(@Sendable () -> Int)?>(nil)
         /// What the process uses besides the views and the cache (resident set minus the views'
         /// estimate and the cache's contents), sampled at most every `measureEvery`.
         private let overhead = Mutex((bytes: 0, measuredAt: ContinuousClock.Instant?.none))
@@ -60,7 +61,7 @@ public final class Database: Sendable {
             let rest = overhead.withLock { o in
                 if o.measuredAt.map({ now - $0 >= Self.measureEvery }) ?? true {
                     let rss = ProcessMemory.resident().rss
-                    let cached = cache.withLock { $0?.statistics.bytes ?? 0 }
+                    let cached = cachedBytes.withLock { $0 }?() ?? 0
                     o.bytes = max(0, rss - views.estimatedBytes - cached)
                     o.measuredAt = now
                 }
@@ -162,7 +163,7 @@ public final class Database: Sendable {
         if let newest { clock.observe(newest) }
         logger.info("database open", metadata: ["lsn": "\(applied)", "load": "\(report)", "recovery": "\(log.recovery)"])
         let cache = LogBlockCache(log: log, capacityBytes: configuration.effectiveBlockCacheBytes)
-        store.cache.withLock { $0 = cache }
+        store.cachedBytes.withLock { $0 = { [weak cache] in cache?.statistics.bytes ?? 0 } }
         let db = Database(
             configuration: configuration, log: log, store: store, notifier: notifier, clock: clock, logger: logger,
             openReport: report, cold: cache)

@@ -39,6 +39,7 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
             case .closed, .failed: .unavailable
             case .locked: .locked
             case .invalidArgument: .invalidArgument
+            case .released: .unavailable
             }
         self.init(code, error.message, path: error.path, offset: error.offset)
     }

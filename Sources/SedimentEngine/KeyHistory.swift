@@ -15,12 +15,11 @@ struct KeyHistory: Sendable {
     /// LWW versions in memory: `lwwStorage[hotStart...]`. Elements before `hotStart` moved to
     /// `cold` and wait for the array to be compacted.
     private var lwwStorage: [Version] = []
-    /// The cold versions and `hotStart`, boxed (copy-on-write) so that keys without cold
-    /// versions, most of them, pay nothing for them: the history stays three words (a million
-    /// keys' dictionary stays small) and a read's copy of it retains no more references.
-    private var coldBox: ColdBox?
-    /// OR-map adds and removes, in LSN order.
-    private(set) var or: [Version] = []
+    /// The cold versions, `hotStart` and the OR-map versions, boxed (copy-on-write) so that the
+    /// common key, last-writer-wins only and all in memory, pays nothing for them: the history
+    /// stays two words (a million keys' dictionary stays small) and a read's copy of it retains
+    /// no more references.
+    private var extras: Extras?
 
     /// What a read of the winner at a point found.
     enum Lookup: Sendable {
@@ -38,41 +37,49 @@ struct KeyHistory: Sendable {
     var lww: ArraySlice<Version> { lwwStorage[hotStart...] }
 
     /// The versions evicted whole.
-    var cold: ColdVersions { coldBox?.versions ?? ColdVersions() }
-    /// Number of cold versions.
-    var coldCount: Int { coldBox?.versions.count ?? 0 }
-    private var hotStart: Int { coldBox?.hotStart ?? 0 }
+    var cold: ColdVersions { extras?.versions ?? ColdVersions() }
+    /// Number of cold versions, and the bytes of their entries.
+    var coldCount: Int { extras?.versions.count ?? 0 }
+    var coldBytes: Int { extras?.versions.byteCount ?? 0 }
+    private var hotStart: Int { extras?.hotStart ?? 0 }
+    /// OR-map adds and removes, in LSN order.
+    var or: [Version] { extras?.or ?? [] }
 
-    var isEmpty: Bool { lww.isEmpty && coldCount == 0 && or.isEmpty }
+    var isEmpty: Bool { lwwStorage.isEmpty && extras == nil }
 
     init() {}
 
     /// An empty history with room for the given numbers of versions (loading a snapshot),
     /// preceded by `cold`.
-    init(reservingLWW lwwCount: Int, or orCount: Int, cold: ColdVersions = ColdVersions()) {
-        lwwStorage.reserveCapacity(lwwCount)
-        or.reserveCapacity(orCount)
-        if cold.count > 0 { coldBox = ColdBox(cold, hotStart: 0) }
+    init(reservingLWW lwwCount: Int, or orCount: Int, cold: ColdVersions? = nil) {
+        if lwwCount > 0 { lwwStorage.reserveCapacity(lwwCount) }
+        if orCount > 0 || (cold?.count ?? 0) > 0 {
+            let box = Extras(versions: cold ?? ColdVersions(), hotStart: 0, or: [])
+            box.or.reserveCapacity(orCount)
+            extras = box
+        }
     }
 
-    private final class ColdBox: @unchecked Sendable {
-        /// Mutated only through a uniquely referenced box (`uniqueColdBox`).
+    private final class Extras: @unchecked Sendable {
+        /// Mutated only through a uniquely referenced box (`uniqueExtras`).
         var versions: ColdVersions
         var hotStart: Int
-        init(_ versions: ColdVersions, hotStart: Int) {
+        var or: [Version]
+        init(versions: ColdVersions, hotStart: Int, or: [Version]) {
             self.versions = versions
             self.hotStart = hotStart
+            self.or = or
         }
     }
 
     /// The box, made first or copied first if a snapshot shares it: safe to mutate.
-    private mutating func uniqueColdBox() -> ColdBox {
-        if coldBox == nil {
-            coldBox = ColdBox(ColdVersions(), hotStart: 0)
-        } else if !isKnownUniquelyReferenced(&coldBox) {
-            coldBox = ColdBox(coldBox!.versions, hotStart: coldBox!.hotStart)
+    private mutating func uniqueExtras() -> Extras {
+        if extras == nil {
+            extras = Extras(versions: ColdVersions(), hotStart: 0, or: [])
+        } else if !isKnownUniquelyReferenced(&extras) {
+            extras = Extras(versions: extras!.versions, hotStart: extras!.hotStart, or: extras!.or)
         }
-        return coldBox!
+        return extras!
     }
 
     /// Index in the whole LWW history (cold versions first) of `lwwStorage[0]`.
@@ -83,7 +90,7 @@ struct KeyHistory: Sendable {
     @inline(__always)
     private func timestamp(at index: Int32) -> HLCTimestamp {
         let i = Int(index)
-        return i < coldCount ? coldBox!.versions.maxTimestamp! : lwwStorage[i - base].timestamp
+        return i < coldCount ? extras!.versions.maxTimestamp! : lwwStorage[i - base].timestamp
     }
 
     /// Adds the newest version. Returns the LWW version it supersedes (a candidate for
@@ -99,12 +106,12 @@ struct KeyHistory: Sendable {
             if let previous = lww.last {
                 if !(timestamp(at: previous.bestIndex) < version.timestamp) { version.bestIndex = previous.bestIndex }
                 superseded = previous.lsn
-            } else if let coldMax = coldBox?.versions.maxTimestamp, !(coldMax < version.timestamp) {
+            } else if let coldMax = extras?.versions.maxTimestamp, !(coldMax < version.timestamp) {
                 version.bestIndex = 0
             }
             lwwStorage.append(version)
         case .orAdd, .orRemove:
-            or.append(version)
+            uniqueExtras().or.append(version)
         }
         return (superseded, wasEmpty)
     }
@@ -119,7 +126,7 @@ struct KeyHistory: Sendable {
         let newest = lwwStorage.count - 1
         func movable(_ i: Int) -> Bool { i < newest && lwwStorage[i].lsn <= lsn && lwwStorage[i].lsn != live?.lsn }
         if movable(hotStart) {
-            let box = uniqueColdBox()
+            let box = uniqueExtras()
             while movable(box.hotStart) {
                 let i = box.hotStart
                 if let value = lwwStorage[i].value {
@@ -169,7 +176,7 @@ struct KeyHistory: Sendable {
         while i >= start {
             if best >= 0 {
                 let b = Int(lwwStorage[i].bestIndex)
-                let greatest = b < coldN ? coldBox!.versions.maxTimestamp! : lwwStorage[b - base].timestamp
+                let greatest = b < coldN ? extras!.versions.maxTimestamp! : lwwStorage[b - base].timestamp
                 if greatest < lwwStorage[best].timestamp { break }
             }
             if lwwStorage[i].isValid(at: validAt) && (best < 0 || !(lwwStorage[i].timestamp < lwwStorage[best].timestamp)) {
@@ -177,7 +184,7 @@ struct KeyHistory: Sendable {
             }
             i -= 1
         }
-        guard i < start, let box = coldBox else { return (best, false) }
+        guard i < start, coldN > 0, let box = extras else { return (best, false) }
         return (best, best < 0 || !(box.versions.maxTimestamp! < lwwStorage[best].timestamp))
     }
 
@@ -185,7 +192,7 @@ struct KeyHistory: Sendable {
     func winner(asOf: TxTime?, validAt: Int64) -> Lookup {
         let (best, coldMayWin) = walkInMemory(asOf: asOf, validAt: validAt)
         let found = best >= 0 ? lwwStorage[best] : nil
-        guard coldMayWin, let cold = coldBox?.versions else { return .found(found) }
+        guard coldMayWin, let cold = extras?.versions else { return .found(found) }
         guard cold.isSimple else { return .needsColdVersions(self) }
         guard let lsn = cold.candidate(asOf: asOf, validAt: validAt) else { return .found(found) }
         return .coldCandidate(lsn: lsn, hot: found)
@@ -218,6 +225,7 @@ struct KeyHistory: Sendable {
     /// The OR-map entries alive at the point, sorted by tag: adds committed by `asOf`, valid and
     /// unexpired at `validAt`, whose tag no remove committed by `asOf` names.
     func members(asOf: TxTime?, validAt: Int64) -> [Version] {
+        let or = self.or
         let end = Self.visibleEnd(or[...], asOf: asOf)
         guard end > 0 else { return [] }
         var removed: Set<String> = []
@@ -233,6 +241,7 @@ struct KeyHistory: Sendable {
 
     /// Every version in memory, LSN order (the cold ones are not: see `loadingColdVersions`).
     var history: [Version] {
+        let or = self.or
         guard !or.isEmpty else { return Array(lww) }
         guard !lww.isEmpty else { return or }
         return (lww + or).sorted { $0.lsn < $1.lsn }

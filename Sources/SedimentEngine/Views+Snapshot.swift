@@ -52,8 +52,8 @@ extension Views {
             let rawLWWCount = try r.read(UInt32.self, "LWW version count")
             let lwwCount = rawLWWCount & ~Self.coldFlag
             let orCount = try r.read(UInt32.self, "OR version count")
-            let cold = rawLWWCount & Self.coldFlag != 0 ? try ColdVersions.decode(from: &r, upTo: upTo) : ColdVersions()
-            guard cold.count == 0 || lwwCount > 0 else {
+            let cold = rawLWWCount & Self.coldFlag != 0 ? try ColdVersions.decode(from: &r, upTo: upTo) : nil
+            guard cold == nil || lwwCount > 0 else {
                 throw FormatError(.malformed, at: r.offset, "\(map)/\(key) has cold versions but none in memory")
             }
             var history = KeyHistory(reservingLWW: Int(min(lwwCount, 1 << 20)), or: Int(min(orCount, 1 << 20)), cold: cold)

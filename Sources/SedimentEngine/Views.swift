@@ -54,7 +54,7 @@ struct Views: Sendable {
 
     /// Records a key loaded from a snapshot in the accounting and the eviction queue.
     mutating func account(map: String, key: String, _ history: KeyHistory) {
-        metadataBytes += Self.keyCost(key) + (history.lww.count + history.or.count) * Self.versionCost + history.cold.byteCount
+        metadataBytes += Self.keyCost(key) + (history.lww.count + history.or.count) * Self.versionCost + history.coldBytes
         coldVersions += history.coldCount
         for v in history.lww {
             if let value = v.value { valueBytes += Self.valueCost(value) }

@@ -7,7 +7,8 @@ public struct ByteWriter: Sendable {
 
     public init(capacity: Int = 0) {
         bytes = []
-        bytes.reserveCapacity(capacity)
+        // Even a zero reservation allocates (the empty array's shared storage is not unique).
+        if capacity > 0 { bytes.reserveCapacity(capacity) }
     }
 
     public var count: Int { bytes.count }

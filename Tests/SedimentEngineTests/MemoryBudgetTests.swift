@@ -66,3 +66,26 @@ extension MemoryBudgetTests {
         #expect(MemoryLayout<Version>.stride <= 120)
     }
 }
+
+extension MemoryBudgetTests {
+    /// A closed database is freed with its log and views: nothing (the block cache, the log's
+    /// commit observer, the budget's bookkeeping) keeps them alive. A retain cycle here once kept every
+    /// closed database's views in memory.
+    @Test func aClosedDatabaseIsFreed() async throws {
+        try await withTemporaryDirectory("freed") { dir in
+            var config = databaseConfiguration(dir, clock: MockWallClock())
+            config.memoryBudgetBytes = 64 << 20
+            weak var weakDB: Database?
+            weak var weakLog: SegmentedLog?
+            do {
+                let db = try Database.open(config, logger: quietLogger)
+                weakDB = db
+                weakLog = db.log
+                try await db.put("m", "k", .int(1))
+                try await db.close()
+            }
+            #expect(weakDB == nil)
+            #expect(weakLog == nil)
+        }
+    }
+}
