@@ -3,7 +3,7 @@ public import SedimentFormat
 /// Reads committed records in LSN order, across segments, from a starting LSN.
 ///
 /// `next()` returns nil at the end of what is written; calling it again later continues with
-/// records written since. Blocks are located through the segment index (binary search on LSN),
+/// records written since. Records in segments released to the bucket throw `.released`. Blocks are located through the segment index (binary search on LSN),
 /// read with read-ahead, checksummed, decompressed and decoded. Blocking I/O: use it from a
 /// thread or task that may block.
 public struct LogCursor: Sendable {
@@ -41,7 +41,10 @@ public struct LogCursor: Sendable {
     /// Visits raw blocks without decoding records: the payload of each block from `position`.
     /// Used by replay benchmarks and verification; advances `position`.
     public mutating func nextBlock(_ body: (BlockHeader, UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
-        guard let (segment, block) = catalog.locate(position) else { return false }
+        guard let (segment, block) = catalog.locate(position) else {
+            if let error = catalog.releasedError(position) { throw error }
+            return false
+        }
         let header = try readBlock(segment, block)
         try payload.withUnsafeBytes { try body(header, $0) }
         position = block.lastLSN + 1
@@ -58,7 +61,10 @@ public struct LogCursor: Sendable {
     }
 
     private mutating func loadBlock(containing lsn: LSN) throws(LogError) -> Bool {
-        guard let (segment, block) = catalog.locate(lsn) else { return false }
+        guard let (segment, block) = catalog.locate(lsn) else {
+            if let error = catalog.releasedError(lsn) { throw error }
+            return false
+        }
         let header = try readBlock(segment, block)
         records.removeAll(keepingCapacity: true)
         recordIndex = 0

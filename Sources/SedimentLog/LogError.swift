@@ -17,6 +17,9 @@ public struct LogError: Error, Sendable, CustomStringConvertible {
         case locked
         /// The request itself is wrong (bad LSN, invalid operation).
         case invalidArgument
+        /// The records asked for are in segments released to the bucket (local retention);
+        /// only the bucket holds them.
+        case released
     }
 
     public var code: Code

@@ -36,6 +36,9 @@ public struct VerificationReport: Sendable {
     public var segments: [Segment] = []
     /// State snapshots the checkpoint lists that were read and proved.
     public var snapshots = 0
+    /// Older segments released to the bucket (local retention): listed by the checkpoint, not
+    /// on local disk, so not read here.
+    public var releasedSegments = 0
     public var problems: [Problem] = []
     /// The directory was open in another process; its active segment may have been changing.
     public var inUse = false
@@ -125,8 +128,22 @@ public enum LogVerifier {
             report.segments.append(segment)
         }
 
+        // Segments released to the bucket are the manifest's oldest; the local ones follow them.
+        var released: [Manifest.Segment] = []
+        do {
+            released = try ReleasedSegments.load(logDirectory: logDir).manifestEntries(manifest, logDirectory: logDir)
+        } catch {
+            report.problems.append(.init(path: error.path ?? logDir, offset: error.offset, message: error.message))
+        }
+        report.releasedSegments = released.count
+        if let last = released.last, let first = report.segments.first, first.firstLSN != last.lastLSN + 1 {
+            report.problems.append(
+                .init(path: logDir + "/" + first.fileName, offset: 24,
+                      message: "starts at LSN \(first.firstLSN), but the segments released to the bucket end at \(last.lastLSN)"))
+        }
+
         // The newest checkpoint vouches for the first sealed segments, exactly.
-        for (i, listed) in manifest.segments.enumerated() {
+        for (i, listed) in manifest.segments.dropFirst(released.count).enumerated() {
             let path = logDir + "/" + listed.fileName
             guard i < report.segments.count, report.segments[i].fileName == listed.fileName else {
                 report.problems.append(.init(path: path, message: "segment listed by checkpoint \(report.headSeq ?? 0) is missing"))

@@ -10,8 +10,11 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
         public var reason: String
     }
 
+    /// Segments on local disk, and how many of them are sealed.
     public var segments: Int = 0
     public var sealedSegments: Int = 0
+    /// Older segments released to the bucket (local retention).
+    public var releasedSegments: Int = 0
     public var firstLSN: LSN = 1
     public var lastLSN: LSN = 0
     public var lastTxTime: TxTime = .zero
@@ -25,6 +28,7 @@ public struct RecoveryReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         var lines = ["\(segments) segments (\(sealedSegments) sealed), LSNs \(firstLSN)...\(lastLSN)"]
+        if releasedSegments > 0 { lines[0] += ", \(releasedSegments) older segments in the bucket only" }
         if let t = truncation {
             lines.append("truncated torn tail of \(t.path) at offset \(t.offset) (\(t.bytesRemoved) bytes): \(t.reason)")
         }

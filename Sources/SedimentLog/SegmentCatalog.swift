@@ -21,12 +21,14 @@ final class SegmentCatalog: Sendable {
         var writtenLSN: LSN = 0
         /// Newest LSN known to be on stable storage.
         var durableLSN: LSN = 0
+        /// Last LSN of the segments released to the bucket (0: none); local entries follow it.
+        var releasedLSN: LSN = 0
     }
 
     let state: Mutex<State>
 
-    init(entries: [Entry], lastLSN: LSN) {
-        state = Mutex(State(entries: entries, writtenLSN: lastLSN, durableLSN: lastLSN))
+    init(entries: [Entry], lastLSN: LSN, releasedLSN: LSN) {
+        state = Mutex(State(entries: entries, writtenLSN: lastLSN, durableLSN: lastLSN, releasedLSN: releasedLSN))
     }
 
     /// The segment and block holding `lsn`, if it has been written. Returns only the block entry,
@@ -49,6 +51,14 @@ final class SegmentCatalog: Sendable {
     var snapshot: State { state.withLock { $0 } }
     var writtenLSN: LSN { state.withLock { $0.writtenLSN } }
     var durableLSN: LSN { state.withLock { $0.durableLSN } }
+    var releasedLSN: LSN { state.withLock { $0.releasedLSN } }
+
+    /// The error for a read of `lsn` that `locate` did not find because it was released.
+    func releasedError(_ lsn: LSN) -> LogError? {
+        let released = releasedLSN
+        guard lsn >= 1, lsn <= released else { return nil }
+        return LogError(.released, "LSN \(lsn) is in a segment released to the bucket (LSNs 1...\(released) are no longer on local disk)")
+    }
     var firstLSN: LSN {
         state.withLock { s in s.entries.first(where: { !$0.blocks.isEmpty })?.firstLSN ?? (s.writtenLSN + 1) }
     }

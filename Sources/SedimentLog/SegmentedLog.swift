@@ -22,11 +22,14 @@ public final class SegmentedLog: Sendable {
     let sealer: SegmentSealingQueue
     let logger: Logger
     private let lockFile: POSIXFile
+    /// Segments released to the bucket, oldest first (see `release`).
+    private let released: Mutex<[Manifest.Segment]>
 
     private init(
         configuration: LogConfiguration, recovery: RecoveryReport, catalog: SegmentCatalog, writer: GroupCommitWriter,
-        sealer: SegmentSealingQueue, logger: Logger, lockFile: POSIXFile
+        sealer: SegmentSealingQueue, logger: Logger, lockFile: POSIXFile, released: [Manifest.Segment]
     ) {
+        self.released = Mutex(released)
         self.configuration = configuration
         self.recovery = recovery
         self.catalog = catalog
@@ -73,8 +76,24 @@ public final class SegmentedLog: Sendable {
             try FileSystem.remove(configuration.snapshotDirectory + "/" + name)
             report.removedTemporaryFiles.append(name)
         }
+        // Segments released to the bucket: the manifest's oldest. A crash between recording a
+        // release and deleting the files leaves some of them behind; the deletion is finished.
+        let released = try ReleasedSegments.load(logDirectory: configuration.logDirectory).manifestEntries(
+            chain.manifest, logDirectory: configuration.logDirectory)
+        for segment in released where FileSystem.exists(configuration.logDirectory + "/" + segment.fileName) {
+            try FileSystem.remove(configuration.logDirectory + "/" + segment.fileName)
+            report.removedTemporaryFiles.append(segment.fileName)
+        }
         var (entries, lastTx) = try Self.openSegments(configuration, report: &report)
-        try Self.checkAgainstManifest(entries, chain.manifest, configuration)
+        if let last = released.last {
+            lastTx = max(lastTx, last.maxTxTime)
+            if let first = entries.first, first.firstLSN != last.lastLSN + 1 {
+                throw LogError(
+                    .corrupt, "the oldest local segment starts at LSN \(first.firstLSN) but the released segments end at LSN \(last.lastLSN)",
+                    path: first.segment.path, offset: 24)
+            }
+        }
+        try Self.checkAgainstManifest(entries, chain.manifest, released: released.count, configuration)
 
         // Seal complete segments left unsealed by a crash during rollover (all but the last).
         for i in entries.indices.dropLast() where !entries[i].isSealed {
@@ -83,7 +102,7 @@ public final class SegmentedLog: Sendable {
             report.sealedOnOpen.append(sealed.segment.fileName)
         }
         // Record sealed segments the newest checkpoint does not list yet.
-        let listed = chain.manifest.segments.count
+        let listed = chain.manifest.segments.count - released.count
         let sealedCount = entries.prefix(while: \.isSealed).count
         if sealedCount > listed {
             var manifest = chain.manifest
@@ -94,7 +113,8 @@ public final class SegmentedLog: Sendable {
             try chain.append(manifest: manifest, createdMillis: configuration.clock.nowMillis())
         }
 
-        let lastLSN = entries.last(where: { !$0.blocks.isEmpty })?.lastLSN ?? (entries.last.map { $0.firstLSN - 1 } ?? 0)
+        let lastLSN =
+            entries.last(where: { !$0.blocks.isEmpty })?.lastLSN ?? (entries.last.map { $0.firstLSN - 1 } ?? released.last?.lastLSN ?? 0)
 
         // The active segment: the unsealed last one, or a new one after a sealed tail.
         let active: SegmentCatalog.Entry
@@ -113,7 +133,8 @@ public final class SegmentedLog: Sendable {
 
         report.segments = entries.count
         report.sealedSegments = entries.filter(\.isSealed).count
-        report.firstLSN = entries.first?.firstLSN ?? 1
+        report.firstLSN = released.first?.firstLSN ?? entries.first?.firstLSN ?? 1
+        report.releasedSegments = released.count
         report.lastLSN = lastLSN
         report.lastTxTime = lastTx
         if let t = report.truncation {
@@ -122,7 +143,7 @@ public final class SegmentedLog: Sendable {
                 metadata: ["file": "\(t.path)", "offset": "\(t.offset)", "bytes": "\(t.bytesRemoved)", "reason": "\(t.reason)"])
         }
 
-        let catalog = SegmentCatalog(entries: entries, lastLSN: lastLSN)
+        let catalog = SegmentCatalog(entries: entries, lastLSN: lastLSN, releasedLSN: released.last?.lastLSN ?? 0)
         let sealer = SegmentSealingQueue(
             configuration: configuration, catalog: catalog, chain: chain, logger: logger)
         let writer = GroupCommitWriter(
@@ -132,7 +153,7 @@ public final class SegmentedLog: Sendable {
         writer.start()
         return SegmentedLog(
             configuration: configuration, recovery: report, catalog: catalog, writer: writer, sealer: sealer,
-            logger: logger, lockFile: lockFile)
+            logger: logger, lockFile: lockFile, released: released)
     }
 
     /// Opens every segment file in LSN order and checks that they form one dense run of LSNs.
@@ -205,11 +226,12 @@ public final class SegmentedLog: Sendable {
         return (entries, lastTx)
     }
 
-    /// The newest checkpoint must describe exactly the first sealed segments on disk.
+    /// The newest checkpoint must describe exactly the first sealed segments on disk, after the
+    /// `released` ones.
     private static func checkAgainstManifest(
-        _ entries: [SegmentCatalog.Entry], _ manifest: Manifest, _ configuration: LogConfiguration
+        _ entries: [SegmentCatalog.Entry], _ manifest: Manifest, released: Int, _ configuration: LogConfiguration
     ) throws(LogError) {
-        for (i, listed) in manifest.segments.enumerated() {
+        for (i, listed) in manifest.segments.dropFirst(released).enumerated() {
             let path = configuration.logDirectory + "/" + listed.fileName
             guard i < entries.count, entries[i].segment.fileName == listed.fileName else {
                 throw LogError(
@@ -363,6 +385,49 @@ public final class SegmentedLog: Sendable {
 
     /// The newest checkpoint.
     public var checkpoint: Checkpoint? { sealer.checkpoint }
+
+    // MARK: Local retention
+
+    /// Segments released to the bucket, oldest first: their records are no longer on local disk.
+    public var releasedSegments: [Manifest.Segment] { released.withLock { $0 } }
+
+    /// Sealed segments on local disk that the checkpoint lists, oldest first.
+    public var localSealedSegments: [Manifest.Segment] {
+        let count = released.withLock { $0.count }
+        return Array((checkpoint?.manifest.segments ?? []).dropFirst(count))
+    }
+
+    /// Deletes the oldest local segments, which the caller has confirmed are in the bucket:
+    /// `segments` must be the oldest sealed segments on disk, in order, as the checkpoint lists
+    /// them. The release is recorded durably before any file is deleted; afterwards reading
+    /// their records throws `.released`, and reopening needs a snapshot after them. Cursors
+    /// already inside one of them finish reading it (the open file outlives its name).
+    public func release(_ segments: [Manifest.Segment]) throws(LogError) {
+        guard !segments.isEmpty else { return }
+        try released.withLock { (released) throws(LogError) in
+            let local = Array((checkpoint?.manifest.segments ?? []).dropFirst(released.count))
+            guard segments.count <= local.count, Array(local.prefix(segments.count)) == segments else {
+                throw LogError(
+                    .invalidArgument,
+                    "only the oldest sealed local segments can be released, in order (asked: \(segments.map(\.fileName).joined(separator: ", ")))")
+            }
+            let onDisk = catalog.state.withLock { $0.entries.prefix(segments.count).map { ($0.segment.fileName, $0.isSealed) } }
+            guard onDisk.map(\.0) == segments.map(\.fileName), onDisk.allSatisfy(\.1), catalog.snapshot.entries.count > segments.count else {
+                throw LogError(.invalidArgument, "the segments to release are not the oldest sealed ones on disk")
+            }
+            var list = ReleasedSegments()
+            list.entries = (released + segments).map { ($0.fileName, $0.root) }
+            try list.write(logDirectory: configuration.logDirectory)
+            released += segments
+            catalog.state.withLock { state in
+                state.entries.removeFirst(segments.count)
+                state.releasedLSN = segments.last!.lastLSN
+            }
+            for segment in segments { try FileSystem.remove(configuration.logDirectory + "/" + segment.fileName) }
+            try FileSystem.syncDirectory(configuration.logDirectory)
+        }
+        logger.info("released segments to the bucket", metadata: ["segments": "\(segments.map(\.fileName))"])
+    }
 
     // MARK: Snapshots
 

@@ -21,6 +21,7 @@ struct Verify: ParsableCommand {
                 "segments": report.segments.count,
                 "sealed_segments": report.segments.filter(\.sealed).count,
                 "snapshots": report.snapshots,
+                "released_segments": report.releasedSegments,
                 "records": report.records,
                 "bytes": report.bytes,
                 "last_lsn": Int(report.segments.last(where: { $0.lastLSN != nil })?.lastLSN ?? 0),
@@ -40,6 +41,7 @@ struct Verify: ParsableCommand {
             let head = report.headSeq.map { "checkpoint \($0), root \(report.headRoot!.hex)" } ?? "no checkpoint yet"
             print(
                 "\(report.ok ? "OK" : "FAILED"): \(report.segments.count) segments (\(sealed) sealed), \(report.records) records, LSNs \(report.segments.first?.firstLSN ?? 1)...\(report.segments.last(where: { $0.lastLSN != nil })?.lastLSN ?? 0), \(Output.bytes(report.bytes)); \(report.checkpoints) checkpoints, \(report.snapshots) snapshots, \(head)"
+                    + (report.releasedSegments > 0 ? "; \(report.releasedSegments) older segments are in the bucket only (verify the bucket with `sediment restore`)" : "")
             )
         }
         if !report.ok { throw ExitCode(1) }
