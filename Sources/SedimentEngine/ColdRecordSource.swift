@@ -10,7 +10,8 @@ public protocol ColdRecordSource: Sendable {
     func record(at lsn: LSN) throws -> LogRecord
 }
 
-/// Reads records from the local log through a byte-bounded LRU cache of decoded blocks.
+/// Reads records through a byte-bounded LRU cache of decoded blocks: from the local log, or,
+/// for segments released to the bucket (local retention), from the bucket.
 public final class LogBlockCache: ColdRecordSource {
     private struct Entry {
         var first: LSN
@@ -30,12 +31,14 @@ public final class LogBlockCache: ColdRecordSource {
     }
 
     private let log: SegmentedLog
+    private let bucket: BucketBlockReader?
     private let capacityBytes: Int
     private let state = Mutex(State())
 
-    public init(log: SegmentedLog, capacityBytes: Int) {
+    public init(log: SegmentedLog, capacityBytes: Int, bucket: ColdBucket? = nil) {
         self.log = log
         self.capacityBytes = capacityBytes
+        self.bucket = bucket.map { BucketBlockReader(store: $0.store, layout: $0.layout) }
     }
 
     /// Cache hits and misses so far.
@@ -54,7 +57,7 @@ public final class LogBlockCache: ColdRecordSource {
         if let cached { return cached }
         // Read outside the lock: concurrent misses of one block may both read it; both insert
         // the same records, which is harmless.
-        guard let records = try log.block(containing: lsn), let first = records.first?.lsn, lsn >= first,
+        guard let records = try block(containing: lsn), let first = records.first?.lsn, lsn >= first,
             lsn - first < LSN(records.count)
         else {
             throw EngineError(.corrupt, "the log has no record at LSN \(lsn), which the views refer to")
@@ -75,6 +78,22 @@ public final class LogBlockCache: ColdRecordSource {
             }
         }
         return records[Int(lsn - first)]
+    }
+
+    /// The records of the block holding `lsn`: local, or in the bucket if it was released.
+    private func block(containing lsn: LSN) throws -> [LogRecord]? {
+        do {
+            return try log.block(containing: lsn)
+        } catch {
+            guard error.code == .released else { throw error }
+            let released = log.releasedSegments
+            let i = released.partitionPoint { $0.firstLSN <= lsn } - 1
+            guard i >= 0, lsn <= released[i].lastLSN else { throw error }
+            guard let bucket else {
+                throw EngineError(.unavailable, "\(error.message), and no bucket is configured for cold reads")
+            }
+            return try bucket.records(containing: lsn, in: released[i])
+        }
     }
 
     private static func index(containing lsn: LSN, in entries: [Entry]) -> Int? {

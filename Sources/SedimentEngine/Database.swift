@@ -146,6 +146,13 @@ public final class Database: Sendable {
                 if configuration.loadSnapshots {
                     (views, report.snapshot, report.refusedSnapshots) = loadNewestSnapshot(log, store: store, logger: logger)
                 }
+                // Released segments are not replayed: a snapshot must cover them.
+                if let released = log.releasedSegments.last, views.appliedLSN < released.lastLSN {
+                    let refused = report.refusedSnapshots.map { "\($0.fileName): \($0.reason)" }.joined(separator: "; ")
+                    throw EngineError(
+                        .unavailable,
+                        "LSNs 1...\(released.lastLSN) were released to the bucket and no snapshot at or after LSN \(released.lastLSN) proves itself\(refused.isEmpty ? "" : " (refused: \(refused))"); restore this node from the bucket with `sediment restore`")
+                }
                 report.replayedOperations = try LogReplayer.replay(log, from: views.appliedLSN + 1) {
                     views.apply($0)
                     store.enforceBudget(&views)
@@ -162,7 +169,7 @@ public final class Database: Sendable {
         var clock = HybridLogicalClock(nodeId: configuration.log.nodeId, maxDriftMillis: configuration.maxDriftMillis)
         if let newest { clock.observe(newest) }
         logger.info("database open", metadata: ["lsn": "\(applied)", "load": "\(report)", "recovery": "\(log.recovery)"])
-        let cache = LogBlockCache(log: log, capacityBytes: configuration.effectiveBlockCacheBytes)
+        let cache = LogBlockCache(log: log, capacityBytes: configuration.effectiveBlockCacheBytes, bucket: configuration.coldBucket)
         store.cachedBytes.withLock { $0 = { [weak cache] in cache?.statistics.bytes ?? 0 } }
         let db = Database(
             configuration: configuration, log: log, store: store, notifier: notifier, clock: clock, logger: logger,

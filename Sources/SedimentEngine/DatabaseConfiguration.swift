@@ -1,5 +1,17 @@
 import SedimentFormat
 public import SedimentLog
+public import SedimentObjectStore
+
+/// Where segments released from local disk (local retention) are read from.
+public struct ColdBucket: Sendable {
+    public var store: any ObjectStore
+    public var layout: BucketLayout
+
+    public init(store: any ObjectStore, layout: BucketLayout) {
+        self.store = store
+        self.layout = layout
+    }
+}
 
 /// How a `Database` is set up: its log, and the limits it enforces on writes.
 public struct DatabaseConfiguration: Sendable {
@@ -28,6 +40,9 @@ public struct DatabaseConfiguration: Sendable {
     /// Size of the cache of log blocks that serves evicted versions (part of the memory budget,
     /// of which it takes at most an eighth).
     public var blockCacheBytes = 64 << 20
+    /// The bucket that holds segments released from local disk; historical reads of their
+    /// versions fetch byte ranges from it. Nil: such reads fail with `.unavailable`.
+    public var coldBucket: ColdBucket?
 
     public init(directory: String) {
         log = LogConfiguration(directory: directory)

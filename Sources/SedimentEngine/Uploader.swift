@@ -27,6 +27,8 @@ public final class Uploader: Sendable {
         public var lastError: String?
         /// Another writer's objects are under this prefix: uploading stopped.
         public var fenced = false
+        /// Segments released from local disk so far (local retention), in all runs.
+        public var releasedSegments = 0
     }
 
     private struct State {
@@ -45,9 +47,17 @@ public final class Uploader: Sendable {
 
     /// Segments uploaded at a time.
     public let parallel: Int
+    /// Local retention: after a pass, the oldest sealed segments beyond this many bytes on local
+    /// disk are released (deleted locally) if the bucket holds them and a local snapshot covers
+    /// them. Nil: keep everything.
+    public let retainLocalBytes: Int?
 
-    public init(log: SegmentedLog, store: any ObjectStore, layout: BucketLayout, parallel: Int = 3, logger: Logger) {
+    public init(
+        log: SegmentedLog, store: any ObjectStore, layout: BucketLayout, parallel: Int = 3, retainLocalBytes: Int? = nil,
+        logger: Logger
+    ) {
         self.parallel = parallel
+        self.retainLocalBytes = retainLocalBytes
         self.log = log
         self.store = store
         self.layout = layout
@@ -71,6 +81,7 @@ public final class Uploader: Sendable {
         }
         do {
             try await uploadPendingUnchecked()
+            try applyRetention()
             state.withLock { $0.status.lastError = nil }
         } catch {
             let e = EngineError.wrap(error)
@@ -91,8 +102,13 @@ public final class Uploader: Sendable {
         let config = log.configuration
         // Segments, `parallel` at a time; the bucket LSN advances over the confirmed prefix.
         let segments = head.manifest.segments
+        let released = Set(log.releasedSegments.map(\.fileName))
         _ = try await segments.concurrentMap(limit: parallel) { segment in
-            try await self.upload(self.layout.segmentKey(segment), path: config.logDirectory + "/" + segment.fileName)
+            if released.contains(segment.fileName) {
+                try self.confirmReleased(segment)
+            } else {
+                try await self.upload(self.layout.segmentKey(segment), path: config.logDirectory + "/" + segment.fileName)
+            }
         }
         recordBucketState(head, holding: state.withLock { $0.present })
         for snapshot in head.manifest.snapshots {
@@ -116,6 +132,41 @@ public final class Uploader: Sendable {
             $0.status.bucketTxTime = max($0.status.bucketTxTime, segments.last?.maxTxTime ?? .zero)
             $0.status.bucketCheckpoint = max($0.status.bucketCheckpoint, checkpoints.last ?? 0)
         }
+    }
+
+    /// A segment released from local disk was confirmed in the bucket before; the bucket must
+    /// still list it with its size (it cannot be uploaded again).
+    private func confirmReleased(_ segment: Manifest.Segment) throws {
+        let key = layout.segmentKey(segment)
+        try state.withLock { (s) throws(EngineError) in
+            guard !s.present.contains(key) else { return }
+            guard s.listed?[key] == Int(segment.sizeBytes) else {
+                throw EngineError(
+                    .corrupt,
+                    "\(segment.fileName) was released from local disk, but the bucket does not hold \(key) with its \(segment.sizeBytes) bytes")
+            }
+            s.present.insert(key)
+        }
+    }
+
+    /// Releases the oldest local sealed segments while they exceed `retainLocalBytes`: only
+    /// those the bucket holds (confirmed by this uploader) and the newest local snapshot covers
+    /// (the node must still open from its own disk).
+    private func applyRetention() throws {
+        guard let budget = retainLocalBytes else { return }
+        let local = log.localSealedSegments
+        var total = local.reduce(0) { $0 + Int($1.sizeBytes) }
+        let covered = log.snapshots.last?.lsn ?? 0
+        let present = state.withLock { $0.present }
+        var release: [Manifest.Segment] = []
+        for segment in local {
+            guard total > budget, segment.lastLSN <= covered, present.contains(layout.segmentKey(segment)) else { break }
+            release.append(segment)
+            total -= Int(segment.sizeBytes)
+        }
+        try log.release(release)
+        let count = log.releasedSegments.count
+        state.withLock { $0.status.releasedSegments = count }
     }
 
     /// Uploads one file unless the bucket is known to hold it already.

@@ -32,6 +32,10 @@ public final class LocalDirectoryStore: ObjectStore {
     }
 
     public func get(_ key: String, range: Range<Int>?) async throws(ObjectStoreError) -> [UInt8] {
+        try getBlocking(key, range: range)
+    }
+
+    public func getBlocking(_ key: String, range: Range<Int>?) throws(ObjectStoreError) -> [UInt8] {
         let p = try path(key)
         guard let data = FileManager.default.contents(atPath: p) else {
             throw ObjectStoreError(.notFound, "no such object", key: key, status: 404, s3Code: "NoSuchKey")

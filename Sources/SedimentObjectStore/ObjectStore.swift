@@ -40,6 +40,9 @@ public protocol ObjectStore: Sendable {
     /// The object's bytes, or the bytes in `range` (which must lie within the object).
     /// Throws `.notFound` if there is no such object.
     func get(_ key: String, range: Range<Int>?) async throws(ObjectStoreError) -> [UInt8]
+    /// `get` for callers that must not suspend (the engine's cold reads, which serve
+    /// synchronous reads): blocks the calling thread, never needs another cooperative thread.
+    func getBlocking(_ key: String, range: Range<Int>?) throws(ObjectStoreError) -> [UInt8]
     /// Stores an object. With `ifNoneMatch`, only if no object has that key (else
     /// `.preconditionFailed`): how immutable objects and the manifest are published.
     func put(_ key: String, _ body: [UInt8], ifNoneMatch: Bool) async throws(ObjectStoreError)

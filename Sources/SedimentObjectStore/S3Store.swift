@@ -74,10 +74,7 @@ public final class S3Store: ObjectStore {
                 if accept.contains(response.status) { return response }
                 throw Self.error(for: response, key: key)
             } catch let error as ObjectStoreError {
-                guard error.isRetryable, attempt < configuration.maxAttempts else { throw error }
-                let cap = min(configuration.backoffCapMillis, configuration.backoffBaseMillis << min(attempt, 20))
-                let delay = Int.random(in: 0...max(cap, 1))
-                logger.debug("retrying S3 request", metadata: ["error": "\(error)", "attempt": "\(attempt)", "delay_ms": "\(delay)"])
+                let delay = try retryDelay(after: error, attempt: attempt)
                 try? await Task.sleep(nanoseconds: UInt64(delay) * 1_000_000)
             } catch {
                 throw ObjectStoreError(.protocolError, "\(error)", key: key)
@@ -85,9 +82,20 @@ public final class S3Store: ObjectStore {
         }
     }
 
-    private func sendOnce(
+    /// The backoff before the next attempt (exponential, full jitter), or the error again when
+    /// it is not transient or the attempts are used up.
+    private func retryDelay(after error: ObjectStoreError, attempt: Int) throws(ObjectStoreError) -> Int {
+        guard error.isRetryable, attempt < configuration.maxAttempts else { throw error }
+        let cap = min(configuration.backoffCapMillis, configuration.backoffBaseMillis << min(attempt, 20))
+        let delay = Int.random(in: 0...max(cap, 1))
+        logger.debug("retrying S3 request", metadata: ["error": "\(error)", "attempt": "\(attempt)", "delay_ms": "\(delay)"])
+        return delay
+    }
+
+    /// The URL and headers (signature included) of a request.
+    private func prepare(
         _ method: HTTPMethod, key: String?, query: [(String, String)], headers: [(String, String)], body: [UInt8]
-    ) async throws(ObjectStoreError) -> Response {
+    ) -> (url: String, headers: HTTPHeaders) {
         let path = basePath + (key.map { "/" + $0 } ?? (basePath.isEmpty ? "/" : ""))
         let payloadHash = configuration.signPayload ? SigV4Signer.payloadHash(body) : SigV4Signer.unsignedPayload
         let signed = signer.sign(
@@ -98,10 +106,27 @@ public final class S3Store: ObjectStore {
             url += "?" + query.map { SigV4Signer.uriEncode($0.0, encodeSlash: true) + "=" + SigV4Signer.uriEncode($0.1, encodeSlash: true) }
                 .joined(separator: "&")
         }
+        var all = HTTPHeaders()
+        for (name, value) in headers { all.add(name: name, value: value) }
+        for header in signed.headers { all.add(name: header.name, value: header.value) }
+        return (url, all)
+    }
+
+    /// What a failure to get an answer at all means.
+    private func transportError(_ error: any Error, key: String?) -> ObjectStoreError {
+        if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return ObjectStoreError(.timeout, "no answer from \(hostPort) in time (\(error))", key: key)
+        }
+        return ObjectStoreError(.connection, "request to \(hostPort) failed: \(error)", key: key)
+    }
+
+    private func sendOnce(
+        _ method: HTTPMethod, key: String?, query: [(String, String)], headers: [(String, String)], body: [UInt8]
+    ) async throws(ObjectStoreError) -> Response {
+        let (url, allHeaders) = prepare(method, key: key, query: query, headers: headers, body: body)
         var request = HTTPClientRequest(url: url)
         request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        for header in signed.headers { request.headers.add(name: header.name, value: header.value) }
+        request.headers = allHeaders
         if !body.isEmpty || method == .PUT || method == .POST {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
@@ -114,10 +139,8 @@ public final class S3Store: ObjectStore {
             }
             for try await chunk in response.body { bytes.append(contentsOf: chunk.readableBytesView) }
             return Response(status: Int(response.status.code), headers: response.headers, body: bytes)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw ObjectStoreError(.timeout, "no answer from \(hostPort) in time (\(error))", key: key)
         } catch {
-            throw ObjectStoreError(.connection, "request to \(hostPort) failed: \(error)", key: key)
+            throw transportError(error, key: key)
         }
     }
 
@@ -150,19 +173,54 @@ public final class S3Store: ObjectStore {
     // MARK: ObjectStore
 
     public func get(_ key: String, range: Range<Int>?) async throws(ObjectStoreError) -> [UInt8] {
-        var headers: [(String, String)] = []
-        if let range {
-            guard !range.isEmpty, range.lowerBound >= 0 else { throw ObjectStoreError(.invalidArgument, "empty range \(range)", key: key) }
-            headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)"))
-        }
+        let headers = try Self.rangeHeaders(range, key: key)
         let response = try await send(.GET, key: key, headers: headers, accept: range == nil ? [200] : [206, 200])
-        if let range, response.status == 200 {
-            guard range.upperBound <= response.body.count else {
-                throw ObjectStoreError(.invalidArgument, "range \(range) is outside the object", key: key)
+        return try Self.body(response, range: range, key: key)
+    }
+
+    /// Like `get`, on the calling thread: the request runs on the HTTP client's event loops
+    /// while this thread waits, so it is safe from any thread but an event loop, cooperative
+    /// threads included (nothing waits for them). Retries as `get` does.
+    public func getBlocking(_ key: String, range: Range<Int>?) throws(ObjectStoreError) -> [UInt8] {
+        let headers = try Self.rangeHeaders(range, key: key)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let (url, allHeaders) = prepare(.GET, key: key, query: [], headers: headers, body: [])
+                let request = try HTTPClient.Request(url: url, method: .GET, headers: allHeaders)
+                let answer: HTTPClient.Response
+                do {
+                    answer = try client.execute(request: request, deadline: .now() + .seconds(configuration.timeoutSeconds)).wait()
+                } catch {
+                    throw transportError(error, key: key)
+                }
+                let response = Response(
+                    status: Int(answer.status.code), headers: answer.headers, body: answer.body.map { Array($0.readableBytesView) } ?? [])
+                guard (range == nil ? [200] : [206, 200]).contains(response.status) else { throw Self.error(for: response, key: key) }
+                return try Self.body(response, range: range, key: key)
+            } catch let error as ObjectStoreError {
+                let delay = try retryDelay(after: error, attempt: attempt)
+                usleep(UInt32(delay) * 1000)
+            } catch {
+                throw ObjectStoreError(.protocolError, "\(error)", key: key)
             }
-            return Array(response.body[range])
         }
-        return response.body
+    }
+
+    private static func rangeHeaders(_ range: Range<Int>?, key: String) throws(ObjectStoreError) -> [(String, String)] {
+        guard let range else { return [] }
+        guard !range.isEmpty, range.lowerBound >= 0 else { throw ObjectStoreError(.invalidArgument, "empty range \(range)", key: key) }
+        return [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")]
+    }
+
+    /// The bytes asked for: a server may answer a range request with the whole object.
+    private static func body(_ response: Response, range: Range<Int>?, key: String) throws(ObjectStoreError) -> [UInt8] {
+        guard let range, response.status == 200 else { return response.body }
+        guard range.upperBound <= response.body.count else {
+            throw ObjectStoreError(.invalidArgument, "range \(range) is outside the object", key: key)
+        }
+        return Array(response.body[range])
     }
 
     public func put(_ key: String, _ body: [UInt8], ifNoneMatch: Bool) async throws(ObjectStoreError) {

@@ -85,6 +85,110 @@ import Testing
         }
     }
 
+    /// Local retention: once uploaded and covered by a snapshot, old segments leave the local
+    /// disk; historical reads of their versions fetch byte ranges from the bucket and answer as
+    /// before, also after a reopen; a node without the bucket says what is missing.
+    static func retention(store: any ObjectStore, prefix: String) async throws {
+        try await withTemporaryDirectory("retention") { dir in
+            let clock = MockWallClock(millis: 1_000_000)
+            let layout = BucketLayout(prefix: prefix)
+            let path = dir.appending("node")
+            var config = databaseConfiguration(path, clock: clock)
+            config.log.maxSegmentBytes = 12 << 10
+            // A budget far below the process: every superseded version leaves memory, so the
+            // historical answers below come from the log, and for released segments the bucket.
+            config.memoryBudgetBytes = 64 << 10
+            config.coldBucket = ColdBucket(store: store, layout: layout)
+            let db = try Database.open(config, logger: quietLogger)
+            try await populate(db, clock: clock)
+            try await db.snapshot()
+            let points = [ReadPoint.now, .asOf(millis: 1_000_900), ReadPoint(validAt: 1_000_200), .asOf(millis: 1_001_500, validAt: 1_000_100)]
+            let expected = try answers(db, points: points)
+            #expect(db.memoryUsage.coldVersions > 300)
+
+            let budget = 3000  // sealed (zstd) segments here are about 1.3 KB
+            let uploader = Uploader(log: db.log, store: store, layout: layout, retainLocalBytes: budget, logger: quietLogger)
+            try await uploader.uploadPending()
+            let released = db.log.releasedSegments
+            #expect(released.count >= 2)
+            #expect(uploader.status.releasedSegments == released.count)
+            #expect(db.log.localSealedSegments.reduce(0) { $0 + Int($1.sizeBytes) } <= budget)
+            for segment in released {
+                #expect(!FileManager.default.fileExists(atPath: config.log.logDirectory + "/" + segment.fileName))
+            }
+            #expect(try answers(db, points: points) == expected)
+            try await uploader.uploadPending()  // nothing to upload, nothing more to release
+            #expect(db.log.releasedSegments == released)
+            try await db.close()
+
+            // Reopen (from the snapshot: the released records are not replayed) and read again;
+            // a new uploader confirms the released segments from the bucket's listing.
+            let reopened = try Database.open(config, logger: quietLogger)
+            #expect(reopened.openReport.snapshot != nil)
+            #expect(reopened.log.recovery.releasedSegments == released.count)
+            #expect(try answers(reopened, points: points) == expected)
+            try await Uploader(log: reopened.log, store: store, layout: layout, logger: quietLogger).uploadPending()
+            try await reopened.close()
+            let report = LogVerifier.verify(directory: path)
+            #expect(report.ok, "\(report.problems)")
+            #expect(report.releasedSegments == released.count)
+
+            // Without the bucket, a read that needs a released segment fails and says why.
+            var blindConfig = config
+            blindConfig.coldBucket = nil
+            let blind = try Database.open(blindConfig, logger: quietLogger)
+            do {
+                _ = try answers(blind, points: points)
+                Issue.record("a read of a released segment succeeded without a bucket")
+            } catch let error as EngineError {
+                #expect(error.code == .unavailable)
+                #expect(error.message.contains("released to the bucket"))
+            }
+            try await blind.close()
+
+            // The bucket still restores the whole node.
+            let restoredPath = dir.appending("restored")
+            _ = try await Restore.run(store: store, layout: layout, to: restoredPath, asOf: nil, logger: quietLogger)
+            var restoredConfig = databaseConfiguration(restoredPath, clock: clock)
+            restoredConfig.snapshotOnClose = false
+            let restored = try Database.open(restoredConfig, logger: quietLogger)
+            #expect(try answers(restored, points: points) == expected)
+            try await restored.close()
+
+            // A released segment damaged in the bucket is refused by the cold read, not served.
+            let key = layout.segmentKey(released[0])
+            var damaged = try await store.get(key)
+            damaged[damaged.count / 3] ^= 0x20
+            try await store.put(key, damaged)
+            let wary = try Database.open(config, logger: quietLogger)
+            do {
+                _ = try answers(wary, points: points)
+                Issue.record("a damaged segment in the bucket was served")
+            } catch let error as EngineError {
+                #expect(error.code == .corrupt)
+                #expect(error.message.contains(key))
+            }
+            try await wary.close()
+        }
+    }
+
+    @Test func retentionReleasesUploadedSegmentsAndReadsThemFromALocalBucket() async throws {
+        try await withTemporaryDirectory("bucket") { bucket in
+            try await Self.retention(store: try LocalDirectoryStore(root: bucket.path), prefix: "db1")
+        }
+    }
+
+    @Test func retentionReadsReleasedSegmentsFromSeaweedFS() async throws {
+        let server = try S3TestServer.shared()
+        let store = try S3Store(
+            S3Configuration(
+                endpoint: server.endpoint, bucket: server.bucket, region: "us-east-1",
+                credentials: AWSCredentials(accessKeyID: server.accessKey, secretAccessKey: server.secretKey)),
+            logger: quietLogger)
+        try await Self.retention(store: store, prefix: "retention-\(UInt32.random(in: 0...UInt32.max))")
+        await store.shutdown()
+    }
+
     @Test func uploadLoseTheNodeRestoreOnALocalBucket() async throws {
         try await withTemporaryDirectory("bucket") { bucket in
             try await Self.roundTrip(store: try LocalDirectoryStore(root: bucket.path), prefix: "db1")
