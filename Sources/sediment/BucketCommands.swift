@@ -6,32 +6,58 @@ import SedimentLog
 import SedimentObjectStore
 import SedimentTesting
 
-/// `--endpoint --bucket --prefix --region`; credentials come from the AWS variables or files.
+/// `--endpoint --bucket --prefix --region`, or the same in `--config FILE`; credentials come
+/// from the AWS variables or files.
 struct BucketOptions: ParsableArguments {
+    @Option(help: "Settings file (JSON, see docs/configuration.md); flags given here win over it.") var config: String?
     @Option(help: "S3 endpoint URL, e.g. http://127.0.0.1:9000 (MinIO) or https://s3.eu-central-1.amazonaws.com.")
     var endpoint: String?
     @Option(help: "Bucket name.") var bucket: String?
-    @Option(help: "Key prefix for this database inside the bucket.") var prefix: String = ""
+    @Option(help: "Key prefix for this database inside the bucket (default: none).") var prefix: String?
     @Option(help: "Region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config, else us-east-1).") var region: String?
     @Flag(help: "Virtual-hosted-style URLs (bucket.host) instead of path-style (host/bucket).") var virtualHosted = false
 
+    /// The bucket settings: flags over the config file.
+    struct Resolved {
+        var endpoint: String?
+        var bucket: String?
+        var prefix: String
+        var region: String?
+        var virtualHosted: Bool
+        var retainLocalMB: Int?
+    }
+
+    func resolved() throws -> Resolved {
+        let file = try config.map(ConfigFile.load)?.bucket ?? ConfigFile.Bucket()
+        return Resolved(
+            endpoint: endpoint ?? file.endpoint, bucket: bucket ?? file.name, prefix: prefix ?? file.prefix ?? "",
+            region: region ?? file.region, virtualHosted: virtualHosted || (file.virtualHosted ?? false),
+            retainLocalMB: file.retainLocalMB)
+    }
+
     /// Whether a bucket was named (for commands where it is optional).
-    var isGiven: Bool { endpoint != nil || bucket != nil }
+    func isGiven() throws -> Bool {
+        let r = try resolved()
+        return r.endpoint != nil || r.bucket != nil
+    }
 
     func makeStore() throws -> S3Store {
-        guard let endpoint, let bucket else { throw ValidationError("--endpoint and --bucket are required") }
+        let r = try resolved()
+        guard let endpoint = r.endpoint, let bucket = r.bucket else {
+            throw ValidationError("--endpoint and --bucket (or bucket.endpoint and bucket.name in --config) are required")
+        }
         guard let credentials = AWSCredentials.resolve() else {
             throw ValidationError(
                 "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or a profile in ~/.aws/credentials")
         }
         var config = S3Configuration(
-            endpoint: endpoint, bucket: bucket, region: region ?? S3Configuration.resolveRegion() ?? "us-east-1",
+            endpoint: endpoint, bucket: bucket, region: r.region ?? S3Configuration.resolveRegion() ?? "us-east-1",
             credentials: credentials)
-        config.pathStyle = !virtualHosted
+        config.pathStyle = !r.virtualHosted
         return try S3Store(config, logger: cliLogger)
     }
 
-    var layout: BucketLayout { BucketLayout(prefix: prefix) }
+    func layout() throws -> BucketLayout { BucketLayout(prefix: try resolved().prefix) }
 }
 
 struct UploadCommand: AsyncParsableCommand {
@@ -43,16 +69,21 @@ struct UploadCommand: AsyncParsableCommand {
     @OptionGroup var options: DataOptions
     @OptionGroup var bucket: BucketOptions
     @Flag(help: "Seal the active segment first, so that everything written so far is uploaded.") var seal = false
+    @Option(
+        help: "Local retention: afterwards, delete the oldest uploaded segments that a local snapshot covers while sealed segments take more than this many MiB (default: bucket.retainLocalMB in --config, else keep all)."
+    ) var retainLocalMb: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
         let store = try bucket.makeStore()
+        let retainMB = try retainLocalMb ?? bucket.resolved().retainLocalMB
         let log = try SegmentedLog.open(LogConfiguration(directory: options.data), logger: cliLogger)
         if seal {
             try await log.roll()
             try await log.waitForSealing()
         }
-        let uploader = Uploader(log: log, store: store, layout: bucket.layout, logger: cliLogger)
+        let uploader = Uploader(
+            log: log, store: store, layout: try bucket.layout(), retainLocalBytes: retainMB.map { $0 << 20 }, logger: cliLogger)
         let start = monotonicNanos()
         var failure: (any Error)?
         do { try await uploader.uploadPending() } catch { failure = error }
@@ -65,11 +96,13 @@ struct UploadCommand: AsyncParsableCommand {
             Output.json([
                 "objects": status.uploadedObjects, "bytes": status.uploadedBytes, "bucket_lsn": Int(status.bucketLSN),
                 "rpo_operations": Int(rpo), "elapsed_s": (seconds * 1000).rounded() / 1000,
+                "released_segments": status.releasedSegments,
                 "mb_per_sec": (Double(status.uploadedBytes) / max(seconds, 1e-9) / 1e6 * 10).rounded() / 10,
                 "error": failure.map { "\($0)" } ?? "",
             ])
         } else {
-            print("uploaded \(status.uploadedObjects) objects (\(Output.bytes(status.uploadedBytes))) in \(String(format: "%.2f", seconds)) s; bucket holds LSNs up to \(status.bucketLSN); RPO \(rpo) operations")
+            print("uploaded \(status.uploadedObjects) objects (\(Output.bytes(status.uploadedBytes))) in \(String(format: "%.2f", seconds)) s; bucket holds LSNs up to \(status.bucketLSN); RPO \(rpo) operations"
+                    + (status.releasedSegments > 0 ? "; \(status.releasedSegments) segments released from local disk" : ""))
         }
         if let failure {
             Output.standardError("error: \(failure)")
@@ -103,7 +136,7 @@ struct RestoreCommand: AsyncParsableCommand {
         let summary: Restore.Summary
         do {
             summary = try await Restore.run(
-                store: store, layout: bucket.layout, to: target, asOf: asOfTx, parallel: parallel, logger: cliLogger
+                store: store, layout: try bucket.layout(), to: target, asOf: asOfTx, parallel: parallel, logger: cliLogger
             ) { done, total in bar.update(done, of: total) }
         } catch {
             bar.finish()
@@ -152,7 +185,7 @@ struct BenchRPO: AsyncParsableCommand {
         var config = LogConfiguration(directory: options.data)
         config.maxSegmentAgeMillis = rollMs
         let log = try SegmentedLog.open(config, logger: cliLogger)
-        let uploader = Uploader(log: log, store: store, layout: bucket.layout, logger: cliLogger)
+        let uploader = Uploader(log: log, store: store, layout: try bucket.layout(), logger: cliLogger)
         let uploading = Task { await uploader.run(every: .milliseconds(uploadEveryMs)) }
         let deadline = ContinuousClock.now + .seconds(seconds)
         let value = Value.binary(SampleOperations.payload(for: "rpo", size: 100))
@@ -223,12 +256,12 @@ struct StatusCommand: AsyncParsableCommand {
             "first_lsn": Int(log.firstLSN), "written_lsn": Int(log.writtenLSN), "durable_lsn": Int(log.durableLSN),
             "segments": segments.count, "sealed_segments": segments.filter(\.sealed).count,
             "checkpoint": Int(log.checkpoint?.seq ?? 0), "checkpoint_root": log.checkpoint?.root.hex ?? "",
-            "snapshots": log.snapshots.map { Int($0.lsn) },
+            "snapshots": log.snapshots.map { Int($0.lsn) }, "released_segments": log.releasedSegments.count,
         ]
         var failure: (any Error)?
-        if bucket.isGiven {
+        if try bucket.isGiven() {
             let store = try bucket.makeStore()
-            let uploader = Uploader(log: log, store: store, layout: bucket.layout, logger: cliLogger)
+            let uploader = Uploader(log: log, store: store, layout: try bucket.layout(), logger: cliLogger)
             do {
                 let found = try await uploader.inspectBucket()
                 out["bucket_objects"] = found.objects
@@ -246,7 +279,8 @@ struct StatusCommand: AsyncParsableCommand {
         if json {
             Output.json(out)
         } else {
-            print("log: LSNs \(log.firstLSN)...\(log.writtenLSN) (durable \(log.durableLSN)), \(segments.count) segments (\(segments.filter(\.sealed).count) sealed)")
+            print("log: LSNs \(log.firstLSN)...\(log.writtenLSN) (durable \(log.durableLSN)), \(segments.count) segments (\(segments.filter(\.sealed).count) sealed)"
+                + (log.releasedSegments.isEmpty ? "" : "; \(log.releasedSegments.count) older segments (LSNs 1...\(log.releasedSegments.last!.lastLSN)) only in the bucket"))
             print("checkpoint: \(log.checkpoint.map { "\($0.seq), root \($0.root.hex)" } ?? "none"); snapshots at LSN \(log.snapshots.map { "\($0.lsn)" }.joined(separator: ", "))")
             if let lsn = out["bucket_lsn"] as? Int {
                 print("bucket: \(out["bucket_objects"]!) objects (\(Output.bytes(out["bucket_bytes"] as! Int))), LSNs up to \(lsn), checkpoint \(out["bucket_checkpoint"]!), writer '\(out["bucket_writer"]!)'; RPO \(out["rpo_operations"]!) operations")

@@ -196,4 +196,60 @@ import Testing
         #expect(denied.stderr.contains("signatureMismatch"))
         #expect(denied.stderr.contains("check the secret key"))
     }
+
+    /// Bucket settings from `--config`, local retention through `upload`, and a config file with
+    /// a typo refused with the file and the field named.
+    @Test func uploadWithAConfigFileReleasesLocalSegments() throws {
+        let server = try S3TestServer.shared()
+        let dir = TemporaryDirectory("cli-config")
+        defer { dir.remove() }
+        let env = [
+            "AWS_ACCESS_KEY_ID": server.accessKey, "AWS_SECRET_ACCESS_KEY": server.secretKey, "AWS_REGION": "us-east-1",
+        ]
+        // A database with a snapshot (replay --to takes one), so retention may release.
+        let sample = dir.appending("sample")
+        #expect(try run(["sample", "--data", sample, "--ops", "1500", "--writers", "4"]).status == 0)
+        let data = dir.appending("data")
+        #expect(try run(["replay", "--data", sample, "--to", data]).status == 0)
+
+        let prefix = "cli-config-\(UInt32.random(in: 0...UInt32.max))"
+        let config = dir.appending("sediment.json")
+        try Data(
+            """
+            {"bucket": {"endpoint": "\(server.endpoint)", "name": "\(server.bucket)", "prefix": "\(prefix)", "retainLocalMB": 0}}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: config))
+        let upload = try run(["upload", "--data", data, "--seal", "--json", "--config", config], environment: env)
+        #expect(upload.status == 0, "\(upload.stderr)")
+        let u = try #require(try JSONSerialization.jsonObject(with: Data(upload.stdout.utf8)) as? [String: Any])
+        #expect(u["bucket_lsn"] as? Int == 1500)
+        #expect(u["released_segments"] as? Int == 1)
+
+        let verify = try run(["verify", "--data", data])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("1 older segments are in the bucket only"))
+        let status = try run(["status", "--data", data, "--config", config], environment: env)
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("only in the bucket"))
+        #expect(status.stdout.contains("RPO 0 operations"))
+
+        // The bucket restores everything, released segments included.
+        let restored = dir.appending("restored")
+        let restore = try run(["restore", "--to", restored, "--config", config], environment: env)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try run(["verify", "--data", restored]).stdout.contains("1500 records"))
+
+        for (text, complaint) in [
+            (#"{"bucket": {"endpont": "x"}}"#, "bucket.endpont is not a known setting"),
+            (#"{"bucket": {"retainLocalMB": "lots"}}"#, "bucket.retainLocalMB must be a whole number"),
+            (#"{"bucket": {"name": "b"}"#, "not valid JSON"),
+        ] {
+            let bad = dir.appending("bad.json")
+            try Data(text.utf8).write(to: URL(fileURLWithPath: bad))
+            let refused = try run(["status", "--data", data, "--config", bad], environment: env)
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains(bad))
+            #expect(refused.stderr.contains(complaint), "\(refused.stderr)")
+        }
+    }
 }
