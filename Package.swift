@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         // System libraries (Debian: libzstd-dev, liblz4-dev, libssl-dev).
@@ -57,6 +58,7 @@ let package = Package(
             name: "SedimentEngine",
             dependencies: [
                 "SedimentFormat", "SedimentLog", "SedimentObjectStore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             exclude: ["README.md"],
             swiftSettings: strict
@@ -93,7 +95,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SedimentEngineTests",
-            dependencies: ["SedimentEngine", "SedimentLog", "SedimentFormat", "SedimentObjectStore", "SedimentTesting"],
+            dependencies: [
+                "SedimentEngine", "SedimentLog", "SedimentFormat", "SedimentObjectStore", "SedimentTesting",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

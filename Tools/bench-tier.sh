@@ -2,7 +2,8 @@
 # Cold-tier throughput against a SeaweedFS server on loopback, with the AWS CLI as the peer in
 # the same run: upload of the sealed segments (`sediment upload` vs `aws s3 cp --recursive` of
 # the same files) and restore (`sediment restore`, which also proves every root, vs
-# `aws s3 sync` download).
+# `aws s3 sync` download); then the RPO under steady durable ingest (`sediment bench rpo`, 1 s
+# roll) with the uploader's RPO target and with the log's age-based roll alone.
 #
 # Usage: Tools/bench-tier.sh [--no-build]
 # Environment: OPS=1000000 VALUE_SIZE=1000 (about 1 GiB of log)  SEDIMENT=path
@@ -51,7 +52,12 @@ t0=$(now)
 aws --endpoint-url "$SEDIMENT_S3_ENDPOINT" s3 sync --quiet "s3://$SEDIMENT_S3_BUCKET/awscli/log" "$WORK/awscli-download"
 AWS_DOWN=$(echo "$(now) - $t0" | bc)
 
-python3 - "$UP" "$RESTORE" "$AWS_UP" "$AWS_DOWN" "$LOG_BYTES" "$OUT" <<'PY'
+step "RPO under steady ingest, 1 s roll, with the uploader's RPO target"
+RPO_TARGET=$("$SEDIMENT" bench rpo --data "$WORK/rpo-target" --prefix rpo-target --seconds "${RPO_SECONDS:-15}" --roll-ms 1000 "${B[@]}" --json)
+step "RPO under steady ingest, 1 s roll, age-based roll only"
+RPO_AGE=$("$SEDIMENT" bench rpo --data "$WORK/rpo-age" --prefix rpo-age --seconds "${RPO_SECONDS:-15}" --roll-ms 1000 --no-rpo-target "${B[@]}" --json)
+
+python3 - "$UP" "$RESTORE" "$AWS_UP" "$AWS_DOWN" "$LOG_BYTES" "$OUT" "$RPO_TARGET" "$RPO_AGE" <<'PY'
 import json, sys
 up, restore = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 aws_up, aws_down, log_bytes = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
@@ -65,4 +71,11 @@ print(f"| transfer | bytes | Sediment s | Sediment MB/s | AWS CLI s | AWS CLI MB
 for name, peer in (("upload", "aws s3 cp --recursive"), ("restore", "aws s3 sync")):
     r = rows[name]
     print(f"| {name} (vs `{peer}`) | {r['bytes']:,} | {r['sediment_s']:.2f} | {r['sediment_mb_s']:.0f} | {r['aws_s']:.2f} | {r['aws_mb_s']:.0f} | {r['sediment_mb_s'] / r['aws_mb_s']:.2f} |")
+rpo = {"target": json.loads(sys.argv[7]), "age": json.loads(sys.argv[8])}
+rows["rpo"] = rpo
+json.dump(rows, open(sys.argv[6], "w"), indent=1)
+print("\n| roll 1 s | durable appends | samples | RPO p50 ms | p99 ms | max ms | goal ≤ 1,000 ms |\n|---|---:|---:|---:|---:|---:|---|")
+for name, label in (("target", "uploader RPO target 1 s (default)"), ("age", "age-based roll only")):
+    r = rpo[name]
+    print(f"| {label} | {r['operations']:,} | {r['samples']} | {r['rpo_p50_ms']:.0f} | {r['rpo_p99_ms']:.0f} | {r['rpo_max_ms']:.0f} | {'met' if r['rpo_max_ms'] <= 1000 else 'not met'} |")
 PY

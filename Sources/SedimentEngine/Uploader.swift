@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import CoreMetrics
 public import SedimentFormat
 public import SedimentLog
 public import SedimentObjectStore
@@ -33,6 +34,10 @@ public final class Uploader: Sendable {
 
     private struct State {
         var status = Status()
+        /// The last early roll (see `run(every:rpoTarget:)`): when, and the LSN it sealed up to.
+        var roll: (at: ContinuousClock.Instant, lsn: LSN)?
+        /// How long recent early rolls took to reach the bucket, newest last.
+        var rollToBucket: [Duration] = []
         /// Keys confirmed to hold our bytes (uploaded, or found and checked).
         var present: Set<String> = []
         /// Keys and sizes the first listing found, not yet checked against our files.
@@ -52,10 +57,22 @@ public final class Uploader: Sendable {
     /// them. Nil: keep everything.
     public let retainLocalBytes: Int?
 
+    /// Exported through swift-metrics (the server's `/metrics`): `sediment_rpo_operations`,
+    /// `sediment_rpo_seconds`, `sediment_bucket_lsn`, `sediment_released_segments`,
+    /// `sediment_uploaded_bytes_total`.
+    private let metrics: (rpoOperations: Meter, rpoSeconds: Meter, bucketLSN: Meter, released: Meter, uploadedBytes: Counter)
+
     public init(
         log: SegmentedLog, store: any ObjectStore, layout: BucketLayout, parallel: Int = 3, retainLocalBytes: Int? = nil,
-        logger: Logger
+        metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger
     ) {
+        metrics = (
+            Meter(label: "sediment_rpo_operations", factory: metricsFactory),
+            Meter(label: "sediment_rpo_seconds", factory: metricsFactory),
+            Meter(label: "sediment_bucket_lsn", factory: metricsFactory),
+            Meter(label: "sediment_released_segments", factory: metricsFactory),
+            Counter(label: "sediment_uploaded_bytes_total", factory: metricsFactory)
+        )
         self.parallel = parallel
         self.retainLocalBytes = retainLocalBytes
         self.log = log
@@ -73,9 +90,27 @@ public final class Uploader: Sendable {
         return durable > bucket ? durable - bucket : 0
     }
 
+    /// The RPO in time: how long ago the newest operation in the bucket committed, while newer
+    /// durable ones wait; zero when the bucket has everything durable.
+    public var rpoMillis: UInt64 {
+        guard rpo > 0 else { return 0 }
+        let now = log.configuration.clock.nowMillis()
+        let bucketTx = status.bucketTxTime.millis
+        return now > bucketTx ? now - bucketTx : 0
+    }
+
+    private func updateMetrics() {
+        let s = status
+        metrics.rpoOperations.set(Int64(clamping: rpo))
+        metrics.rpoSeconds.set(Double(rpoMillis) / 1000)
+        metrics.bucketLSN.set(Int64(clamping: s.bucketLSN))
+        metrics.released.set(s.releasedSegments)
+    }
+
     /// One pass: uploads whatever the newest checkpoint lists that the bucket lacks. Throws the
     /// first failure (the rest waits for the next pass).
     public func uploadPending() async throws(EngineError) {
+        defer { updateMetrics() }
         if state.withLock({ $0.status.fenced }) {
             throw EngineError(.unavailable, "uploads stopped: another writer owns bucket prefix '\(layout.prefix)'")
         }
@@ -206,6 +241,7 @@ public final class Uploader: Sendable {
             $0.status.uploadedObjects += 1
             $0.status.uploadedBytes += bytes.count
         }
+        metrics.uploadedBytes.increment(by: bytes.count)
         logger.debug("uploaded", metadata: ["key": "\(key)", "bytes": "\(bytes.count)"])
     }
 
@@ -273,13 +309,43 @@ public final class Uploader: Sendable {
     }
 
     /// Uploads every `interval` until the task is cancelled; a failed pass is retried on the next.
-    public func run(every interval: Duration) async {
+    /// Runs passes every `interval` until cancelled or fenced. With `rpoTarget`, also seals the
+    /// active segment early enough that it reaches the bucket within the target: when the
+    /// newest operation in the bucket is older than the target less the time recent early seals
+    /// took to arrive (and one interval), the log is rolled. The log's own age-based roll stays
+    /// the backstop.
+    public func run(every interval: Duration, rpoTarget: Duration? = nil) async {
         while !Task.isCancelled {
             do { try await uploadPending() } catch {
                 logger.warning("upload pass failed; retrying", metadata: ["error": "\(error)"])
                 if status.fenced { return }
             }
+            if let rpoTarget { await rollIfDue(target: rpoTarget, interval: interval) }
             try? await Task.sleep(for: interval)
+        }
+    }
+
+    private func rollIfDue(target: Duration, interval: Duration) async {
+        let now = ContinuousClock.now
+        let bucketLSN = status.bucketLSN
+        let lag = Duration.milliseconds(Int64(clamping: rpoMillis))
+        let due: Bool = state.withLock { s in
+            if let roll = s.roll {
+                guard bucketLSN >= roll.lsn else { return false }  // the last early seal is still on its way
+                s.rollToBucket.append(now - roll.at)
+                if s.rollToBucket.count > 16 { s.rollToBucket.removeFirst() }
+                s.roll = nil
+            }
+            let arrival = (s.rollToBucket.max() ?? .milliseconds(100)) + interval
+            return lag + arrival >= target
+        }
+        guard due, log.durableLSN > bucketLSN else { return }
+        let lsn = log.writtenLSN
+        do {
+            try await log.roll()
+            state.withLock { $0.roll = (now, lsn) }
+        } catch {
+            logger.warning("early roll for the RPO target failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -178,6 +178,7 @@ struct BenchRPO: AsyncParsableCommand {
     @Option(help: "Concurrent writers.") var writers = 8
     @Option(help: "Roll (seal) the active segment at this age, ms.") var rollMs: UInt64 = 1000
     @Option(help: "Uploader pass interval, ms (a pass with nothing new costs no request).") var uploadEveryMs = 20
+    @Flag(help: "Only the log's age-based roll; no RPO target (by default the uploader targets --roll-ms).") var noRpoTarget = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
@@ -186,7 +187,8 @@ struct BenchRPO: AsyncParsableCommand {
         config.maxSegmentAgeMillis = rollMs
         let log = try SegmentedLog.open(config, logger: cliLogger)
         let uploader = Uploader(log: log, store: store, layout: try bucket.layout(), logger: cliLogger)
-        let uploading = Task { await uploader.run(every: .milliseconds(uploadEveryMs)) }
+        let target: Duration? = noRpoTarget ? nil : .milliseconds(Int64(rollMs))
+        let uploading = Task { await uploader.run(every: .milliseconds(uploadEveryMs), rpoTarget: target) }
         let deadline = ContinuousClock.now + .seconds(seconds)
         let value = Value.binary(SampleOperations.payload(for: "rpo", size: 100))
         let writers = writers
@@ -226,10 +228,10 @@ struct BenchRPO: AsyncParsableCommand {
             Output.json([
                 "rpo_p50_ms": ms(0.5), "rpo_p99_ms": ms(0.99), "rpo_max_ms": ms(1), "samples": lags.count,
                 "operations": operations, "ops_per_sec": (Double(operations) / Double(seconds)).rounded(),
-                "roll_ms": Int(rollMs), "uploaded_objects": uploader.status.uploadedObjects,
+                "roll_ms": Int(rollMs), "rpo_target_ms": noRpoTarget ? 0 : Int(rollMs), "uploaded_objects": uploader.status.uploadedObjects,
             ])
         } else {
-            print("rpo: \(operations) durable appends in \(seconds) s (\(writers) writers), roll every \(rollMs) ms, upload pass every \(uploadEveryMs) ms")
+            print("rpo: \(operations) durable appends in \(seconds) s (\(writers) writers), roll every \(rollMs) ms\(noRpoTarget ? "" : ", RPO target \(rollMs) ms"), upload pass every \(uploadEveryMs) ms")
             print("  bucket lag p50 \(ms(0.5)) ms, p99 \(ms(0.99)) ms, max \(ms(1)) ms over \(lags.count) samples; \(uploader.status.uploadedObjects) objects uploaded")
         }
     }

@@ -3,6 +3,7 @@ import Logging
 import SedimentEngine
 import SedimentFormat
 import SedimentLog
+import MetricsTestKit
 import SedimentObjectStore
 import SedimentTesting
 import Testing
@@ -44,11 +45,17 @@ import Testing
             config.log.maxSegmentBytes = 12 << 10
             let db = try Database.open(config, logger: quietLogger)
             try await populate(db, clock: clock)
-            let uploader = Uploader(log: db.log, store: store, layout: BucketLayout(prefix: prefix), logger: quietLogger)
+            let metrics = TestMetrics()
+            let uploader = Uploader(
+                log: db.log, store: store, layout: BucketLayout(prefix: prefix), metricsFactory: metrics, logger: quietLogger)
             #expect(uploader.rpo > 0)
             try await uploader.uploadPending()
             #expect(uploader.rpo == 0)
             #expect(uploader.status.bucketLSN == db.appliedLSN)
+            // The RPO and the bucket's LSN as metrics (the server exports them).
+            #expect(try metrics.expectMeter("sediment_rpo_operations").lastValue == 0)
+            #expect(try metrics.expectMeter("sediment_bucket_lsn").lastValue == Double(db.appliedLSN))
+            #expect(try metrics.expectCounter("sediment_uploaded_bytes_total").totalValue == Int64(uploader.status.uploadedBytes))
             // A second pass finds nothing to do.
             let uploaded = uploader.status.uploadedObjects
             try await uploader.uploadPending()
@@ -187,6 +194,51 @@ import Testing
             logger: quietLogger)
         try await Self.retention(store: store, prefix: "retention-\(UInt32.random(in: 0...UInt32.max))")
         await store.shutdown()
+    }
+
+    /// With an RPO target the uploader seals the active segment itself, early enough for the
+    /// target (the log's own age-based roll is off here), driven by the log's clock.
+    @Test func anRPOTargetRollsTheActiveSegmentInTime() async throws {
+        try await withTemporaryDirectory("rpo-target") { dir in
+            let clock = MockWallClock(millis: 5_000_000)
+            var config = databaseConfiguration(dir.appending("node"), clock: clock)
+            config.log.maxSegmentAgeMillis = nil
+            config.log.durability = .fsync  // the RPO counts durable operations
+            let db = try Database.open(config, logger: quietLogger)
+            let metrics = TestMetrics()
+            let uploader = Uploader(
+                log: db.log, store: try LocalDirectoryStore(root: dir.appending("bucket")), layout: BucketLayout(prefix: "p"),
+                metricsFactory: metrics, logger: quietLogger)
+            let running = Task { await uploader.run(every: .milliseconds(2), rpoTarget: .seconds(1)) }
+            func waitForBucket(_ lsn: LSN) async {
+                let deadline = ContinuousClock.now + .seconds(20)
+                while uploader.status.bucketLSN < lsn && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
+            }
+            // An empty bucket is behind at once: the first write is sealed and uploaded.
+            try await db.put("m", "a", 1)
+            await waitForBucket(1)
+            #expect(uploader.status.bucketLSN == 1)
+
+            // Half the target later the next write waits (checked over 20 more passes)...
+            try await db.put("m", "b", 2)
+            clock.advance(by: 500)
+            let lag = try metrics.expectMeter("sediment_rpo_seconds")
+            let passes = lag.values.count
+            let deadline = ContinuousClock.now + .seconds(20)
+            while lag.values.count < passes + 20 && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
+            #expect(lag.values.count >= passes + 20)
+            #expect(uploader.status.bucketLSN == 1)
+            #expect(uploader.rpoMillis == 500)
+            // ...and just before the target it is sealed and uploaded.
+            clock.advance(by: 499)
+            await waitForBucket(2)
+            #expect(uploader.status.bucketLSN == 2)
+            #expect(uploader.rpoMillis == 0)
+            #expect(try metrics.expectMeter("sediment_rpo_seconds").lastValue == 0)
+            running.cancel()
+            await running.value
+            try await db.close()
+        }
     }
 
     @Test func uploadLoseTheNodeRestoreOnALocalBucket() async throws {
