@@ -400,8 +400,8 @@ public final class SegmentedLog: Sendable {
     /// Deletes the oldest local segments, which the caller has confirmed are in the bucket:
     /// `segments` must be the oldest sealed segments on disk, in order, as the checkpoint lists
     /// them. The release is recorded durably before any file is deleted; afterwards reading
-    /// their records throws `.released`, and reopening needs a snapshot after them. Cursors
-    /// already inside one of them finish reading it (the open file outlives its name).
+    /// their records throws `.released` (a cursor inside one of them, at its next block), and a
+    /// database needs a snapshot after them to open (their records cannot be replayed).
     public func release(_ segments: [Manifest.Segment]) throws(LogError) {
         guard !segments.isEmpty else { return }
         try released.withLock { (released) throws(LogError) in

@@ -36,7 +36,7 @@ import Testing
         return out
     }
 
-    static func roundTrip(store: any ObjectStore, prefix: String) async throws {
+    static func roundTrip(_ store: any ObjectStore, prefix: String) async throws {
         try await withTemporaryDirectory("tiering") { dir in
             let clock = MockWallClock(millis: 1_000_000)
             let source = dir.appending("node")
@@ -95,7 +95,7 @@ import Testing
     /// Local retention: once uploaded and covered by a snapshot, old segments leave the local
     /// disk; historical reads of their versions fetch byte ranges from the bucket and answer as
     /// before, also after a reopen; a node without the bucket says what is missing.
-    static func retention(store: any ObjectStore, prefix: String) async throws {
+    static func retention(_ store: any ObjectStore, prefix: String) async throws {
         try await withTemporaryDirectory("retention") { dir in
             let clock = MockWallClock(millis: 1_000_000)
             let layout = BucketLayout(prefix: prefix)
@@ -179,21 +179,29 @@ import Testing
         }
     }
 
-    @Test func retentionReleasesUploadedSegmentsAndReadsThemFromALocalBucket() async throws {
-        try await withTemporaryDirectory("bucket") { bucket in
-            try await Self.retention(store: try LocalDirectoryStore(root: bucket.path), prefix: "db1")
-        }
+    /// Runs `body` with a bucket in a temporary directory.
+    static func onLocalBucket(_ body: (any ObjectStore, String) async throws -> Void) async throws {
+        try await withTemporaryDirectory("bucket") { bucket in try await body(try LocalDirectoryStore(root: bucket.path), "db1") }
     }
 
-    @Test func retentionReadsReleasedSegmentsFromSeaweedFS() async throws {
+    /// Runs `body` with the test SeaweedFS and a fresh prefix.
+    static func onSeaweedFS(_ name: String, _ body: (any ObjectStore, String) async throws -> Void) async throws {
         let server = try S3TestServer.shared()
         let store = try S3Store(
             S3Configuration(
                 endpoint: server.endpoint, bucket: server.bucket, region: "us-east-1",
                 credentials: AWSCredentials(accessKeyID: server.accessKey, secretAccessKey: server.secretKey)),
             logger: quietLogger)
-        try await Self.retention(store: store, prefix: "retention-\(UInt32.random(in: 0...UInt32.max))")
+        try await body(store, "\(name)-\(UInt32.random(in: 0...UInt32.max))")
         await store.shutdown()
+    }
+
+    @Test func retentionReleasesUploadedSegmentsAndReadsThemFromALocalBucket() async throws {
+        try await Self.onLocalBucket(Self.retention)
+    }
+
+    @Test func retentionReadsReleasedSegmentsFromSeaweedFS() async throws {
+        try await Self.onSeaweedFS("retention", Self.retention)
     }
 
     /// With an RPO target the uploader seals the active segment itself, early enough for the
@@ -242,20 +250,11 @@ import Testing
     }
 
     @Test func uploadLoseTheNodeRestoreOnALocalBucket() async throws {
-        try await withTemporaryDirectory("bucket") { bucket in
-            try await Self.roundTrip(store: try LocalDirectoryStore(root: bucket.path), prefix: "db1")
-        }
+        try await Self.onLocalBucket(Self.roundTrip)
     }
 
     @Test func uploadLoseTheNodeRestoreOnSeaweedFS() async throws {
-        let server = try S3TestServer.shared()
-        let store = try S3Store(
-            S3Configuration(
-                endpoint: server.endpoint, bucket: server.bucket, region: "us-east-1",
-                credentials: AWSCredentials(accessKeyID: server.accessKey, secretAccessKey: server.secretKey)),
-            logger: quietLogger)
-        try await Self.roundTrip(store: store, prefix: "tiering-\(UInt32.random(in: 0...UInt32.max))")
-        await store.shutdown()
+        try await Self.onSeaweedFS("tiering", Self.roundTrip)
     }
 
     @Test func aSecondWriterIsFencedAndADamagedBucketIsRefused() async throws {

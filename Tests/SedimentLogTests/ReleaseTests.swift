@@ -8,13 +8,19 @@ import Testing
 /// release is recorded before files go, reads of released records say so, reopening and
 /// verification accept exactly the recorded releases, and any other missing segment is damage.
 @Suite struct ReleaseTests {
+    /// A log of small segments holding `count` puts, every full segment sealed.
+    static func sealedLog(_ dir: TemporaryDirectory, count: Int) async throws -> (SegmentedLog, LogConfiguration) {
+        var config = configuration(dir)
+        config.maxSegmentBytes = 16 << 10
+        let log = try SegmentedLog.open(config, logger: quietLogger)
+        _ = try await appendPuts(log, count: count, concurrency: 4)
+        try await log.waitForSealing()
+        return (log, config)
+    }
+
     @Test func releasedSegmentsLeaveTheDiskAndOnlyThem() async throws {
         try await withTemporaryDirectory("release") { dir in
-            var config = configuration(dir)
-            config.maxSegmentBytes = 16 << 10
-            let log = try SegmentedLog.open(config, logger: quietLogger)
-            _ = try await appendPuts(log, count: 1000, concurrency: 4)
-            try await log.waitForSealing()
+            let (log, config) = try await Self.sealedLog(dir, count: 1000)
             let sealed = log.localSealedSegments
             #expect(sealed.count > 4)
 
@@ -61,11 +67,7 @@ import Testing
 
     @Test func aDamagedReleaseListIsRefusedWithItsPath() async throws {
         try await withTemporaryDirectory("release-damaged") { dir in
-            var config = configuration(dir)
-            config.maxSegmentBytes = 16 << 10
-            let log = try SegmentedLog.open(config, logger: quietLogger)
-            _ = try await appendPuts(log, count: 600, concurrency: 4)
-            try await log.waitForSealing()
+            let (log, config) = try await Self.sealedLog(dir, count: 600)
             try log.release(Array(log.localSealedSegments.prefix(1)))
             try await log.close()
 
