@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries (Debian: libzstd-dev, liblz4-dev, libssl-dev).
@@ -64,6 +66,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SedimentServer",
+            dependencies: [
+                "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("openapi.json")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "SedimentTesting",
             dependencies: ["SedimentFormat", "SedimentLog"],
             swiftSettings: strict
@@ -71,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "sediment",
             dependencies: [
-                "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentTesting",
+                "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentServer", "SedimentTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -99,6 +112,11 @@ let package = Package(
                 "SedimentEngine", "SedimentLog", "SedimentFormat", "SedimentObjectStore", "SedimentTesting",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SedimentServerTests",
+            dependencies: ["SedimentServer", "SedimentFormat", "SedimentTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
+import SedimentFormat
+import SedimentServer
 
 /// `--config FILE`: settings in a JSON file (documented in docs/configuration.md). A flag given
-/// on the command line wins over the file; the file wins over the environment's defaults.
-/// Unknown fields and wrong types are errors that name the file and the field: a typo must not
-/// silently fall back to a default.
+/// on the command line wins over the environment, which wins over the file. Unknown fields and
+/// wrong types are errors that name the file and the field: a typo must not silently fall back
+/// to a default.
 struct ConfigFile: Sendable {
     struct Bucket: Sendable {
         var endpoint: String?
@@ -15,58 +17,78 @@ struct ConfigFile: Sendable {
         var retainLocalMB: Int?
     }
 
+    struct Server: Sendable {
+        var data: String?
+        var host: String?
+        var port: Int?
+        var jwtSecret: String?
+        var openHealth: Bool?
+        var maxBodyBytes: Int?
+        var maxBatchOperations: Int?
+        var maxValueDepth: Int?
+        var memoryBudgetMB: Int?
+        var rules: [AccessRule]?
+    }
+
     var bucket = Bucket()
+    var server = Server()
 
     static func load(_ path: String) throws -> ConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("\(path): cannot read the config file")
         }
-        let json: JSONValue
-        do { json = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
-            // JSONSerialization says where the syntax breaks ("around character 24").
-            var detail = "\(error)"
-            do { _ = try JSONSerialization.jsonObject(with: data) } catch {
-                detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey].map { "\($0)" } ?? "\(error)"
-            }
-            throw ValidationError("\(path): not valid JSON: \(detail)")
+        let json: Value
+        do { json = try JSON.parse(Array(data), maxDepth: 16) } catch {
+            throw ValidationError("\(path): not valid JSON: \(error)")
         }
-        let reader = Reader(path: path)
-        let top = try reader.object(json, at: "")
+        let r = Reader(path: path)
+        let top = try r.object(json, at: "")
         var config = ConfigFile()
-        try reader.only(["bucket"], in: top, at: "")
+        try r.only(["bucket", "server"], in: top, at: "")
         if let raw = top["bucket"] {
-            let b = try reader.object(raw, at: "bucket")
-            try reader.only(["endpoint", "name", "prefix", "region", "virtualHosted", "retainLocalMB"], in: b, at: "bucket")
-            config.bucket.endpoint = try reader.string(b["endpoint"], at: "bucket.endpoint")
-            config.bucket.name = try reader.string(b["name"], at: "bucket.name")
-            config.bucket.prefix = try reader.string(b["prefix"], at: "bucket.prefix")
-            config.bucket.region = try reader.string(b["region"], at: "bucket.region")
-            config.bucket.virtualHosted = try reader.bool(b["virtualHosted"], at: "bucket.virtualHosted")
-            config.bucket.retainLocalMB = try reader.count(b["retainLocalMB"], at: "bucket.retainLocalMB")
+            let b = try r.object(raw, at: "bucket")
+            try r.only(["endpoint", "name", "prefix", "region", "virtualHosted", "retainLocalMB"], in: b, at: "bucket")
+            config.bucket.endpoint = try r.string(b["endpoint"], at: "bucket.endpoint")
+            config.bucket.name = try r.string(b["name"], at: "bucket.name")
+            config.bucket.prefix = try r.string(b["prefix"], at: "bucket.prefix")
+            config.bucket.region = try r.string(b["region"], at: "bucket.region")
+            config.bucket.virtualHosted = try r.bool(b["virtualHosted"], at: "bucket.virtualHosted")
+            config.bucket.retainLocalMB = try r.count(b["retainLocalMB"], at: "bucket.retainLocalMB")
+        }
+        if let raw = top["server"] {
+            let s = try r.object(raw, at: "server")
+            try r.only(
+                ["data", "host", "port", "jwtSecret", "openHealth", "maxBodyBytes", "maxBatchOperations", "maxValueDepth", "memoryBudgetMB", "rules"],
+                in: s, at: "server")
+            config.server.data = try r.string(s["data"], at: "server.data")
+            config.server.host = try r.string(s["host"], at: "server.host")
+            config.server.port = try r.count(s["port"], at: "server.port")
+            config.server.jwtSecret = try r.string(s["jwtSecret"], at: "server.jwtSecret")
+            config.server.openHealth = try r.bool(s["openHealth"], at: "server.openHealth")
+            config.server.maxBodyBytes = try r.count(s["maxBodyBytes"], at: "server.maxBodyBytes")
+            config.server.maxBatchOperations = try r.count(s["maxBatchOperations"], at: "server.maxBatchOperations")
+            config.server.maxValueDepth = try r.count(s["maxValueDepth"], at: "server.maxValueDepth")
+            config.server.memoryBudgetMB = try r.count(s["memoryBudgetMB"], at: "server.memoryBudgetMB")
+            if let rules = s["rules"] {
+                guard case .array(let items) = rules else { throw r.fail("server.rules", "must be an array") }
+                config.server.rules = try items.enumerated().map { i, item in
+                    let at = "server.rules[\(i)]"
+                    let rule = try r.object(item, at: at)
+                    try r.only(["maps", "roles", "access"], in: rule, at: at)
+                    guard let maps = try r.string(rule["maps"], at: at + ".maps") else { throw r.fail(at + ".maps", "is required") }
+                    guard case .array(let rawRoles)? = rule["roles"] else { throw r.fail(at + ".roles", "must be an array of role names") }
+                    let roles = try rawRoles.map { role -> String in
+                        guard case .string(let name) = role else { throw r.fail(at + ".roles", "must be an array of role names") }
+                        return name
+                    }
+                    guard let name = try r.string(rule["access"], at: at + ".access"), let access = Access(name: name) else {
+                        throw r.fail(at + ".access", "must be read, write or admin")
+                    }
+                    return AccessRule(maps: maps, roles: roles, access: access)
+                }
+            }
         }
         return config
-    }
-
-    /// Any JSON value, decoded strictly (a number is not a boolean).
-    private enum JSONValue: Decodable {
-        case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() {
-                self = .null
-            } else if let b = try? c.decode(Bool.self) {
-                self = .bool(b)
-            } else if let n = try? c.decode(Double.self) {
-                self = .number(n)
-            } else if let s = try? c.decode(String.self) {
-                self = .string(s)
-            } else if let a = try? c.decode([JSONValue].self) {
-                self = .array(a)
-            } else {
-                self = .object(try c.decode([String: JSONValue].self))
-            }
-        }
     }
 
     /// Typed access to the parsed JSON with errors that name the file and the field.
@@ -77,33 +99,33 @@ struct ConfigFile: Sendable {
             ValidationError("\(path): \(field.isEmpty ? "the top level" : field) \(message)")
         }
 
-        func object(_ value: JSONValue, at field: String) throws -> [String: JSONValue] {
-            guard case .object(let object) = value else { throw fail(field, "must be an object") }
+        func object(_ value: Value, at field: String) throws -> [String: Value] {
+            guard case .map(let object) = value else { throw fail(field, "must be an object") }
             return object
         }
 
-        func only(_ known: [String], in object: [String: JSONValue], at field: String) throws {
+        func only(_ known: [String], in object: [String: Value], at field: String) throws {
             if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
                 throw fail(field.isEmpty ? unknown : field + "." + unknown, "is not a known setting (known here: \(known.joined(separator: ", ")))")
             }
         }
 
-        func string(_ value: JSONValue?, at field: String) throws -> String? {
+        func string(_ value: Value?, at field: String) throws -> String? {
             guard let value else { return nil }
             guard case .string(let s) = value else { throw fail(field, "must be a string") }
             return s
         }
 
-        func bool(_ value: JSONValue?, at field: String) throws -> Bool? {
+        func bool(_ value: Value?, at field: String) throws -> Bool? {
             guard let value else { return nil }
             guard case .bool(let b) = value else { throw fail(field, "must be true or false") }
             return b
         }
 
-        func count(_ value: JSONValue?, at field: String) throws -> Int? {
+        func count(_ value: Value?, at field: String) throws -> Int? {
             guard let value else { return nil }
-            guard case .number(let n) = value, let i = Int(exactly: n), i >= 0 else { throw fail(field, "must be a whole number ≥ 0") }
-            return i
+            guard case .int(let i) = value, i >= 0 else { throw fail(field, "must be a whole number ≥ 0") }
+            return Int(i)
         }
     }
 }

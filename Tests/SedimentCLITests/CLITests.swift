@@ -242,7 +242,7 @@ import Testing
         for (text, complaint) in [
             (#"{"bucket": {"endpont": "x"}}"#, "bucket.endpont is not a known setting"),
             (#"{"bucket": {"retainLocalMB": "lots"}}"#, "bucket.retainLocalMB must be a whole number"),
-            (#"{"bucket": {"name": "b"}"#, "not valid JSON"),
+            (#"{"bucket": {"name": "b"}"#, "not valid JSON: unexpected end"),
         ] {
             let bad = dir.appending("bad.json")
             try Data(text.utf8).write(to: URL(fileURLWithPath: bad))

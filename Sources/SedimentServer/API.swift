@@ -1,0 +1,342 @@
+import Foundation
+public import Hummingbird
+import NIOCore
+public import SedimentEngine
+import SedimentFormat
+import SedimentLog
+
+/// The HTTP JSON API over one database (routes in `register`); see openapi.json.
+public struct API: Sendable {
+    public let database: Database
+    public let configuration: ServerConfiguration
+    public let uploader: Uploader?
+    let verifier: JWTVerifier
+
+    public init(database: Database, configuration: ServerConfiguration, uploader: Uploader?) {
+        self.database = database
+        self.configuration = configuration
+        self.uploader = uploader
+        self.verifier = JWTVerifier(secret: configuration.jwtSecret)
+    }
+
+    /// Adds every route to `router`.
+    public func register(_ router: Router<BasicRequestContext>) {
+        router.add(middleware: JSONErrorMiddleware())
+        router.get("/health") { request, _ in
+            try self.open(request)
+            return json(["status": "ok"])
+        }
+        router.get("/ready") { request, _ in
+            try self.open(request)
+            return json(["status": "ready", "lsn": .int(Int64(self.database.appliedLSN))])
+        }
+        router.get("/v1/openapi.json") { request, _ in
+            try self.authenticate(request)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPI.document)))
+        }
+        router.get("/v1/status") { request, _ in
+            try self.authenticate(request)
+            return json(self.status())
+        }
+        router.get("/v1/maps") { request, _ in
+            let principal = try self.authenticate(request)
+            let names = self.database.mapNames.filter { (try? self.configuration.rules.check(principal, map: $0, needs: .read)) != nil }
+            return json(["maps": .array(names.map(Value.string))])
+        }
+        router.put("/v1/maps/:map/keys/:key") { request, context in
+            let (map, key) = try self.mapAndKey(context)
+            try self.authorize(request, map: map, needs: .write)
+            var request = request
+            let value = try await self.body(&request)
+            let q = request.uri.queryParameters
+            let op = SedimentFormat.Operation(
+                map: map, key: key, kind: .put, value: value, timestamp: self.database.makeTimestamp(),
+                validFrom: try Self.time(q.get("validFrom"), "validFrom"), validTo: try Self.time(q.get("validTo"), "validTo"),
+                ttlMillis: try Self.count(q.get("ttlMs"), "ttlMs"))
+            return try await self.commit([op], durability: q.get("durability"))
+        }
+        router.delete("/v1/maps/:map/keys/:key") { request, context in
+            let (map, key) = try self.mapAndKey(context)
+            try self.authorize(request, map: map, needs: .write)
+            let q = request.uri.queryParameters
+            let op = SedimentFormat.Operation(
+                map: map, key: key, kind: .remove, timestamp: self.database.makeTimestamp(),
+                validFrom: try Self.time(q.get("validFrom"), "validFrom"), validTo: try Self.time(q.get("validTo"), "validTo"))
+            return try await self.commit([op], durability: q.get("durability"))
+        }
+        router.get("/v1/maps/:map/keys/:key") { request, context in
+            let (map, key) = try self.mapAndKey(context)
+            try self.authorize(request, map: map, needs: .read)
+            let point = try self.readPoint(asOf: request.uri.queryParameters.get("asOf"), validAt: request.uri.queryParameters.get("validAt"))
+            guard let version = try self.database.record(map, key, at: point) else {
+                throw APIError.notFound("\(map)/\(key) has no value at \(point)")
+            }
+            var out = Self.versionJSON(version)
+            out["map"] = .string(map)
+            out["key"] = .string(key)
+            return json(out)
+        }
+        router.get("/v1/maps/:map/keys/:key/history") { request, context in
+            let (map, key) = try self.mapAndKey(context)
+            try self.authorize(request, map: map, needs: .read)
+            let versions = try self.database.history(map, key)
+            return json(["map": .string(map), "key": .string(key), "versions": .array(versions.map { .map(Self.versionJSON($0)) })])
+        }
+        router.post("/v1/maps/:map/query") { request, context in
+            let map = try self.parameter(context, "map")
+            try self.authorize(request, map: map, needs: .read)
+            var request = request
+            return json(try self.query(map, try await self.body(&request)))
+        }
+        router.post("/v1/batch") { request, _ in
+            let principal = try self.authenticate(request)
+            var request = request
+            return try await self.batch(try await self.body(&request), principal: principal)
+        }
+    }
+
+    // MARK: Auth
+
+    /// Health and readiness are open unless configured otherwise.
+    private func open(_ request: Request) throws {
+        if !configuration.openHealth { try authenticate(request) }
+    }
+
+    @discardableResult
+    func authenticate(_ request: Request) throws -> Principal {
+        do {
+            return try verifier.principal(
+                authorization: request.headers[.authorization], nowSeconds: Int64(Date().timeIntervalSince1970))
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    private func authorize(_ request: Request, map: String, needs access: Access) throws {
+        let principal = try authenticate(request)
+        do { try configuration.rules.check(principal, map: map, needs: access) } catch { throw APIError(error) }
+    }
+
+    // MARK: Requests
+
+    private func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+        guard let raw = context.parameters.get(name) else { throw APIError.badRequest("missing \(name)") }
+        guard let decoded = raw.removingPercentEncoding else { throw APIError.badRequest("\(name) is not valid percent-encoding") }
+        return decoded
+    }
+
+    private func mapAndKey(_ context: BasicRequestContext) throws -> (String, String) {
+        (try parameter(context, "map"), try parameter(context, "key"))
+    }
+
+    /// The request body as one JSON value, within the body and depth limits.
+    private func body(_ request: inout Request) async throws -> Value {
+        let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+        guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
+        do {
+            return try JSON.parse(Array(buffer.readableBytesView), maxDepth: configuration.maxValueDepth)
+        } catch {
+            throw APIError.badRequest("malformed JSON: \(error)")
+        }
+    }
+
+    /// RFC 3339 or epoch milliseconds.
+    static func time(_ text: String?, _ name: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let millis = EpochMillis.parse(text) else {
+            throw APIError.badRequest("\(name) must be RFC 3339 (2026-11-26T12:00:00Z) or epoch milliseconds, not \(text)")
+        }
+        return millis
+    }
+
+    static func count(_ text: String?, _ name: String) throws -> UInt64? {
+        guard let text else { return nil }
+        guard let n = UInt64(text) else { throw APIError.badRequest("\(name) must be a whole number of milliseconds, not \(text)") }
+        return n
+    }
+
+    func readPoint(asOf: String?, validAt: String?) throws -> ReadPoint {
+        let asOfMillis = try Self.time(asOf, "asOf")
+        if let asOfMillis, asOfMillis < 0 { throw APIError.badRequest("asOf must not be before 1970") }
+        return ReadPoint(asOf: asOfMillis.map { ReadPoint.asOf(millis: UInt64($0)).asOf! }, validAt: try Self.time(validAt, "validAt"))
+    }
+
+    /// Commits operations as one group and answers once `durability` is reached: `memory` and
+    /// `fsync` when the log acknowledges (the server's log syncs every group), `bucket` once the
+    /// uploader has the operations in the bucket.
+    private func commit(_ operations: [SedimentFormat.Operation], durability: String?) async throws -> Response {
+        let level = durability ?? "fsync"
+        guard ["memory", "fsync", "bucket"].contains(level) else {
+            throw APIError.badRequest("durability must be memory, fsync or bucket, not \(level)")
+        }
+        if level == "bucket", uploader == nil { throw APIError.badRequest("durability bucket needs a bucket (--bucket)") }
+        let result = try await database.write(operations)
+        if level == "bucket", let uploader {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while uploader.status.bucketLSN < result.lastLSN {
+                guard ContinuousClock.now < deadline else {
+                    throw APIError(.gatewayTimeout, "timeout", "committed at LSN \(result.lastLSN) but not in the bucket within 60 s")
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        return json([
+            "lsn": .int(Int64(result.lastLSN)), "firstLsn": .int(Int64(result.firstLSN)), "txTime": .string(Self.txText(result.lastTxTime)),
+            "durability": .string(level),
+        ])
+    }
+
+    private func batch(_ body: Value, principal: Principal) async throws -> Response {
+        guard case .map(let fields) = body, case .array(let items)? = fields["operations"] else {
+            throw APIError.badRequest("a batch is {\"operations\": [...], \"durability\": ...}")
+        }
+        if let extra = fields.keys.first(where: { $0 != "operations" && $0 != "durability" }) {
+            throw APIError.badRequest("unknown field \"\(extra)\" in a batch")
+        }
+        guard !items.isEmpty else { throw APIError.badRequest("a batch needs at least one operation") }
+        guard items.count <= configuration.maxBatchOperations else {
+            throw APIError(.contentTooLarge, "too_large", "a batch holds at most \(configuration.maxBatchOperations) operations, not \(items.count)")
+        }
+        var operations: [SedimentFormat.Operation] = []
+        let timestamp = database.makeTimestamp()
+        for (i, item) in items.enumerated() {
+            guard case .map(let o) = item, case .string(let kind)? = o["op"], case .string(let map)? = o["map"],
+                case .string(let key)? = o["key"]
+            else { throw APIError.badRequest("operation \(i): needs op, map and key strings") }
+            if let extra = o.keys.first(where: { !["op", "map", "key", "value", "validFrom", "validTo", "ttlMs"].contains($0) }) {
+                throw APIError.badRequest("operation \(i): unknown field \"\(extra)\"")
+            }
+            do { try configuration.rules.check(principal, map: map, needs: .write) } catch { throw APIError(error) }
+            func time(_ name: String) throws -> Int64? {
+                switch o[name] {
+                case nil: return nil
+                case .int(let n)?: return n
+                case .string(let s)?: return try Self.time(s, "operation \(i): \(name)")
+                default: throw APIError.badRequest("operation \(i): \(name) must be RFC 3339 or epoch milliseconds")
+                }
+            }
+            var ttl: UInt64?
+            switch o["ttlMs"] {
+            case nil: break
+            case .int(let n)? where n >= 0: ttl = UInt64(n)
+            default: throw APIError.badRequest("operation \(i): ttlMs must be a whole number ≥ 0")
+            }
+            // One HLC per operation, in order (a batch is one group commit).
+            let hlc = HLCTimestamp(millis: timestamp.millis, counter: timestamp.counter &+ UInt32(i), nodeId: timestamp.nodeId)
+            switch kind {
+            case "put":
+                guard let value = o["value"] else { throw APIError.badRequest("operation \(i): put needs a value") }
+                operations.append(
+                    SedimentFormat.Operation(map: map, key: key, kind: .put, value: value, timestamp: hlc, validFrom: try time("validFrom"), validTo: try time("validTo"), ttlMillis: ttl))
+            case "delete":
+                operations.append(SedimentFormat.Operation(map: map, key: key, kind: .remove, timestamp: hlc, validFrom: try time("validFrom"), validTo: try time("validTo")))
+            default: throw APIError.badRequest("operation \(i): op must be put or delete, not \(kind)")
+            }
+        }
+        let durability: String?
+        switch fields["durability"] {
+        case nil: durability = nil
+        case .string(let s)?: durability = s
+        default: throw APIError.badRequest("durability must be a string")
+        }
+        return try await commit(operations, durability: durability)
+    }
+
+    private func query(_ map: String, _ body: Value) throws -> [String: Value] {
+        guard case .map(let f) = body else { throw APIError.badRequest("a query is a JSON object") }
+        let known: Set<String> = ["predicate", "where", "sort", "limit", "cursor", "asOf", "validAt"]
+        if let extra = f.keys.first(where: { !known.contains($0) }) { throw APIError.badRequest("unknown field \"\(extra)\" in a query") }
+        var query = Query()
+        if let p = f["predicate"] { query.predicate = try Predicate(json: p) }
+        if case .map(let equalities)? = f["where"] {
+            let eqs = equalities.keys.sorted().map { Predicate.eq($0, equalities[$0]!) }
+            query.predicate = query.predicate.map { .and([$0] + eqs) } ?? (eqs.count == 1 ? eqs[0] : .and(eqs))
+        } else if f["where"] != nil {
+            throw APIError.badRequest("where must be an object of field: value")
+        }
+        if let s = f["sort"] { query.sort = try SortKey.list(json: s) }
+        switch f["limit"] {
+        case nil: break
+        case .int(let n)? where n > 0 && n <= 10_000: query.limit = Int(n)
+        default: throw APIError.badRequest("limit must be a whole number from 1 to 10000")
+        }
+        switch f["cursor"] {
+        case nil: break
+        case .string(let c)?: query.cursor = c
+        default: throw APIError.badRequest("cursor must be a string")
+        }
+        func text(_ name: String) throws -> String? {
+            switch f[name] {
+            case nil: return nil
+            case .string(let s)?: return s
+            case .int(let n)?: return String(n)
+            default: throw APIError.badRequest("\(name) must be RFC 3339 or epoch milliseconds")
+            }
+        }
+        let result = try database.query(map, query, at: try readPoint(asOf: try text("asOf"), validAt: try text("validAt")))
+        var out: [String: Value] = [
+            "rows": .array(result.rows.map { row in
+                var v = Self.versionJSON(row.version)
+                v["key"] = .string(row.key)
+                return .map(v)
+            }),
+            "asOf": .string(Self.txText(result.asOf)), "validAt": .int(result.validAt),
+        ]
+        if let next = result.nextCursor { out["nextCursor"] = .string(next) }
+        return out
+    }
+
+    private func status() -> [String: Value] {
+        let log = database.log
+        var out: [String: Value] = [
+            "lsn": .int(Int64(database.appliedLSN)), "durableLsn": .int(Int64(log.durableLSN)),
+            "segments": .int(Int64(log.segmentSummaries.count)), "releasedSegments": .int(Int64(log.releasedSegments.count)),
+            "checkpoint": .int(Int64(log.checkpoint?.seq ?? 0)), "snapshots": .array(log.snapshots.map { .int(Int64($0.lsn)) }),
+        ]
+        if let uploader {
+            let s = uploader.status
+            out["bucket"] = .map([
+                "lsn": .int(Int64(s.bucketLSN)), "rpoOperations": .int(Int64(uploader.rpo)), "rpoMillis": .int(Int64(uploader.rpoMillis)),
+                "fenced": .bool(s.fenced), "lastError": s.lastError.map(Value.string) ?? .null,
+            ])
+        }
+        return out
+    }
+
+    // MARK: Answers
+
+    static func txText(_ tx: TxTime) -> String { EpochMillis.format(tx.millis) }
+
+    static func versionJSON(_ v: Version) -> [String: Value] {
+        var out: [String: Value] = [
+            "lsn": .int(Int64(v.lsn)), "txTime": .string(txText(v.txTime)), "txTimeMillis": .int(Int64(clamping: v.txTime.millis)),
+            "kind": .string(v.kind.jsonName), "validFrom": .int(v.validFrom),
+            "hlc": .map(["millis": .int(Int64(clamping: v.timestamp.millis)), "counter": .int(Int64(v.timestamp.counter)), "nodeId": .string(v.timestamp.nodeId)]),
+        ]
+        if let value = v.value { out["value"] = value }
+        if let validTo = v.validTo { out["validTo"] = .int(validTo) }
+        if let ttl = v.ttlMillis { out["ttlMs"] = .int(Int64(clamping: ttl)) }
+        if let tag = v.tag { out["tag"] = .string(tag) }
+        return out
+    }
+}
+
+extension OperationKind {
+    var jsonName: String {
+        switch self {
+        case .put: "put"
+        case .remove: "delete"
+        case .orAdd: "orAdd"
+        case .orRemove: "orRemove"
+        }
+    }
+}
+
+/// A 200 answer with a JSON object body.
+func json(_ object: [String: Value]) -> Response {
+    Response(
+        status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+        body: ResponseBody(byteBuffer: ByteBuffer(string: JSON.text(.map(object)) + "\n")))
+}

@@ -1,0 +1,68 @@
+public import Hummingbird
+import NIOCore
+import SedimentEngine
+
+/// An error answer: a status and a JSON body `{"error": code, "message": text}`.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    /// Stable machine-readable code (`bad_request`, `unauthorized`, `not_found`, ...).
+    public var code: String
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
+    public static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = JSON.text(.map(["error": .string(code), "message": .string(message)]))
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body + "\n")))
+    }
+
+    init(_ error: AuthError) {
+        self = error.status == 403 ? APIError(.forbidden, "forbidden", error.message) : APIError(.unauthorized, "unauthorized", error.message)
+    }
+
+    init(_ error: EngineError) {
+        switch error.code {
+        case .invalidArgument: self = APIError(.badRequest, "bad_request", error.message)
+        case .unavailable, .locked: self = APIError(.serviceUnavailable, "unavailable", error.message)
+        case .corrupt: self = APIError(.internalServerError, "corrupt", "\(error)")
+        case .io: self = APIError(.internalServerError, "io", "\(error)")
+        }
+    }
+
+    /// Any error as an API error: ours, the engine's, Hummingbird's (no route: 404; body too
+    /// large: 413), anything else a 500 that says what it was.
+    static func wrap(_ error: any Error) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case let e as EngineError: return APIError(e)
+        case let e as AuthError: return APIError(e)
+        case is NIOTooManyBytesError: return APIError(.contentTooLarge, "too_large", "the request body is larger than the limit")
+        case let e as HTTPError:
+            let code = e.status == .notFound ? "not_found" : e.status == .methodNotAllowed ? "method_not_allowed" : "http_\(e.status.code)"
+            return APIError(e.status, code, e.body ?? e.status.reasonPhrase)
+        default: return APIError(.internalServerError, "internal", "\(error)")
+        }
+    }
+}
+
+/// Turns every error, including "no such route", into an `APIError` with its JSON body.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do { return try await next(request, context) } catch {
+            var e = APIError.wrap(error)
+            if error is HTTPError, e.status == .notFound || e.status == .methodNotAllowed {
+                e.message = "no route \(request.method) \(request.uri.path)"
+            }
+            throw e
+        }
+    }
+}

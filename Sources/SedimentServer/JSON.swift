@@ -1,0 +1,360 @@
+public import SedimentFormat
+
+/// JSON text to and from `Value`, exactly: integers stay `.int` (within Int64), numbers with a
+/// fraction or exponent are `.double`, `{"$base64": "..."}` is `.binary`, and
+/// `{"$double": "NaN" | "Infinity" | "-Infinity"}` the doubles JSON cannot spell. Parsing is
+/// strict RFC 8259 with a depth limit; errors say what and at which byte.
+public enum JSON {
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public var offset: Int
+        public var message: String
+        public var description: String { "\(message) at byte \(offset)" }
+    }
+
+    /// Parses one JSON text (surrounding whitespace allowed).
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(ParseError) -> Value {
+        var p = Parser(bytes: bytes, maxDepth: maxDepth)
+        p.skipSpace()
+        let value = try p.value(depth: 0)
+        p.skipSpace()
+        guard p.i == bytes.count else { throw ParseError(offset: p.i, message: "unexpected text after the JSON value") }
+        return value
+    }
+
+    public static func parse(_ text: String, maxDepth: Int = 64) throws(ParseError) -> Value {
+        try parse(Array(text.utf8), maxDepth: maxDepth)
+    }
+
+    /// The JSON text of a value (object keys sorted, so equal values print alike).
+    public static func text(_ value: Value) -> String {
+        var out = ""
+        write(value, into: &out)
+        return out
+    }
+
+    private static func write(_ value: Value, into out: inout String) {
+        switch value {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .double(let d):
+            if d.isNaN {
+                out += #"{"$double":"NaN"}"#
+            } else if d.isInfinite {
+                out += d < 0 ? #"{"$double":"-Infinity"}"# : #"{"$double":"Infinity"}"#
+            } else {
+                // Swift prints the shortest text that reads back exactly ("1.0", "1e+16"); a
+                // fraction or exponent is kept so that it reads back as a double.
+                let text = "\(d)"
+                out += text.contains(".") || text.contains("e") ? text : text + ".0"
+            }
+        case .string(let s): writeString(s, into: &out)
+        case .binary(let bytes): out += #"{"$base64":""# + Base64.encode(bytes) + #""}"#
+        case .array(let items):
+            out += "["
+            for (n, item) in items.enumerated() {
+                if n > 0 { out += "," }
+                write(item, into: &out)
+            }
+            out += "]"
+        case .map(let fields):
+            out += "{"
+            for (n, key) in fields.keys.sorted().enumerated() {
+                if n > 0 { out += "," }
+                writeString(key, into: &out)
+                out += ":"
+                write(fields[key]!, into: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func writeString(_ s: String, into out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    private struct Parser {
+        let bytes: [UInt8]
+        let maxDepth: Int
+        var i = 0
+
+        init(bytes: [UInt8], maxDepth: Int) {
+            self.bytes = bytes
+            self.maxDepth = maxDepth
+        }
+
+        func fail(_ message: String) -> ParseError { ParseError(offset: i, message: message) }
+
+        mutating func skipSpace() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+        }
+
+        mutating func value(depth: Int) throws(ParseError) -> Value {
+            guard depth < maxDepth else { throw fail("nested deeper than \(maxDepth) levels") }
+            guard i < bytes.count else { throw fail("unexpected end of the JSON text") }
+            switch bytes[i] {
+            case UInt8(ascii: "{"): return try object(depth: depth)
+            case UInt8(ascii: "["): return try array(depth: depth)
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+            default: throw fail("unexpected character '\(Character(Unicode.Scalar(bytes[i])))'")
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(ParseError) {
+            let n = word.utf8CodeUnitCount
+            guard i + n <= bytes.count,
+                word.withUTF8Buffer({ w in (0..<n).allSatisfy { bytes[i + $0] == w[$0] } })
+            else { throw fail("invalid literal") }
+            i += n
+        }
+
+        mutating func object(depth: Int) throws(ParseError) -> Value {
+            i += 1
+            var fields: [String: Value] = [:]
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+                i += 1
+                return .map(fields)
+            }
+            while true {
+                skipSpace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                let keyAt = i
+                let key = try string()
+                skipSpace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
+                i += 1
+                skipSpace()
+                guard fields[key] == nil else { throw ParseError(offset: keyAt, message: "duplicate key \"\(key)\"") }
+                fields[key] = try value(depth: depth + 1)
+                skipSpace()
+                guard i < bytes.count else { throw fail("unexpected end inside an object") }
+                if bytes[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                guard bytes[i] == UInt8(ascii: "}") else { throw fail("expected ',' or '}' in an object") }
+                i += 1
+                break
+            }
+            return try Self.tagged(fields) ?? .map(fields)
+        }
+
+        /// `{"$base64": ...}` and `{"$double": ...}`.
+        static func tagged(_ fields: [String: Value]) throws(ParseError) -> Value? {
+            guard fields.count == 1, let (key, value) = fields.first, key.hasPrefix("$") else { return nil }
+            switch (key, value) {
+            case ("$base64", .string(let text)):
+                guard let bytes = Base64.decode(text) else { throw ParseError(offset: 0, message: "$base64 is not valid base64") }
+                return .binary(bytes)
+            case ("$double", .string("NaN")): return .double(.nan)
+            case ("$double", .string("Infinity")): return .double(.infinity)
+            case ("$double", .string("-Infinity")): return .double(-.infinity)
+            default: return nil
+            }
+        }
+
+        mutating func array(depth: Int) throws(ParseError) -> Value {
+            i += 1
+            var items: [Value] = []
+            skipSpace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(items)
+            }
+            while true {
+                skipSpace()
+                items.append(try value(depth: depth + 1))
+                skipSpace()
+                guard i < bytes.count else { throw fail("unexpected end inside an array") }
+                if bytes[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                guard bytes[i] == UInt8(ascii: "]") else { throw fail("expected ',' or ']' in an array") }
+                i += 1
+                return .array(items)
+            }
+        }
+
+        mutating func string() throws(ParseError) -> String {
+            i += 1
+            var scalars = String.UnicodeScalarView()
+            var runStart = i
+            func flush(_ p: inout Parser, _ scalars: inout String.UnicodeScalarView, upTo end: Int) throws(ParseError) {
+                guard runStart < end else { return }
+                guard let run = String(validating: p.bytes[runStart..<end], as: UTF8.self) else {
+                    throw ParseError(offset: runStart, message: "invalid UTF-8 in a string")
+                }
+                scalars.append(contentsOf: run.unicodeScalars)
+            }
+            while true {
+                guard i < bytes.count else { throw fail("unterminated string") }
+                let b = bytes[i]
+                if b == UInt8(ascii: "\"") {
+                    try flush(&self, &scalars, upTo: i)
+                    i += 1
+                    return String(scalars)
+                }
+                if b < 0x20 { throw fail("control character in a string") }
+                if b == UInt8(ascii: "\\") {
+                    try flush(&self, &scalars, upTo: i)
+                    i += 1
+                    guard i < bytes.count else { throw fail("unterminated escape") }
+                    let e = bytes[i]
+                    i += 1
+                    switch e {
+                    case UInt8(ascii: "\""): scalars.append("\"")
+                    case UInt8(ascii: "\\"): scalars.append("\\")
+                    case UInt8(ascii: "/"): scalars.append("/")
+                    case UInt8(ascii: "b"): scalars.append("\u{08}")
+                    case UInt8(ascii: "f"): scalars.append("\u{0C}")
+                    case UInt8(ascii: "n"): scalars.append("\n")
+                    case UInt8(ascii: "r"): scalars.append("\r")
+                    case UInt8(ascii: "t"): scalars.append("\t")
+                    case UInt8(ascii: "u"):
+                        var code = try hex4()
+                        if (0xD800..<0xDC00).contains(code) {
+                            guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                                throw fail("unpaired surrogate")
+                            }
+                            i += 2
+                            let low = try hex4()
+                            guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate") }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
+                        scalars.append(scalar)
+                    default: throw fail("invalid escape")
+                    }
+                    runStart = i
+                    continue
+                }
+                i += 1
+            }
+        }
+
+        mutating func hex4() throws(ParseError) -> UInt32 {
+            guard i + 4 <= bytes.count else { throw fail("short \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let b = bytes[i]
+                let d: UInt32
+                switch b {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(b - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(b - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(b - UInt8(ascii: "A") + 10)
+                default: throw fail("invalid hex digit in \\u escape")
+                }
+                v = v * 16 + d
+                i += 1
+            }
+            return v
+        }
+
+        mutating func number() throws(ParseError) -> Value {
+            let start = i
+            var isInteger = true
+            if bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) else { throw fail("invalid number") }
+            if bytes[i] == UInt8(ascii: "0") {
+                i += 1
+            } else {
+                while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+                isInteger = false
+                i += 1
+                let digits = i
+                while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
+                guard i > digits else { throw fail("invalid number") }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                isInteger = false
+                i += 1
+                if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                let digits = i
+                while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
+                guard i > digits else { throw fail("invalid number") }
+            }
+            let text = String(decoding: bytes[start..<i], as: UTF8.self)
+            if isInteger, let n = Int64(text) { return .int(n) }
+            guard let d = Double(text), d.isFinite else { throw ParseError(offset: start, message: "number \(text) is out of range") }
+            return .double(d)
+        }
+    }
+}
+
+/// Standard base64 (RFC 4648, with padding).
+enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest > 0 {
+            let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
+            out += rest == 2 ? [alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")] : [UInt8(ascii: "="), UInt8(ascii: "=")]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes standard or URL-safe base64, padded or not; nil if it is not base64.
+    static func decode(_ text: String) -> [UInt8]? {
+        var values: [UInt8] = []
+        values.reserveCapacity(text.utf8.count)
+        for c in text.utf8 {
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(c - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(c - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): values.append(62)
+            case UInt8(ascii: "/"), UInt8(ascii: "_"): values.append(63)
+            case UInt8(ascii: "="): continue
+            default: return nil
+            }
+        }
+        guard values.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * 3 / 4)
+        var i = 0
+        while i + 4 <= values.count {
+            let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
+            out += [UInt8(n >> 16 & 255), UInt8(n >> 8 & 255), UInt8(n & 255)]
+            i += 4
+        }
+        let rest = values.count - i
+        if rest >= 2 {
+            let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | (rest == 3 ? UInt32(values[i + 2]) << 6 : 0)
+            out.append(UInt8(n >> 16 & 255))
+            if rest == 3 { out.append(UInt8(n >> 8 & 255)) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Hummingbird
+public import Logging
+import NIOCore
+public import SedimentEngine
+import SedimentObjectStore
+import ServiceLifecycle
+
+/// How `sediment serve` runs.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0: any free port (the listening address is reported).
+    public var port = 8080
+    public var database: DatabaseConfiguration
+    /// HS256 secret for bearer tokens.
+    public var jwtSecret: String
+    public var rules: [AccessRule] = AccessRule.defaults
+    /// `/health` and `/ready` answer without a token.
+    public var openHealth = true
+    public var maxBodyBytes = 1 << 20
+    public var maxBatchOperations = 1000
+    /// Deepest nesting of a JSON value (arrays and objects).
+    public var maxValueDepth = 32
+    /// The bucket tier, if any: uploads (with the RPO target) and cold reads.
+    public var bucket: ColdBucket?
+    public var uploadEvery = Duration.milliseconds(50)
+    public var rpoTarget: Duration? = .seconds(1)
+    public var retainLocalBytes: Int?
+
+    public init(dataDirectory: String, jwtSecret: String) {
+        database = DatabaseConfiguration(directory: dataDirectory)
+        self.jwtSecret = jwtSecret
+    }
+}
+
+/// `sediment serve`: the database, the uploader and the HTTP server as services of one
+/// service group; SIGTERM or SIGINT stops accepting, drains requests, then the uploader makes a
+/// last pass and the database commits, syncs and closes.
+public enum Server {
+    public static func run(
+        _ configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) async throws {
+        var databaseConfiguration = configuration.database
+        databaseConfiguration.coldBucket = configuration.bucket
+        let database = try Database.open(databaseConfiguration, logger: logger)
+        let uploader = configuration.bucket.map {
+            Uploader(log: database.log, store: $0.store, layout: $0.layout, retainLocalBytes: configuration.retainLocalBytes, logger: logger)
+        }
+        let router = Router(context: BasicRequestContext.self)
+        API(database: database, configuration: configuration, uploader: uploader).register(router)
+        var services: [any Service] = [DatabaseService(database: database, logger: logger)]
+        if let uploader { services.append(UploaderService(uploader: uploader, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget)) }
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "sediment"),
+            services: services,
+            onServerRunning: { channel in
+                let address = channel.localAddress
+                onListening(address?.ipAddress ?? configuration.host, address?.port ?? configuration.port)
+            },
+            logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
+
+/// Keeps the database open while the server runs; on shutdown (after the HTTP server stopped)
+/// commits what is queued, snapshots, syncs and closes it.
+struct DatabaseService: Service {
+    let database: Database
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await database.close()
+        logger.info("database closed", metadata: ["lsn": "\(database.appliedLSN)"])
+    }
+}
+
+/// Uploads continuously; on shutdown makes one last pass.
+struct UploaderService: Service {
+    let uploader: Uploader
+    let every: Duration
+    let rpoTarget: Duration?
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await uploader.run(every: every, rpoTarget: rpoTarget) }
+        try? await uploader.uploadPending()
+    }
+}

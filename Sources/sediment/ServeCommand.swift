@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SedimentEngine
+import SedimentFormat
+import SedimentObjectStore
+import SedimentServer
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the database server: HTTP JSON API under /v1 (see /v1/openapi.json), health, readiness, status.",
+        discussion: """
+            With no flags: 127.0.0.1:8080, data in ./sediment-data, no bucket, and a development token \
+            printed at start. Settings come from flags, then the environment (SEDIMENT_DATA, SEDIMENT_HOST, \
+            SEDIMENT_PORT, SEDIMENT_JWT_SECRET), then --config FILE (see docs/configuration.md). \
+            SIGTERM or SIGINT shuts down gracefully.
+            """)
+
+    @Option(help: "The data directory (default ./sediment-data).") var data: String?
+    @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
+    @Option(help: "Port (default 8080; 0 picks a free one).") var port: Int?
+    @Option(help: "HS256 secret for bearer tokens (default: a random one, with a development token printed).") var jwtSecret: String?
+    @Option(help: "Memory budget of the process, MiB (default: none).") var memoryBudgetMb: Int?
+    @Option(help: "Local retention with a bucket: keep this many MiB of sealed segments locally.") var retainLocalMb: Int?
+    @OptionGroup var bucket: BucketOptions
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let file = try bucket.config.map(ConfigFile.load) ?? ConfigFile()
+        let envPort = try env["SEDIMENT_PORT"].map { text -> Int in
+            guard let p = Int(text) else { throw ValidationError("SEDIMENT_PORT must be a port number, not \(text)") }
+            return p
+        }
+        let dataDirectory = data ?? env["SEDIMENT_DATA"] ?? file.server.data ?? "./sediment-data"
+        let givenSecret = jwtSecret ?? env["SEDIMENT_JWT_SECRET"] ?? file.server.jwtSecret
+        let secret = givenSecret ?? Self.randomSecret()
+        var config = ServerConfiguration(dataDirectory: dataDirectory, jwtSecret: secret)
+        config.host = host ?? env["SEDIMENT_HOST"] ?? file.server.host ?? "127.0.0.1"
+        config.port = port ?? envPort ?? file.server.port ?? 8080
+        guard (0...65535).contains(config.port) else { throw ValidationError("port \(config.port) is not a port number") }
+        config.openHealth = file.server.openHealth ?? true
+        if let n = file.server.maxBodyBytes { config.maxBodyBytes = n }
+        if let n = file.server.maxBatchOperations { config.maxBatchOperations = n }
+        if let n = file.server.maxValueDepth { config.maxValueDepth = n }
+        if let rules = file.server.rules { config.rules = rules }
+        config.database.memoryBudgetBytes = (memoryBudgetMb ?? file.server.memoryBudgetMB).map { $0 << 20 }
+        if try bucket.isGiven() {
+            config.bucket = ColdBucket(store: try bucket.makeStore(), layout: try bucket.layout())
+            config.retainLocalBytes = (try retainLocalMb ?? bucket.resolved().retainLocalMB).map { $0 << 20 }
+        }
+
+        var logger = Logger(label: "sediment", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = env["SEDIMENT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let devToken = givenSecret == nil ? JWTVerifier(secret: secret).sign(Principal(userId: "dev", roles: ["admin"])) : nil
+        try await Server.run(config, logger: logger) { host, port in
+            var lines = ["sediment: listening on http://\(host):\(port) (data \(dataDirectory))"]
+            if let devToken {
+                lines.append("sediment: development token (admin; valid until this server stops): \(devToken)")
+                lines.append("sediment: try: curl -H 'Authorization: Bearer \(devToken)' -X PUT http://\(host):\(port)/v1/maps/demo/keys/hello -d '\"world\"'")
+            }
+            // Unbuffered: whoever started the server waits for this line.
+            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        }
+    }
+
+    private static func randomSecret() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+    }
+}
