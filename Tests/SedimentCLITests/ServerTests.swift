@@ -1,0 +1,166 @@
+import Foundation
+import SedimentTesting
+import Testing
+
+/// The real `sediment serve` binary on a free loopback port, driven by curl (a client we did not
+/// write): every route, authentication and authorization failures, bad input, and a graceful
+/// stop that keeps everything.
+@Suite struct ServerTests {
+    static let secret = "server-test-secret"
+    // HS256 tokens for the secret above, made with PyJWT:
+    //   jwt.encode({"sub": "ada", "roles": ["admin"]}, secret, algorithm="HS256") and likewise.
+    static let admin = token(sub: "ada", roles: ["admin"])
+    static let reader = token(sub: "bo", roles: ["reader"])
+
+    /// A token made by Python's PyJWT (installed by Tools/setup.sh), not by us.
+    static func token(sub: String, roles: [String]) -> String {
+        let script = "import jwt,sys,json; print(jwt.encode({'sub': sys.argv[1], 'roles': json.loads(sys.argv[2])}, sys.argv[3], algorithm='HS256'))"
+        let rolesJSON = "[" + roles.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        let run = try? runCapturingOutput(["/usr/bin/env", "python3", "-W", "ignore", "-c", script, sub, rolesJSON, secret])
+        return run?.output.trimmingCharacters(in: .whitespacesAndNewlines) ?? "no-token"
+    }
+
+    struct Answer {
+        var status: Int
+        var body: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+    }
+
+    /// `curl -X method url` with a bearer token and a body; the status and the body.
+    static func curl(_ method: String, _ url: String, token: String? = admin, body: String? = nil, extra: [String] = []) throws -> Answer {
+        var argv = ["/usr/bin/curl", "-s", "-S", "-X", method, "-w", "\n%{http_code}", url]
+        if let token { argv += ["-H", "Authorization: Bearer \(token)"] }
+        var file: String?
+        if let body {
+            // Large bodies go through a file (an argument list has a size limit).
+            if body.utf8.count > 64 << 10 {
+                file = NSTemporaryDirectory() + "/sediment-body-\(UUID().uuidString)"
+                try Data(body.utf8).write(to: URL(fileURLWithPath: file!))
+            }
+            argv += ["-H", "Content-Type: application/json", "--data-binary", file.map { "@" + $0 } ?? body]
+        }
+        defer { if let file { try? FileManager.default.removeItem(atPath: file) } }
+        let run = try runCapturingOutput(argv + extra)
+        let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
+        return Answer(status: Int(lines.last ?? "") ?? -1, body: lines.dropLast().joined(separator: "\n"))
+    }
+
+    @Test func everyRouteAuthAndBadInput() throws {
+        let dir = TemporaryDirectory("server")
+        defer { dir.remove() }
+        let data = dir.appending("data")
+        var server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret])
+        let u = server.url
+        #expect(server.devToken == nil)
+
+        // Open health and readiness.
+        #expect(try Self.curl("GET", u + "/health", token: nil).json["status"] as? String == "ok")
+        #expect(try Self.curl("GET", u + "/ready", token: nil).status == 200)
+
+        // Writes, reads, asOf, valid time, TTL, history.
+        let first = try Self.curl("PUT", u + "/v1/maps/people/keys/ada", body: #"{"name":"Ada","age":36}"#)
+        #expect(first.status == 200, "\(first.body)")
+        let firstTx = try #require(first.json["txTime"] as? String)
+        #expect(first.json["lsn"] as? Int == 1)
+        let second = try Self.curl("PUT", u + "/v1/maps/people/keys/ada?durability=fsync", body: #"{"name":"Ada","age":37}"#)
+        #expect(second.json["lsn"] as? Int == 2)
+        let now = try Self.curl("GET", u + "/v1/maps/people/keys/ada")
+        #expect(now.status == 200)
+        #expect((now.json["value"] as? [String: Any])?["age"] as? Int == 37)
+        let past = try Self.curl("GET", u + "/v1/maps/people/keys/ada?asOf=\(firstTx)")
+        #expect((past.json["value"] as? [String: Any])?["age"] as? Int == 36, "\(past.body)")
+        let before = try Self.curl("GET", u + "/v1/maps/people/keys/ada?asOf=1000")
+        #expect(before.status == 404)
+        #expect(before.json["error"] as? String == "not_found")
+        // A key with a space and a slash, percent-encoded; a value valid over one year only.
+        let odd = "odd%20key%2Fwith%2Fslash"
+        #expect(try Self.curl("PUT", u + "/v1/maps/people/keys/\(odd)?validFrom=2020-01-01T00:00:00Z&validTo=2021-01-01T00:00:00Z", body: "1").status == 200)
+        #expect(try Self.curl("GET", u + "/v1/maps/people/keys/\(odd)?validAt=2020-06-01T00:00:00Z").json["value"] as? Int == 1)
+        #expect(try Self.curl("GET", u + "/v1/maps/people/keys/\(odd)").status == 404)
+        #expect(try Self.curl("PUT", u + "/v1/maps/people/keys/brief?ttlMs=1", body: "\"gone soon\"").status == 200)
+        let history = try Self.curl("GET", u + "/v1/maps/people/keys/ada/history")
+        #expect((history.json["versions"] as? [Any])?.count == 2)
+
+        // Batch (one group commit), delete, query with predicate, sort, limit and cursor.
+        let batch = try Self.curl(
+            "POST", u + "/v1/batch",
+            body: #"{"operations":[{"op":"put","map":"people","key":"bo","value":{"name":"Bo","age":20}},{"op":"put","map":"people","key":"cy","value":{"name":"Cy","age":52}},{"op":"delete","map":"people","key":"brief"}]}"#)
+        #expect(batch.status == 200, "\(batch.body)")
+        #expect((batch.json["lsn"] as? Int ?? 0) - (batch.json["firstLsn"] as? Int ?? 0) == 2)
+        #expect(try Self.curl("DELETE", u + "/v1/maps/people/keys/bo").status == 200)
+        #expect(try Self.curl("GET", u + "/v1/maps/people/keys/bo").status == 404)
+        let query = try Self.curl(
+            "POST", u + "/v1/maps/people/query",
+            body: #"{"predicate":{"op":"gte","attribute":"age","value":30},"sort":[{"field":"age","direction":"desc"}],"limit":1}"#)
+        #expect(query.status == 200, "\(query.body)")
+        let rows = try #require(query.json["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["key"] as? String } == ["cy"])
+        let cursor = try #require(query.json["nextCursor"] as? String)
+        let page2 = try Self.curl(
+            "POST", u + "/v1/maps/people/query",
+            body: #"{"predicate":{"op":"gte","attribute":"age","value":30},"sort":[{"field":"age","direction":"desc"}],"limit":1,"cursor":"\#(cursor)"}"#)
+        #expect((page2.json["rows"] as? [[String: Any]])?.map { $0["key"] as? String } == ["ada"])
+        #expect(try Self.curl("POST", u + "/v1/maps/people/query", body: #"{"where":{"name":"Bo"}}"#).json["rows"] as? [Any] != nil)
+
+        #expect(try Self.curl("GET", u + "/v1/maps").json["maps"] as? [String] == ["people"])
+        #expect(try Self.curl("GET", u + "/v1/status").json["lsn"] as? Int == 8)
+        let spec = try Self.curl("GET", u + "/v1/openapi.json")
+        #expect(spec.json["openapi"] as? String == "3.0.3")
+
+        // Authentication and authorization.
+        for (token, status) in [(nil, 401), ("not.a.token", 401), (Self.token(sub: "ada", roles: ["admin"]) + "x", 401)] as [(String?, Int)] {
+            let refused = try Self.curl("GET", u + "/v1/maps/people/keys/ada", token: token)
+            #expect(refused.status == status)
+            #expect(refused.json["error"] as? String == "unauthorized")
+        }
+        #expect(try Self.curl("GET", u + "/v1/maps/people/keys/ada", token: Self.reader).status == 200)
+        let forbidden = try Self.curl("PUT", u + "/v1/maps/people/keys/ada", token: Self.reader, body: "1")
+        #expect(forbidden.status == 403)
+        #expect(forbidden.json["error"] as? String == "forbidden")
+        #expect(try Self.curl("PUT", u + "/v1/maps/user%2Fbo%2Fnotes/keys/a", token: Self.reader, body: "1").status == 200)
+
+        // Bad input: always a JSON error, never a crash.
+        let bad: [(String, String, String?, Int, String)] = [
+            ("PUT", "/v1/maps/people/keys/x", #"{"a": "#, 400, "malformed JSON"),
+            ("PUT", "/v1/maps/people/keys/x", nil, 400, "needs a JSON body"),
+            ("GET", "/v1/maps/people/keys/ada?asOf=last%20tuesday", nil, 400, "asOf must be RFC 3339"),
+            ("PUT", "/v1/maps/people/keys/x?durability=eventually", "1", 400, "durability must be"),
+            ("PUT", "/v1/maps/people/keys/x?durability=bucket", "1", 400, "needs a bucket"),
+            ("PUT", "/v1/maps/people/keys/x?ttlMs=-5", "1", 400, "ttlMs"),
+            ("PUT", "/v1/maps/people/keys/" + String(repeating: "k", count: 2000), "1", 400, "limit"),
+            ("PUT", "/v1/maps/people/keys/x", String(repeating: "[", count: 50) + String(repeating: "]", count: 50), 400, "nested deeper"),
+            ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1,"color":"red"}]}"#, 400, "unknown field"),
+            ("POST", "/v1/batch", #"{"operations":[]}"#, 400, "at least one"),
+            ("POST", "/v1/maps/people/query", #"{"predicate":{"op":"near","attribute":"a","value":1}}"#, 400, "unknown predicate"),
+            ("GET", "/v1/no/such/route", nil, 404, "no route"),
+            ("PUT", "/v1/maps/people/keys/x", "\"" + String(repeating: "v", count: 1_100_000) + "\"", 413, "larger than the limit"),
+        ]
+        for (method, path, body, status, complaint) in bad {
+            let answer = try Self.curl(method, u + path, body: body)
+            #expect(answer.status == status, "\(method) \(path.prefix(60)): \(answer.body)")
+            #expect((answer.json["message"] as? String)?.contains(complaint) == true, "\(method) \(path.prefix(60)): \(answer.body.prefix(300))")
+        }
+        let tooMany = "{\"operations\":[" + Array(repeating: #"{"op":"put","map":"m","key":"k","value":1}"#, count: 1001).joined(separator: ",") + "]}"
+        #expect(try Self.curl("POST", u + "/v1/batch", body: tooMany).status == 413)
+
+        // A graceful stop keeps everything; the restarted server answers the same.
+        #expect(server.terminate() == 0)
+        server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret])
+        let again = try Self.curl("GET", server.url + "/v1/maps/people/keys/ada?asOf=\(firstTx)")
+        #expect((again.json["value"] as? [String: Any])?["age"] as? Int == 36)
+        // Nothing the bad requests sent was written: the reader's note was the last write.
+        #expect(try Self.curl("GET", server.url + "/v1/status").json["lsn"] as? Int == 9)
+        #expect(server.terminate() == 0)
+    }
+
+    @Test func noSecretMeansADevelopmentTokenIsPrinted() throws {
+        let dir = TemporaryDirectory("server-dev")
+        defer { dir.remove() }
+        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data")])
+        let token = try #require(server.devToken)
+        #expect(try Self.curl("PUT", server.url + "/v1/maps/demo/keys/hello", token: token, body: "\"world\"").status == 200)
+        #expect(try Self.curl("GET", server.url + "/v1/maps/demo/keys/hello", token: token).json["value"] as? String == "world")
+        #expect(try Self.curl("GET", server.url + "/v1/maps/demo/keys/hello", token: Self.admin).status == 401)
+        #expect(server.terminate() == 0)
+    }
+}
