@@ -86,6 +86,7 @@ let package = Package(
             dependencies: [
                 "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentServer", "SedimentTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

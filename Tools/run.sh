@@ -1,17 +1,10 @@
 #!/usr/bin/env bash
-# The main job, on an embedded default: ingest a sample workload into ./sediment-data with
-# durable group commit, seal it, prove it with `sediment verify`, list it, and rebuild its state
-# with `sediment replay`.
-# Extra arguments go to `sediment sample` (e.g. --ops 1000000 --data /tmp/d).
+# The main job on the embedded default: `sediment serve` on 127.0.0.1:8080 with its data in
+# ./sediment-data and no bucket, printing a development token. Stop it with Ctrl-C (a graceful
+# shutdown: requests drain, the log syncs, a snapshot is written).
+# Extra arguments go to `sediment serve` (e.g. --port 9090, --data /tmp/d, --config FILE).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 Tools/setup.sh
 swift build -c release --product sediment
-bin=$(swift build -c release --show-bin-path)/sediment
-data=./sediment-data
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == --data ]] && data=${args[i + 1]}; done
-"$bin" sample --data "$data" "$@"
-"$bin" verify --data "$data"
-"$bin" inspect --data "$data" | head -n 20
-"$bin" replay --data "$data"
+exec "$(swift build -c release --show-bin-path)/sediment" serve "$@"

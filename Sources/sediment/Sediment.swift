@@ -6,7 +6,7 @@ struct Sediment: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sediment",
         abstract: "Sediment: a log-structured, bi-temporal database.",
-        subcommands: [ServeCommand.self, Sample.self, Verify.self, Inspect.self, ReplayCommand.self, StatusCommand.self, UploadCommand.self, RestoreCommand.self, Bench.self, CrashWriter.self])
+        subcommands: [ServeCommand.self, PutCommand.self, GetCommand.self, DeleteCommand.self, HistoryCommand.self, QueryCommand.self, Sample.self, Verify.self, Inspect.self, ReplayCommand.self, StatusCommand.self, UploadCommand.self, RestoreCommand.self, Bench.self, CrashWriter.self])
 }
 
 /// The CLI's logger: warnings and errors to standard error.
