@@ -1,0 +1,75 @@
+import Foundation
+import SedimentTesting
+import Testing
+
+/// The server under durable write load from a client we did not write (Tools/crash_load.py:
+/// Python's http.client, 16 connections), killed with SIGKILL at random moments and restarted,
+/// 50 times: every write that was answered 2xx must be readable afterwards with its value, and
+/// every restart must succeed.
+@Suite struct ServerCrashTests {
+    @Test func acknowledgedWritesSurviveSIGKILLOfTheServer() async throws {
+        let dir = TemporaryDirectory("server-crash")
+        defer { dir.remove() }
+        let data = dir.appending("data")
+        let secret = ServerTests.secret
+        let token = ServerTests.admin
+        let load = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Tools/crash_load.py").standardized.path
+        var rng = SystemRandomNumberGenerator()
+        var acknowledged: [Int: [String: Int]] = [:]
+        var killedUnderLoad = 0
+        let cycles = 50
+        for cycle in 0...cycles {
+            // Zero refused restarts: every start must come up.
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", secret])
+            // Everything acknowledged before the last kill is there, with its value.
+            if cycle > 0 {
+                let found = try Self.readAll(server.url, token: token, map: "crash-\(cycle - 1)")
+                let expected = acknowledged[cycle - 1] ?? [:]
+                let lost = expected.filter { found[$0.key] != $0.value }
+                #expect(lost.isEmpty, "cycle \(cycle - 1): \(lost.count) of \(expected.count) acknowledged writes lost, e.g. \(lost.first.map { "\($0)" } ?? "")")
+            }
+            if cycle == cycles {
+                #expect(server.terminate() == 0)
+                break
+            }
+            let url = server.url
+            let generator = Task.detached { try runCapturingOutput(["/usr/bin/env", "python3", load, url, token, "crash-\(cycle)"]) }
+            // A random moment under load (this wait is the experiment, not synchronization;
+            // Python takes about 100 ms to start sending).
+            try await Task.sleep(for: .milliseconds(Int.random(in: 150...500, using: &rng)))
+            #expect(server.crash() == 128 + 9)
+            let output = try await generator.value.output
+            var acks: [String: Int] = [:]
+            for line in output.split(separator: "\n") where line.hasPrefix("ACK ") {
+                let parts = line.split(separator: " ")
+                acks[String(parts[1])] = Int(parts[2])
+            }
+            #expect(!output.contains("ERR "), "the server refused a write: \(output.split(separator: "\n").first { $0.hasPrefix("ERR") } ?? "")")
+            acknowledged[cycle] = acks
+            if !acks.isEmpty { killedUnderLoad += 1 }
+        }
+        let total = acknowledged.values.reduce(0) { $0 + $1.count }
+        print("server crash test: \(total) acknowledged durable writes over \(cycles) SIGKILLs (\(killedUnderLoad) under load)")
+        #expect(total > 500, "only \(total) writes were acknowledged in \(cycles) cycles")
+        #expect(killedUnderLoad > cycles * 3 / 4, "the server was killed under load in only \(killedUnderLoad) of \(cycles) cycles")
+    }
+
+    /// Every live key of `map` with its `n`, through the query API (paged).
+    static func readAll(_ url: String, token: String, map: String) throws -> [String: Int] {
+        var found: [String: Int] = [:]
+        var cursor: String?
+        repeat {
+            let body = #"{"limit":10000"# + (cursor.map { #","cursor":""# + $0 + #"""# } ?? "") + "}"
+            let answer = try ServerTests.curl("POST", url + "/v1/maps/\(map)/query", token: token, body: body)
+            guard answer.status == 200 else {
+                Issue.record("query of \(map) failed: \(answer.status) \(answer.body.prefix(300))")
+                return found
+            }
+            for row in answer.json["rows"] as? [[String: Any]] ?? [] {
+                if let key = row["key"] as? String, let value = row["value"] as? [String: Any], let n = value["n"] as? Int { found[key] = n }
+            }
+            cursor = answer.json["nextCursor"] as? String
+        } while cursor != nil
+        return found
+    }
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Load generator for the server crash test: durable single-key writes from many connections.
+
+Usage: crash_load.py URL TOKEN MAP [--workers N]
+
+Each worker thread keeps one HTTP/1.1 connection and PUTs keys w<worker>-<n> with the JSON value
+{"w": worker, "n": n} and durability fsync. For every 2xx answer it prints "ACK <key> <n>" (one
+line, flushed) *after* the answer arrived, so every printed key was acknowledged by the server.
+Any failure (the server was killed) ends that worker; the process exits when all have ended or on
+SIGTERM. Only the Python standard library: a client Sediment did not write.
+"""
+import http.client
+import json
+import signal
+import sys
+import threading
+import urllib.parse
+
+lock = threading.Lock()
+stop = threading.Event()
+
+
+def worker(url, token, map_name, w):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    n = 0
+    while not stop.is_set():
+        key = f"w{w}-{n}"
+        body = json.dumps({"w": w, "n": n})
+        try:
+            conn.request("PUT", f"/v1/maps/{map_name}/keys/{key}?durability=fsync", body=body,
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+        except Exception:
+            return
+        if 200 <= resp.status < 300:
+            with lock:
+                sys.stdout.write(f"ACK {key} {n}\n")
+                sys.stdout.flush()
+        else:
+            with lock:
+                sys.stdout.write(f"ERR {key} {resp.status}\n")
+                sys.stdout.flush()
+            return
+        n += 1
+
+
+def main():
+    url, token, map_name = sys.argv[1], sys.argv[2], sys.argv[3]
+    workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 16
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threads = [threading.Thread(target=worker, args=(url, token, map_name, w), daemon=True) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()
