@@ -10,18 +10,27 @@ public struct API: Sendable {
     public let database: Database
     public let configuration: ServerConfiguration
     public let uploader: Uploader?
+    public let metrics: ServerMetrics
     let verifier: JWTVerifier
 
-    public init(database: Database, configuration: ServerConfiguration, uploader: Uploader?) {
+    public init(database: Database, configuration: ServerConfiguration, uploader: Uploader?, metrics: ServerMetrics) {
         self.database = database
         self.configuration = configuration
         self.uploader = uploader
+        self.metrics = metrics
         self.verifier = JWTVerifier(secret: configuration.jwtSecret)
     }
 
     /// Adds every route to `router`.
     public func register(_ router: Router<BasicRequestContext>) {
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware())
+        router.get("/metrics") { request, _ in
+            try self.open(request)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.scrape(self.database))))
+        }
         router.get("/health") { request, _ in
             try self.open(request)
             return json(["status": "ok"])
@@ -70,6 +79,7 @@ public struct API: Sendable {
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request, map: map, needs: .read)
             let point = try self.readPoint(asOf: request.uri.queryParameters.get("asOf"), validAt: request.uri.queryParameters.get("validAt"))
+            self.metrics.count("get")
             guard let version = try self.database.record(map, key, at: point) else {
                 throw APIError.notFound("\(map)/\(key) has no value at \(point)")
             }
@@ -88,6 +98,7 @@ public struct API: Sendable {
             let map = try self.parameter(context, "map")
             try self.authorize(request, map: map, needs: .read)
             var request = request
+            self.metrics.count("query")
             return json(try self.query(map, try await self.body(&request)))
         }
         router.post("/v1/batch") { request, _ in
@@ -99,7 +110,7 @@ public struct API: Sendable {
 
     // MARK: Auth
 
-    /// Health and readiness are open unless configured otherwise.
+    /// Health, readiness and metrics are open unless configured otherwise.
     private func open(_ request: Request) throws {
         if !configuration.openHealth { try authenticate(request) }
     }
@@ -173,6 +184,8 @@ public struct API: Sendable {
         }
         if level == "bucket", uploader == nil { throw APIError.badRequest("durability bucket needs a bucket (--bucket)") }
         let result = try await database.write(operations)
+        metrics.count("put", operations.count { $0.kind == .put })
+        metrics.count("delete", operations.count { $0.kind == .remove })
         if level == "bucket", let uploader {
             let deadline = ContinuousClock.now + .seconds(60)
             while uploader.status.bucketLSN < result.lastLSN {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 public import Logging
+import Metrics
 import NIOCore
 public import SedimentEngine
 import SedimentObjectStore
@@ -15,7 +16,7 @@ public struct ServerConfiguration: Sendable {
     /// HS256 secret for bearer tokens.
     public var jwtSecret: String
     public var rules: [AccessRule] = AccessRule.defaults
-    /// `/health` and `/ready` answer without a token.
+    /// `/health`, `/ready` and `/metrics` answer without a token.
     public var openHealth = true
     public var maxBodyBytes = 1 << 20
     public var maxBatchOperations = 1000
@@ -42,12 +43,17 @@ public enum Server {
     ) async throws {
         var databaseConfiguration = configuration.database
         databaseConfiguration.coldBucket = configuration.bucket
+        // The process's metrics go to Prometheus (`/metrics`), Hummingbird's request metrics too.
+        let metrics = ServerMetrics()
+        MetricsSystem.bootstrap(metrics.factory)
         let database = try Database.open(databaseConfiguration, logger: logger)
         let uploader = configuration.bucket.map {
-            Uploader(log: database.log, store: $0.store, layout: $0.layout, retainLocalBytes: configuration.retainLocalBytes, logger: logger)
+            Uploader(
+                log: database.log, store: $0.store, layout: $0.layout, retainLocalBytes: configuration.retainLocalBytes,
+                metricsFactory: metrics.factory, logger: logger)
         }
         let router = Router(context: BasicRequestContext.self)
-        API(database: database, configuration: configuration, uploader: uploader).register(router)
+        API(database: database, configuration: configuration, uploader: uploader, metrics: metrics).register(router)
         var services: [any Service] = [DatabaseService(database: database, logger: logger)]
         if let uploader { services.append(UploaderService(uploader: uploader, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget)) }
         let app = Application(

@@ -102,6 +102,13 @@ import Testing
         #expect((page2.json["rows"] as? [[String: Any]])?.map { $0["key"] as? String } == ["ada"])
         #expect(try Self.curl("POST", u + "/v1/maps/people/query", body: #"{"where":{"name":"Bo"}}"#).json["rows"] as? [Any] != nil)
 
+        // Prometheus metrics: open like health; operations, the log, the requests.
+        let metrics = try Self.curl("GET", u + "/metrics", token: nil)
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains(#"sediment_operations_total{kind="put"}"#))
+        #expect(metrics.body.contains("sediment_lsn 8"))
+        #expect(metrics.body.contains("http_server_request_duration_count"))
+
         #expect(try Self.curl("GET", u + "/v1/maps").json["maps"] as? [String] == ["people"])
         #expect(try Self.curl("GET", u + "/v1/status").json["lsn"] as? Int == 8)
         let spec = try Self.curl("GET", u + "/v1/openapi.json")
@@ -150,6 +157,33 @@ import Testing
         #expect((again.json["value"] as? [String: Any])?["age"] as? Int == 36)
         // Nothing the bad requests sent was written: the reader's note was the last write.
         #expect(try Self.curl("GET", server.url + "/v1/status").json["lsn"] as? Int == 9)
+        #expect(server.terminate() == 0)
+    }
+
+    /// The CLI client against the server: write, read now and as of the past, history, query,
+    /// delete, and an error from the server as a message and exit status 1.
+    @Test func theCLIClientTalksToTheServer() throws {
+        let dir = TemporaryDirectory("server-cli")
+        defer { dir.remove() }
+        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+        let env = ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.admin]
+        let cli = CLITests()
+        let first = try cli.run(["put", "demo", "hello", "world", "--json"], environment: env)
+        #expect(first.status == 0, "\(first.stderr)")
+        let tx = try #require((try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])?["txTime"] as? String)
+        #expect(try cli.run(["put", "demo", "hello", #"{"v": 2}"#], environment: env).stdout.contains("ok: demo/hello at LSN 2"))
+        #expect(try cli.run(["get", "demo", "hello"], environment: env).stdout == "{\"v\":2}\n")
+        #expect(try cli.run(["get", "demo", "hello", "--as-of", tx], environment: env).stdout == "world\n")
+        let history = try cli.run(["history", "demo", "hello"], environment: env).stdout
+        #expect(history.split(separator: "\n").count == 2)
+        #expect(try cli.run(["query", "demo", "--where", "v=2"], environment: env).stdout == "hello\t{\"v\":2}\n")
+        #expect(try cli.run(["delete", "demo", "hello"], environment: env).status == 0)
+        let gone = try cli.run(["get", "demo", "hello"], environment: env)
+        #expect(gone.status == 1)
+        #expect(gone.stderr.contains("404 not_found"))
+        let denied = try cli.run(["put", "demo", "x", "1"], environment: ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.reader])
+        #expect(denied.status == 1)
+        #expect(denied.stderr.contains("403 forbidden"))
         #expect(server.terminate() == 0)
     }
 
