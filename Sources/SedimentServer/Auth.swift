@@ -1,5 +1,6 @@
 import Foundation
 import SedimentFormat
+import Synchronization
 
 /// Who made a request: from the claims of a verified token.
 public struct Principal: Sendable, Hashable {
@@ -28,8 +29,13 @@ public struct AuthError: Error, Sendable, Hashable {
 /// HS256 JSON Web Tokens (RFC 7519), checked by hand: header `alg` must be `HS256`, the
 /// signature the HMAC-SHA256 of `header.payload` with the shared secret (compared in constant
 /// time), `exp` and `nbf` (seconds) honoured when present, `sub` required.
-public struct JWTVerifier: Sendable {
+public final class JWTVerifier: Sendable {
     private let secret: [UInt8]
+    /// Tokens verified before, with their principal and time bounds: a client sends the same
+    /// token with every request, and checking it again (HMAC, base64, JSON) cost more than
+    /// serving a read. Keyed by the whole token, signature included; bounded.
+    private let verified = Mutex<[String: (principal: Principal, exp: Int64?, nbf: Int64?)]>([:])
+    private static let cacheLimit = 4096
 
     public init(secret: String) {
         self.secret = Array(secret.utf8)
@@ -42,10 +48,29 @@ public struct JWTVerifier: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw AuthError(status: 401, message: "Authorization must be 'Bearer <token>'")
         }
-        return try verify(String(parts[1]).trimmingSpaces, nowSeconds: nowSeconds)
+        return try verify(parts[1].trimmingCharacters(in: .whitespaces), nowSeconds: nowSeconds)
     }
 
     public func verify(_ token: String, nowSeconds: Int64) throws(AuthError) -> Principal {
+        if let hit = verified.withLock({ $0[token] }) {
+            try Self.checkTimes(exp: hit.exp, nbf: hit.nbf, nowSeconds: nowSeconds)
+            return hit.principal
+        }
+        let (principal, exp, nbf) = try verifyUncached(token)
+        try Self.checkTimes(exp: exp, nbf: nbf, nowSeconds: nowSeconds)
+        verified.withLock { cache in
+            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[token] = (principal, exp, nbf)
+        }
+        return principal
+    }
+
+    private static func checkTimes(exp: Int64?, nbf: Int64?, nowSeconds: Int64) throws(AuthError) {
+        if let exp, nowSeconds >= exp { throw AuthError(status: 401, message: "token expired") }
+        if let nbf, nowSeconds < nbf { throw AuthError(status: 401, message: "token not valid yet") }
+    }
+
+    private func verifyUncached(_ token: String) throws(AuthError) -> (Principal, exp: Int64?, nbf: Int64?) {
         func bad(_ why: String) -> AuthError { AuthError(status: 401, message: "invalid token: \(why)") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Base64.decode(String(parts[0])), let payloadBytes = Base64.decode(String(parts[1])),
@@ -58,13 +83,15 @@ public struct JWTVerifier: Sendable {
             throw bad("signature does not match")
         }
         guard case .map(let claims)? = try? JSON.parse(payloadBytes, maxDepth: 8) else { throw bad("payload is not a JSON object") }
-        if let exp = claims["exp"] {
-            guard let seconds = exp.seconds else { throw bad("exp is not a number") }
-            guard nowSeconds < seconds else { throw AuthError(status: 401, message: "token expired") }
+        var exp: Int64?
+        var nbf: Int64?
+        if let raw = claims["exp"] {
+            guard let seconds = raw.seconds else { throw bad("exp is not a number") }
+            exp = seconds
         }
-        if let nbf = claims["nbf"] {
-            guard let seconds = nbf.seconds else { throw bad("nbf is not a number") }
-            guard nowSeconds >= seconds else { throw AuthError(status: 401, message: "token not valid yet") }
+        if let raw = claims["nbf"] {
+            guard let seconds = raw.seconds else { throw bad("nbf is not a number") }
+            nbf = seconds
         }
         guard case .string(let sub)? = claims["sub"], !sub.isEmpty else { throw bad("no sub claim (the user id)") }
         var roles: [String] = []
@@ -78,7 +105,7 @@ public struct JWTVerifier: Sendable {
         case nil: break
         default: throw bad("roles must be a string or an array of strings")
         }
-        return Principal(userId: sub, roles: roles)
+        return (Principal(userId: sub, roles: roles), exp, nbf)
     }
 
     /// A token for `principal` (the development token `sediment serve` prints, and tests).
@@ -114,12 +141,6 @@ extension Value {
     }
 }
 
-extension String {
-    fileprivate var trimmingSpaces: String {
-        String(self.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-    }
-}
-
 /// What a principal may do to a map.
 public enum Access: Int, Sendable, Comparable, CaseIterable {
     case read = 1, write = 2, admin = 3
@@ -141,14 +162,17 @@ public enum Access: Int, Sendable, Comparable, CaseIterable {
 /// one of `roles` (`*`: any authenticated principal). The greatest grant that matches wins;
 /// none is 403.
 public struct AccessRule: Sendable, Hashable {
-    public var maps: String
-    public var roles: [String]
-    public var access: Access
+    public let maps: String
+    public let roles: [String]
+    public let access: Access
+    /// `maps` split at each `{userId}` (one part when there is none), as UTF-8.
+    private let parts: [[UInt8]]
 
     public init(maps: String, roles: [String], access: Access) {
         self.maps = maps
         self.roles = roles
         self.access = access
+        parts = maps.components(separatedBy: "{userId}").map { Array($0.utf8) }
     }
 
     /// Without configured rules: role `admin` may do anything, `writer` read and write every map,
@@ -163,18 +187,20 @@ public struct AccessRule: Sendable, Hashable {
 
     func grants(_ principal: Principal, map: String) -> Access? {
         guard roles.contains("*") || roles.contains(where: principal.roles.contains) else { return nil }
+        if parts == [[UInt8(ascii: "*")]] { return access }
         // A user id is substituted literally: one holding a wildcard matches nothing.
-        if maps.contains("{userId}"), principal.userId.contains("*") { return nil }
-        let pattern = maps.replacingOccurrences(of: "{userId}", with: principal.userId)
-        return Self.glob(Array(pattern.unicodeScalars), Array(map.unicodeScalars)) ? access : nil
+        if parts.count > 1, principal.userId.utf8.contains(UInt8(ascii: "*")) { return nil }
+        let pattern = parts.count == 1 ? parts[0] : Array(parts.joined(separator: Array(principal.userId.utf8)))
+        return Self.glob(pattern, Array(map.utf8)) ? access : nil
     }
 
-    /// `*` matches any run (iterative, with backtracking to the last star: linear-ish, no
-    /// exponential blowup on hostile names).
-    static func glob(_ p: [Unicode.Scalar], _ s: [Unicode.Scalar]) -> Bool {
+    /// `*` matches any run of bytes (iterative, with backtracking to the last star: no
+    /// exponential blowup on hostile names). UTF-8 bytes: a literal matches exactly the same
+    /// characters.
+    static func glob(_ p: [UInt8], _ s: [UInt8]) -> Bool {
         var (pi, si, star, mark) = (0, 0, -1, 0)
         while si < s.count {
-            if pi < p.count, p[pi] == "*" {
+            if pi < p.count, p[pi] == UInt8(ascii: "*") {
                 star = pi
                 mark = si
                 pi += 1
@@ -189,7 +215,7 @@ public struct AccessRule: Sendable, Hashable {
                 return false
             }
         }
-        while pi < p.count, p[pi] == "*" { pi += 1 }
+        while pi < p.count, p[pi] == UInt8(ascii: "*") { pi += 1 }
         return pi == p.count
     }
 }

@@ -70,6 +70,13 @@ public enum JSON {
     }
 
     static func writeString(_ s: String, into out: inout String) {
+        // Most strings need no escape: append them whole.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The server over HTTP on loopback against Redis, same machine, same run:
+#   durable single-key writes   wrk (Tools/bench/wrk_put.lua), PUT ?durability=fsync, 16 and 64 connections
+#                               vs redis-benchmark -t set -c N against redis-server --appendfsync always
+#   batches of 100              wrk (wrk_batch.lua), POST /v1/batch of 100 puts, 16 connections
+#                               vs redis-benchmark -t set -P 100 -c 16 (same appendfsync always)
+#   reads                       wrk (wrk_get.lua), GET of random keys now and asOf a past time, 16 connections
+#                               (redis-benchmark -t get -c 16 for scale)
+# wrk runs 2 threads on the same 2-core machine as the server (as redis-benchmark does for Redis).
+#
+# Usage: Tools/bench-server.sh [--no-build]
+# Environment: DURATION=10 (seconds per wrk run)  KEYS=100000 (read keys)  SEDIMENT=path
+#              BENCH_TMPDIR=dir (scratch parent; default bench-results/)  OUT=bench-results/server.json
+set -euo pipefail
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+DURATION=${DURATION:-10}
+KEYS=${KEYS:-100000}
+OUT=${OUT:-$ROOT/bench-results/server.json}
+"$SCRIPT_DIR/setup.sh" --bench >&2
+if [[ -z ${SEDIMENT:-} ]]; then
+    SEDIMENT=$ROOT/.build/release/sediment
+    [[ ${1:-} == --no-build ]] || (cd "$ROOT" && swift build -c release --product sediment >&2)
+fi
+mkdir -p "$ROOT/bench-results"
+WORK=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/bench-results}/server-tmp.XXXXXX")
+SERVER_PID=""
+REDIS_PID=""
+cleanup() {
+    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [[ -n $REDIS_PID ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+step() { echo "bench-server: $*" >&2; }
+wrk_json() { grep '^WRK ' | tail -n1 | cut -c5-; }
+
+SECRET=bench-secret-$RANDOM$RANDOM
+export TOKEN
+TOKEN=$(python3 -W ignore -c "import jwt,sys; print(jwt.encode({'sub':'bench','roles':['admin']}, sys.argv[1], algorithm='HS256'))" "$SECRET")
+
+step "starting sediment serve"
+SEDIMENT_LOG_LEVEL=warning "$SEDIMENT" serve --data "$WORK/data" --port 0 --jwt-secret "$SECRET" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+SERVER_PID=$!
+for _ in $(seq 1 300); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$WORK/serve.out" | head -n1)
+[[ -n $URL ]] || { echo "sediment serve did not start: $(cat "$WORK/serve.err")" >&2; exit 1; }
+
+declare -A R
+for c in 16 64; do
+    step "PUT, $c connections, ${DURATION}s"
+    R[put$c]=$(wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
+done
+step "POST /v1/batch of 100, 16 connections"
+R[batch]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_batch.lua" "$URL" | wrk_json)
+
+step "loading $KEYS keys for reads"
+python3 - "$URL" "$TOKEN" "$KEYS" <<'PY'
+import http.client, json, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1]); token = sys.argv[2]; keys = int(sys.argv[3])
+c = http.client.HTTPConnection(u.hostname, u.port)
+for start in range(0, keys, 1000):
+    ops = [{"op": "put", "map": "read", "key": f"k{i}", "value": {"v": 1, "i": i}} for i in range(start, min(keys, start + 1000))]
+    c.request("POST", "/v1/batch", json.dumps({"operations": ops, "durability": "memory"}), {"Authorization": "Bearer " + token})
+    r = c.getresponse(); r.read(); assert r.status == 200, r.status
+PY
+ASOF=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/maps/read/keys/k0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["txTimeMillis"] + 1000)')
+# A second version of every key after the asOf point, so asOf reads really go back in time.
+sleep 1.1
+python3 - "$URL" "$TOKEN" "$KEYS" <<'PY'
+import http.client, json, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1]); token = sys.argv[2]; keys = int(sys.argv[3])
+c = http.client.HTTPConnection(u.hostname, u.port)
+for start in range(0, keys, 1000):
+    ops = [{"op": "put", "map": "read", "key": f"k{i}", "value": {"v": 2, "i": i}} for i in range(start, min(keys, start + 1000))]
+    c.request("POST", "/v1/batch", json.dumps({"operations": ops, "durability": "memory"}), {"Authorization": "Bearer " + token})
+    r = c.getresponse(); r.read(); assert r.status == 200, r.status
+PY
+step "GET now, 16 connections"
+R[get]=$(KEYS=$KEYS wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
+step "GET asOf, 16 connections"
+R[getasof]=$(KEYS=$KEYS ASOF=$ASOF wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
+kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+
+step "redis-server --appendonly yes --appendfsync always"
+mkdir -p "$WORK/redis"
+REDIS_PORT=$((20000 + RANDOM % 20000))
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" --appendonly yes --appendfsync always --save "" \
+    --daemonize no >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+for _ in $(seq 1 150); do redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+[[ $(redis-cli -p "$REDIS_PORT" config get appendfsync | tail -n1) == always ]] || { echo "redis is not appendfsync always" >&2; exit 1; }
+rb() { redis-benchmark -p "$REDIS_PORT" -r 1000000 -d 80 --csv "$@" | tail -n1 | cut -d, -f2 | tr -d '"'; }
+for c in 16 64; do
+    step "redis-benchmark -t set -c $c"
+    R[redis_set$c]=$(rb -t set -c "$c" -n $((c * 4000)))
+done
+step "redis-benchmark -t set -P 100 -c 16"
+R[redis_pipe]=$(rb -t set -P 100 -c 16 -n 2000000)
+step "redis-benchmark -t get -c 16"
+R[redis_get]=$(rb -t get -c 16 -n 400000)
+
+python3 - "$OUT" "${R[put16]}" "${R[put64]}" "${R[batch]}" "${R[get]}" "${R[getasof]}" \
+    "${R[redis_set16]}" "${R[redis_set64]}" "${R[redis_pipe]}" "${R[redis_get]}" <<'PY'
+import json, sys
+out = sys.argv[1]
+put16, put64, batch, get, getasof = (json.loads(a) for a in sys.argv[2:7])
+rs16, rs64, rpipe, rget = (float(a) for a in sys.argv[7:11])
+rate = lambda r, ops=1: r["requests"] * ops / r["seconds"]
+rows = [
+    ("durable PUT, 16 connections", rate(put16), put16, "redis-benchmark -t set -c 16", rs16, "≥ 1×"),
+    ("durable PUT, 64 connections", rate(put64), put64, "redis-benchmark -t set -c 64", rs64, "≥ 1×"),
+    ("POST /v1/batch of 100, 16 connections (operations/s)", rate(batch, 100), batch, "redis-benchmark -t set -P 100 -c 16", rpipe, "≥ 1×"),
+    ("GET now, 16 connections", rate(get), get, "redis-benchmark -t get -c 16", rget, ""),
+    ("GET asOf a past time, 16 connections", rate(getasof), getasof, "", None, ""),
+]
+json.dump({"rows": [{"case": c, "sediment_ops_s": s, "wrk": w, "peer": p, "peer_ops_s": ps} for c, s, w, p, ps, _ in rows]}, open(out, "w"), indent=1)
+print("| case | Sediment ops/s | p50 / p99 ms | errors | peer | peer ops/s | Sediment ÷ peer | goal |")
+print("|---|---:|---:|---:|---|---:|---:|---|")
+for c, s, w, p, ps, goal in rows:
+    ratio = f"{s / ps:.2f}" if ps else ""
+    print(f"| {c} | {s:,.0f} | {w['p50_ms']:.2f} / {w['p99_ms']:.2f} | {w['errors']} | {('`' + p + '`') if p else ''} | {f'{ps:,.0f}' if ps else ''} | {ratio} | {goal} |")
+PY
