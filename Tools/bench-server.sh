@@ -64,7 +64,8 @@ for start in range(0, keys, 1000):
     c.request("POST", "/v1/batch", json.dumps({"operations": ops, "durability": "memory"}), {"Authorization": "Bearer " + token})
     r = c.getresponse(); r.read(); assert r.status == 200, r.status
 PY
-ASOF=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/maps/read/keys/k0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["txTimeMillis"] + 1000)')
+# asOf: just after the last key's first version (every key exists there).
+ASOF=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/maps/read/keys/k$((KEYS - 1))" | python3 -c 'import json,sys; print(json.load(sys.stdin)["txTimeMillis"] + 1)')
 # A second version of every key after the asOf point, so asOf reads really go back in time.
 sleep 1.1
 python3 - "$URL" "$TOKEN" "$KEYS" <<'PY'
