@@ -5,7 +5,7 @@
 #   batches of 100              wrk (wrk_batch.lua), POST /v1/batch of 100 puts, 16 connections
 #                               vs redis-benchmark -t set -P 100 -c 16 (same appendfsync always)
 #   reads                       wrk (wrk_get.lua), GET of random keys now and asOf a past time, 16 connections
-#                               (redis-benchmark -t get -c 16 for scale)
+#                               (redis-benchmark -t get -c 16 for scale); GET /health: the HTTP stack's ceiling
 # wrk runs 2 threads on the same 2-core machine as the server (as redis-benchmark does for Redis).
 #
 # Usage: Tools/bench-server.sh [--no-build]
@@ -54,33 +54,31 @@ done
 step "POST /v1/batch of 100, 16 connections"
 R[batch]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_batch.lua" "$URL" | wrk_json)
 
-step "loading $KEYS keys for reads"
-python3 - "$URL" "$TOKEN" "$KEYS" <<'PY'
+# Writes version V of keys k0..k(KEYS-1) of map "read", 1000 to a batch.
+load_version() {
+    python3 - "$URL" "$TOKEN" "$KEYS" "$1" <<'PY'
 import http.client, json, sys, urllib.parse
-u = urllib.parse.urlsplit(sys.argv[1]); token = sys.argv[2]; keys = int(sys.argv[3])
+u = urllib.parse.urlsplit(sys.argv[1]); token = sys.argv[2]; keys = int(sys.argv[3]); version = int(sys.argv[4])
 c = http.client.HTTPConnection(u.hostname, u.port)
 for start in range(0, keys, 1000):
-    ops = [{"op": "put", "map": "read", "key": f"k{i}", "value": {"v": 1, "i": i}} for i in range(start, min(keys, start + 1000))]
+    ops = [{"op": "put", "map": "read", "key": f"k{i}", "value": {"v": version, "i": i}} for i in range(start, min(keys, start + 1000))]
     c.request("POST", "/v1/batch", json.dumps({"operations": ops, "durability": "memory"}), {"Authorization": "Bearer " + token})
     r = c.getresponse(); r.read(); assert r.status == 200, r.status
 PY
+}
+step "loading $KEYS keys for reads"
+load_version 1
 # asOf: just after the last key's first version (every key exists there).
 ASOF=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/maps/read/keys/k$((KEYS - 1))" | python3 -c 'import json,sys; print(json.load(sys.stdin)["txTimeMillis"] + 1)')
 # A second version of every key after the asOf point, so asOf reads really go back in time.
 sleep 1.1
-python3 - "$URL" "$TOKEN" "$KEYS" <<'PY'
-import http.client, json, sys, urllib.parse
-u = urllib.parse.urlsplit(sys.argv[1]); token = sys.argv[2]; keys = int(sys.argv[3])
-c = http.client.HTTPConnection(u.hostname, u.port)
-for start in range(0, keys, 1000):
-    ops = [{"op": "put", "map": "read", "key": f"k{i}", "value": {"v": 2, "i": i}} for i in range(start, min(keys, start + 1000))]
-    c.request("POST", "/v1/batch", json.dumps({"operations": ops, "durability": "memory"}), {"Authorization": "Bearer " + token})
-    r = c.getresponse(); r.read(); assert r.status == 200, r.status
-PY
+load_version 2
 step "GET now, 16 connections"
 R[get]=$(KEYS=$KEYS wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
 step "GET asOf, 16 connections"
 R[getasof]=$(KEYS=$KEYS ASOF=$ASOF wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
+step "GET /health (no auth, no database), 16 connections"
+R[health]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_health.lua" "$URL/health" | wrk_json)
 kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
 
 step "redis-server --appendonly yes --appendfsync always"
@@ -101,12 +99,12 @@ R[redis_pipe]=$(rb -t set -P 100 -c 16 -n 2000000)
 step "redis-benchmark -t get -c 16"
 R[redis_get]=$(rb -t get -c 16 -n 400000)
 
-python3 - "$OUT" "${R[put16]}" "${R[put64]}" "${R[batch]}" "${R[get]}" "${R[getasof]}" \
+python3 - "$OUT" "${R[put16]}" "${R[put64]}" "${R[batch]}" "${R[get]}" "${R[getasof]}" "${R[health]}" \
     "${R[redis_set16]}" "${R[redis_set64]}" "${R[redis_pipe]}" "${R[redis_get]}" <<'PY'
 import json, sys
 out = sys.argv[1]
-put16, put64, batch, get, getasof = (json.loads(a) for a in sys.argv[2:7])
-rs16, rs64, rpipe, rget = (float(a) for a in sys.argv[7:11])
+put16, put64, batch, get, getasof, health = (json.loads(a) for a in sys.argv[2:8])
+rs16, rs64, rpipe, rget = (float(a) for a in sys.argv[8:12])
 rate = lambda r, ops=1: r["requests"] * ops / r["seconds"]
 rows = [
     ("durable PUT, 16 connections", rate(put16), put16, "redis-benchmark -t set -c 16", rs16, "≥ 1×"),
@@ -114,6 +112,7 @@ rows = [
     ("POST /v1/batch of 100, 16 connections (operations/s)", rate(batch, 100), batch, "redis-benchmark -t set -P 100 -c 16", rpipe, "≥ 1×"),
     ("GET now, 16 connections", rate(get), get, "redis-benchmark -t get -c 16", rget, ""),
     ("GET asOf a past time, 16 connections", rate(getasof), getasof, "", None, ""),
+    ("GET /health (HTTP stack alone), 16 connections", rate(health), health, "", None, ""),
 ]
 json.dump({"rows": [{"case": c, "sediment_ops_s": s, "wrk": w, "peer": p, "peer_ops_s": ps} for c, s, w, p, ps, _ in rows]}, open(out, "w"), indent=1)
 print("| case | Sediment ops/s | p50 / p99 ms | errors | peer | peer ops/s | Sediment ÷ peer | goal |")

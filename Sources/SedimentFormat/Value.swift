@@ -71,10 +71,9 @@ extension Value: CustomStringConvertible {
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d): out += d.description
-        case .string(let s): Value.renderQuoted(s, into: &out)
+        case .string(let s): Value.appendJSONString(s, into: &out)
         case .binary(let bytes):
-            out += "b64:"
-            Value.renderBase64(bytes, into: &out)
+            out += "b64:" + Base64.encode(bytes)
         case .array(let elements):
             out += "["
             for (i, element) in elements.enumerated() {
@@ -86,7 +85,7 @@ extension Value: CustomStringConvertible {
             out += "{"
             for (i, entry) in Value.sortedEntries(entries).enumerated() {
                 if i > 0 { out += "," }
-                Value.renderQuoted(entry.key, into: &out)
+                Value.appendJSONString(entry.key, into: &out)
                 out += ":"
                 entry.value.render(into: &out)
             }
@@ -99,7 +98,16 @@ extension Value: CustomStringConvertible {
         map.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
-    private static func renderQuoted(_ s: String, into out: inout String) {
+    /// Appends `s` as a JSON string literal: quoted, with `"`, `\`, and control characters
+    /// (and DEL) escaped; any other character as itself.
+    public static func appendJSONString(_ s: String, into out: inout String) {
+        // Most strings need no escape: append them whole.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -115,24 +123,5 @@ extension Value: CustomStringConvertible {
             }
         }
         out += "\""
-    }
-
-    private static func renderBase64(_ bytes: [UInt8], into out: inout String) {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var encoded = [UInt8]()
-        encoded.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i < bytes.count {
-            let b0 = UInt32(bytes[i])
-            let b1 = i + 1 < bytes.count ? UInt32(bytes[i + 1]) : 0
-            let b2 = i + 2 < bytes.count ? UInt32(bytes[i + 2]) : 0
-            let triple = b0 << 16 | b1 << 8 | b2
-            encoded.append(alphabet[Int(triple >> 18 & 0x3f)])
-            encoded.append(alphabet[Int(triple >> 12 & 0x3f)])
-            encoded.append(i + 1 < bytes.count ? alphabet[Int(triple >> 6 & 0x3f)] : UInt8(ascii: "="))
-            encoded.append(i + 2 < bytes.count ? alphabet[Int(triple & 0x3f)] : UInt8(ascii: "="))
-            i += 3
-        }
-        out += String(decoding: encoded, as: UTF8.self)
     }
 }

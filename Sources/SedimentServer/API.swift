@@ -213,7 +213,6 @@ public struct API: Sendable {
             throw APIError(.contentTooLarge, "too_large", "a batch holds at most \(configuration.maxBatchOperations) operations, not \(items.count)")
         }
         var operations: [SedimentFormat.Operation] = []
-        let timestamp = database.makeTimestamp()
         for (i, item) in items.enumerated() {
             guard case .map(let o) = item, case .string(let kind)? = o["op"], case .string(let map)? = o["map"],
                 case .string(let key)? = o["key"]
@@ -237,7 +236,7 @@ public struct API: Sendable {
             default: throw APIError.badRequest("operation \(i): ttlMs must be a whole number ≥ 0")
             }
             // One HLC per operation, in order (a batch is one group commit).
-            let hlc = HLCTimestamp(millis: timestamp.millis, counter: timestamp.counter &+ UInt32(i), nodeId: timestamp.nodeId)
+            let hlc = database.makeTimestamp()
             switch kind {
             case "put":
                 guard let value = o["value"] else { throw APIError.badRequest("operation \(i): put needs a value") }
