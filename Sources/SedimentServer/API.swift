@@ -213,14 +213,19 @@ public struct API: Sendable {
             throw APIError(.contentTooLarge, "too_large", "a batch holds at most \(configuration.maxBatchOperations) operations, not \(items.count)")
         }
         var operations: [SedimentFormat.Operation] = []
+        operations.reserveCapacity(items.count)
+        var allowed: Set<String> = []
         for (i, item) in items.enumerated() {
             guard case .map(let o) = item, case .string(let kind)? = o["op"], case .string(let map)? = o["map"],
                 case .string(let key)? = o["key"]
             else { throw APIError.badRequest("operation \(i): needs op, map and key strings") }
-            if let extra = o.keys.first(where: { !["op", "map", "key", "value", "validFrom", "validTo", "ttlMs"].contains($0) }) {
-                throw APIError.badRequest("operation \(i): unknown field \"\(extra)\"")
+            for field in o.keys where !Self.batchFields.contains(field) {
+                throw APIError.badRequest("operation \(i): unknown field \"\(field)\"")
             }
-            do { try configuration.rules.check(principal, map: map, needs: .write) } catch { throw APIError(error) }
+            if !allowed.contains(map) {
+                do { try configuration.rules.check(principal, map: map, needs: .write) } catch { throw APIError(error) }
+                allowed.insert(map)
+            }
             func time(_ name: String) throws -> Int64? {
                 switch o[name] {
                 case nil: return nil
@@ -255,6 +260,8 @@ public struct API: Sendable {
         }
         return try await commit(operations, durability: durability)
     }
+
+    private static let batchFields: Set<String> = ["op", "map", "key", "value", "validFrom", "validTo", "ttlMs"]
 
     private func query(_ map: String, _ body: Value) throws -> [String: Value] {
         guard case .map(let f) = body else { throw APIError.badRequest("a query is a JSON object") }

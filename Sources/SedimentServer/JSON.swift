@@ -179,59 +179,63 @@ public enum JSON {
 
         mutating func string() throws(ParseError) -> String {
             i += 1
-            var scalars = String.UnicodeScalarView()
-            var runStart = i
-            func flush(_ p: inout Parser, _ scalars: inout String.UnicodeScalarView, upTo end: Int) throws(ParseError) {
-                guard runStart < end else { return }
-                guard let run = String(validating: p.bytes[runStart..<end], as: UTF8.self) else {
-                    throw ParseError(offset: runStart, message: "invalid UTF-8 in a string")
-                }
-                scalars.append(contentsOf: run.unicodeScalars)
+            let start = i
+            // Most strings have no escape: find the closing quote and decode the bytes at once.
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+            guard i < bytes.count else { throw fail("unterminated string") }
+            if bytes[i] == UInt8(ascii: "\"") {
+                i += 1
+                return try text(bytes[start..<(i - 1)], at: start)
             }
+            var out = Array(bytes[start..<i])
             while true {
                 guard i < bytes.count else { throw fail("unterminated string") }
                 let b = bytes[i]
                 if b == UInt8(ascii: "\"") {
-                    try flush(&self, &scalars, upTo: i)
                     i += 1
-                    return String(scalars)
+                    return try text(out[...], at: start)
                 }
                 if b < 0x20 { throw fail("control character in a string") }
-                if b == UInt8(ascii: "\\") {
-                    try flush(&self, &scalars, upTo: i)
+                guard b == UInt8(ascii: "\\") else {
+                    out.append(b)
                     i += 1
-                    guard i < bytes.count else { throw fail("unterminated escape") }
-                    let e = bytes[i]
-                    i += 1
-                    switch e {
-                    case UInt8(ascii: "\""): scalars.append("\"")
-                    case UInt8(ascii: "\\"): scalars.append("\\")
-                    case UInt8(ascii: "/"): scalars.append("/")
-                    case UInt8(ascii: "b"): scalars.append("\u{08}")
-                    case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                    case UInt8(ascii: "n"): scalars.append("\n")
-                    case UInt8(ascii: "r"): scalars.append("\r")
-                    case UInt8(ascii: "t"): scalars.append("\t")
-                    case UInt8(ascii: "u"):
-                        var code = try hex4()
-                        if (0xD800..<0xDC00).contains(code) {
-                            guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
-                                throw fail("unpaired surrogate")
-                            }
-                            i += 2
-                            let low = try hex4()
-                            guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate") }
-                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
-                        scalars.append(scalar)
-                    default: throw fail("invalid escape")
-                    }
-                    runStart = i
                     continue
                 }
                 i += 1
+                guard i < bytes.count else { throw fail("unterminated escape") }
+                let e = bytes[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var code = try hex4()
+                    if (0xD800..<0xDC00).contains(code) {
+                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                            throw fail("unpaired surrogate")
+                        }
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let scalar = Unicode.Scalar(code) else { throw fail("unpaired surrogate") }
+                    UTF8.encode(scalar) { out.append($0) }
+                default: throw fail("invalid escape")
+                }
             }
+        }
+
+        /// UTF-8 bytes as a string; invalid UTF-8 is an error at `at`.
+        func text(_ slice: ArraySlice<UInt8>, at: Int) throws(ParseError) -> String {
+            guard let s = slice.withUnsafeBufferPointer({ String(validating: $0, as: UTF8.self) }) else {
+                throw ParseError(offset: at, message: "invalid UTF-8 in a string")
+            }
+            return s
         }
 
         mutating func hex4() throws(ParseError) -> UInt32 {

@@ -39,6 +39,16 @@ import Testing
         }
     }
 
+    @Test func refusesInvalidUTF8InStrings() {
+        for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0x5C, 0x6E, 0xC3, 0x22]] {
+            #expect {
+                _ = try JSON.parse(bytes)
+            } throws: { error in
+                "\(error)".contains("invalid UTF-8")
+            }
+        }
+    }
+
     @Test func refusesNestingBeyondTheLimit() throws {
         let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
         #expect(throws: JSON.ParseError.self) { try JSON.parse(deep, maxDepth: 32) }
