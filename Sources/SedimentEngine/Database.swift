@@ -229,8 +229,9 @@ public final class Database: Sendable {
     }
 
     /// Waits for a background snapshot, takes a final one if configured, commits what is queued,
-    /// syncs, closes the log and ends every change feed.
-    public func close() async throws(EngineError) {
+    /// syncs, closes the log (sealing the active segment with `sealActive`) and ends every change
+    /// feed.
+    public func close(sealActive: Bool = false) async throws(EngineError) {
         defer { notifier.close() }
         store.afterApply.withLock { $0 = nil }
         await snapshots.withLock { $0.running }?.value
@@ -239,7 +240,7 @@ public final class Database: Sendable {
                 logger.warning("no snapshot on close; the next open replays more of the log", metadata: ["error": "\(error)"])
             }
         }
-        do { try await log.close() } catch { throw EngineError.wrap(error) }
+        do { try await log.close(sealActive: sealActive) } catch { throw EngineError.wrap(error) }
     }
 
     // MARK: Snapshots

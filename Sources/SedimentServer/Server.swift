@@ -4,6 +4,7 @@ public import Logging
 import Metrics
 import NIOCore
 public import SedimentEngine
+import SedimentLog
 import SedimentObjectStore
 import ServiceLifecycle
 
@@ -35,8 +36,9 @@ public struct ServerConfiguration: Sendable {
 }
 
 /// `sediment serve`: the database, the uploader and the HTTP server as services of one
-/// service group; SIGTERM or SIGINT stops accepting, drains requests, then the uploader makes a
-/// last pass and the database commits, syncs and closes.
+/// service group, shut down in reverse order on SIGTERM or SIGINT: the HTTP server stops
+/// accepting and drains its requests; the uploader seals the active segment and makes a last
+/// pass; the database snapshots, syncs, seals and closes.
 public enum Server {
     public static func run(
         _ configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
@@ -55,7 +57,10 @@ public enum Server {
         let router = Router(context: BasicRequestContext.self)
         API(database: database, configuration: configuration, uploader: uploader, metrics: metrics).register(router)
         var services: [any Service] = [DatabaseService(database: database, logger: logger)]
-        if let uploader { services.append(UploaderService(uploader: uploader, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget)) }
+        if let uploader {
+            services.append(
+                UploaderService(uploader: uploader, log: database.log, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget, logger: logger))
+        }
         let app = Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "sediment"),
@@ -69,27 +74,36 @@ public enum Server {
     }
 }
 
-/// Keeps the database open while the server runs; on shutdown (after the HTTP server stopped)
-/// commits what is queued, snapshots, syncs and closes it.
+/// Keeps the database open while the server runs; on shutdown (after the HTTP server and the
+/// uploader stopped) commits what is queued, snapshots, syncs, seals and closes it.
 struct DatabaseService: Service {
     let database: Database
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await database.close()
+        try await database.close(sealActive: true)
         logger.info("database closed", metadata: ["lsn": "\(database.appliedLSN)"])
     }
 }
 
-/// Uploads continuously; on shutdown makes one last pass.
+/// Uploads continuously; on shutdown seals the active segment and makes one last pass, so the
+/// bucket has everything written before the stop.
 struct UploaderService: Service {
     let uploader: Uploader
+    let log: SegmentedLog
     let every: Duration
     let rpoTarget: Duration?
+    let logger: Logger
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await uploader.run(every: every, rpoTarget: rpoTarget) }
-        try? await uploader.uploadPending()
+        do {
+            try await log.roll()
+            try await log.waitForSealing()
+            try await uploader.uploadPending()
+        } catch {
+            logger.warning("last upload before shutdown failed; the next start uploads it", metadata: ["error": "\(error)"])
+        }
     }
 }

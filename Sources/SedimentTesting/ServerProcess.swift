@@ -14,10 +14,12 @@ public final class ServerProcess: @unchecked Sendable {
     private var output: Int32
     private var exited = false
 
-    /// Starts `binary serve --port 0 <arguments>` and waits (up to `timeout`) for the line that
-    /// says where it listens. The server logs warnings only, to the test's standard error.
-    public init(binary: String, arguments: [String], timeout: Duration = .seconds(60)) throws {
-        (pid, output) = try spawnWithOutputPipe(["/usr/bin/env", "SEDIMENT_LOG_LEVEL=warning", binary, "serve", "--port", "0"] + arguments)
+    /// Starts `binary serve --port 0 <arguments>` (with `environment` added) and waits (up to
+    /// `timeout`) for the line that says where it listens. The server logs warnings only, to the
+    /// test's standard error.
+    public init(binary: String, arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) throws {
+        let env = ["SEDIMENT_LOG_LEVEL=warning"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        (pid, output) = try spawnWithOutputPipe(["/usr/bin/env"] + env + [binary, "serve", "--port", "0"] + arguments)
         let deadline = ContinuousClock.now + timeout
         var text = ""
         var buffer = [UInt8](repeating: 0, count: 4096)

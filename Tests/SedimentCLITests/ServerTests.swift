@@ -187,6 +187,37 @@ import Testing
         #expect(server.terminate() == 0)
     }
 
+    /// With a bucket: a write with durability=bucket is answered once the bucket has it; a
+    /// graceful stop seals the active segment and uploads it, so the bucket restores every write.
+    @Test func withABucketWritesReachItAndAStopUploadsEverything() throws {
+        let s3 = try S3TestServer.shared()
+        let dir = TemporaryDirectory("server-bucket")
+        defer { dir.remove() }
+        let data = dir.appending("data")
+        let env = ["AWS_ACCESS_KEY_ID": s3.accessKey, "AWS_SECRET_ACCESS_KEY": s3.secretKey, "AWS_REGION": "us-east-1"]
+        let bucket = ["--endpoint", s3.endpoint, "--bucket", s3.bucket, "--prefix", "serve-\(UInt32.random(in: 0...UInt32.max))"]
+        let server = try ServerProcess(
+            binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret] + bucket, environment: env)
+        let archived = try Self.curl("PUT", server.url + "/v1/maps/m/keys/archived?durability=bucket", body: "1")
+        #expect(archived.status == 200, "\(archived.body)")
+        #expect(archived.json["durability"] as? String == "bucket")
+        let status = try Self.curl("GET", server.url + "/v1/status").json
+        #expect(((status["bucket"] as? [String: Any])?["lsn"] as? Int ?? 0) >= archived.json["lsn"] as? Int ?? 1)
+        for i in 0..<20 { #expect(try Self.curl("PUT", server.url + "/v1/maps/m/keys/k\(i)", body: "\(i)").status == 200) }
+        #expect(server.terminate() == 0)
+
+        let cli = CLITests()
+        let local = try cli.run(["verify", "--data", data])
+        #expect(local.stdout.contains("21 records"), "\(local.stdout)")
+        // Every record sealed at the stop: "N segments (N - 1 sealed)", the last one new and empty.
+        let counts = local.stdout.split(separator: " ").prefix(4).compactMap { Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "(:"))) }
+        #expect(counts.count == 2 && counts[1] >= counts[0] - 1, "\(local.stdout)")
+        let restored = dir.appending("restored")
+        let restore = try cli.run(["restore", "--to", restored] + bucket, environment: env)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try cli.run(["verify", "--data", restored]).stdout.contains("21 records"))
+    }
+
     @Test func noSecretMeansADevelopmentTokenIsPrinted() throws {
         let dir = TemporaryDirectory("server-dev")
         defer { dir.remove() }
