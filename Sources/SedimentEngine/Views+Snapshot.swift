@@ -71,7 +71,7 @@ extension Views {
                 throw FormatError(.malformed, at: r.offset, "\(map)/\(key) appears twice")
             }
             account(map: map, key: key, history)
-            maps[map, default: [:]][key] = history
+            maps[map, default: KeyTable()][key] = history
         }
         guard r.isAtEnd else { throw FormatError(.malformed, at: r.offset, "\(r.remaining) bytes after the chunk's entries") }
     }

@@ -6,7 +6,7 @@ import SedimentFormat
 /// whose `validAt` the caller has already fixed. The `Database` guards one instance with a lock.
 struct Views: Sendable {
     /// Map name → key → history.
-    var maps: [String: [String: KeyHistory]] = [:]
+    var maps: [String: KeyTable] = [:]
     /// The newest LSN folded in.
     var appliedLSN: LSN = 0
     /// The newest transaction time folded in.
@@ -44,7 +44,7 @@ struct Views: Sendable {
         let version = Version(record)
         metadataBytes += Self.versionCost
         if let value = op.value { valueBytes += Self.valueCost(value) }
-        let (superseded, isNewKey) = maps[op.map, default: [:]][op.key, default: KeyHistory()].append(version)
+        let (superseded, isNewKey) = maps[op.map, default: KeyTable()][op.key, default: KeyHistory()].append(version)
         if isNewKey { metadataBytes += Self.keyCost(op.key) }
         if let superseded { evictionQueue.append((op.map, op.key, superseded)) }
         appliedLSN = record.lsn

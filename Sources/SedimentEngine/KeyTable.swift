@@ -1,0 +1,42 @@
+/// One map's keys and their histories, in 64 dictionaries chosen by the key's hash.
+///
+/// A snapshot takes a copy-on-write view of the views; the next write to a key then copies the
+/// storage it touches, on the log's writer thread. With one dictionary per map that copy was the
+/// whole map (hundreds of milliseconds for millions of keys, a stall of every write); with 64,
+/// each first write after a snapshot copies one sixty-fourth, and the copies spread out.
+struct KeyTable: Sendable, Sequence {
+    private static let shardCount = 64
+    private var shards = [[String: KeyHistory]](repeating: [:], count: shardCount)
+    private(set) var count = 0
+
+    @inline(__always)
+    private static func shard(_ key: String) -> Int { key.hashValue & (shardCount - 1) }
+
+    subscript(key: String) -> KeyHistory? {
+        get { shards[Self.shard(key)][key] }
+        // In place (a setter would copy the history out and back, and its arrays with it).
+        _modify {
+            let s = Self.shard(key)
+            let had = shards[s][key] != nil
+            yield &shards[s][key]
+            count += (shards[s][key] != nil ? 1 : 0) - (had ? 1 : 0)
+        }
+    }
+
+    /// The history of `key`, created empty if absent, for changing in place.
+    subscript(key: String, default defaultValue: @autoclosure () -> KeyHistory) -> KeyHistory {
+        get { shards[Self.shard(key)][key] ?? defaultValue() }
+        _modify {
+            let s = Self.shard(key)
+            if shards[s][key] == nil {
+                shards[s][key] = defaultValue()
+                count += 1
+            }
+            yield &shards[s][key]!
+        }
+    }
+
+    func makeIterator() -> FlattenSequence<[[String: KeyHistory]]>.Iterator {
+        shards.joined().makeIterator()
+    }
+}
