@@ -33,6 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 step() { echo "bench-server: $*" >&2; }
+export WRK_COMMON=$SCRIPT_DIR/bench/wrk_common.lua
 wrk_json() { grep '^WRK ' | tail -n1 | cut -c5-; }
 
 SECRET=bench-secret-$RANDOM$RANDOM
