@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The server over HTTP on loopback against Redis, same machine, same run:
 #   durable single-key writes   wrk (Tools/bench/wrk_put.lua), PUT ?durability=fsync, 16 and 64 connections
+#                               (and ?durability=memory, answered once written, at 16)
 #                               vs redis-benchmark -t set -c N against redis-server --appendfsync always
 #   batches of 100              wrk (wrk_batch.lua), POST /v1/batch of 100 puts, 16 connections
 #                               vs redis-benchmark -t set -P 100 -c 16 (same appendfsync always)
@@ -52,6 +53,8 @@ for c in 16 64; do
     step "PUT, $c connections, ${DURATION}s"
     R[put$c]=$(wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
 done
+step "PUT ?durability=memory (answered once written), 16 connections"
+R[putmem]=$(DURABILITY=memory wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
 step "POST /v1/batch of 100, 16 connections"
 R[batch]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_batch.lua" "$URL" | wrk_json)
 
@@ -100,16 +103,17 @@ R[redis_pipe]=$(rb -t set -P 100 -c 16 -n 2000000)
 step "redis-benchmark -t get -c 16"
 R[redis_get]=$(rb -t get -c 16 -n 400000)
 
-python3 - "$OUT" "${R[put16]}" "${R[put64]}" "${R[batch]}" "${R[get]}" "${R[getasof]}" "${R[health]}" \
+python3 - "$OUT" "${R[put16]}" "${R[put64]}" "${R[batch]}" "${R[get]}" "${R[getasof]}" "${R[health]}" "${R[putmem]}" \
     "${R[redis_set16]}" "${R[redis_set64]}" "${R[redis_pipe]}" "${R[redis_get]}" <<'PY'
 import json, sys
 out = sys.argv[1]
-put16, put64, batch, get, getasof, health = (json.loads(a) for a in sys.argv[2:8])
-rs16, rs64, rpipe, rget = (float(a) for a in sys.argv[8:12])
+put16, put64, batch, get, getasof, health, putmem = (json.loads(a) for a in sys.argv[2:9])
+rs16, rs64, rpipe, rget = (float(a) for a in sys.argv[9:13])
 rate = lambda r, ops=1: r["requests"] * ops / r["seconds"]
 rows = [
     ("durable PUT, 16 connections", rate(put16), put16, "redis-benchmark -t set -c 16", rs16, "≥ 1×"),
     ("durable PUT, 64 connections", rate(put64), put64, "redis-benchmark -t set -c 64", rs64, "≥ 1×"),
+    ("PUT ?durability=memory, 16 connections", rate(putmem), putmem, "", None, ""),
     ("POST /v1/batch of 100, 16 connections (operations/s)", rate(batch, 100), batch, "redis-benchmark -t set -P 100 -c 16", rpipe, "≥ 1×"),
     ("GET now, 16 connections", rate(get), get, "redis-benchmark -t get -c 16", rget, ""),
     ("GET asOf a past time, 16 connections", rate(getasof), getasof, "", None, ""),

@@ -302,7 +302,7 @@ public final class Database: Sendable {
     /// node's clock; one too far ahead of it is refused (`.invalidArgument`), as are empty or
     /// oversized names and invalid operations.
     @discardableResult
-    public func write(_ operations: [Operation]) async throws(EngineError) -> AppendResult {
+    public func write(_ operations: [Operation], acknowledge: SegmentedLog.Acknowledgement = .durable) async throws(EngineError) -> AppendResult {
         guard !operations.isEmpty else { throw EngineError(.invalidArgument, "a write needs at least one operation") }
         for op in operations { try validate(op) }
         let now = configuration.clock.nowMillis()
@@ -313,7 +313,7 @@ public final class Database: Sendable {
                 }
             }
         }
-        do { return try await log.append(operations) } catch { throw EngineError.wrap(error) }
+        do { return try await log.append(operations, acknowledge: acknowledge) } catch { throw EngineError.wrap(error) }
     }
 
     private func validate(_ op: Operation) throws(EngineError) {

@@ -22,8 +22,16 @@ final class GroupCommitWriter: @unchecked Sendable {
         case records([LogRecord])
     }
 
+    /// An append waiting for its group: what it carries, whom to answer, and whether to answer
+    /// once written (before the sync; `Acknowledgement.written`).
+    struct Pending {
+        var payload: Payload
+        var continuation: UnsafeContinuation<AppendResult, any Error>
+        var ackOnWrite: Bool
+    }
+
     enum Request {
-        case append(Payload, UnsafeContinuation<AppendResult, any Error>)
+        case append(Pending)
         case roll(UnsafeContinuation<AppendResult, any Error>)
         case sync(UnsafeContinuation<AppendResult, any Error>)
         case close(sealActive: Bool, UnsafeContinuation<AppendResult, any Error>)
@@ -119,11 +127,11 @@ final class GroupCommitWriter: @unchecked Sendable {
             // Timed work first: an overdue roll happens before the new group lands in an old segment.
             timedWork()
             var closeRequest: (Bool, UnsafeContinuation<AppendResult, any Error>)?
-            var appends: [(payload: Payload, continuation: UnsafeContinuation<AppendResult, any Error>)] = []
+            var appends: [Pending] = []
             appends.reserveCapacity(batch.count)
             for request in batch {
                 switch request {
-                case .append(let payload, let c): appends.append((payload, c))
+                case .append(let pending): appends.append(pending)
                 case .roll(let c):
                     commit(appends)
                     appends.removeAll(keepingCapacity: true)
@@ -189,7 +197,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    private func commit(_ requested: [(payload: Payload, continuation: UnsafeContinuation<AppendResult, any Error>)]) {
+    private func commit(_ requested: [Pending]) {
         guard !requested.isEmpty else { return }
         if failure == nil, let error = syncer.error { fail(error) }
         if let failure {
@@ -310,10 +318,13 @@ final class GroupCommitWriter: @unchecked Sendable {
         // Views see the group before anyone is acknowledged, so an acknowledged append is readable.
         onCommit?(committed)
         if configuration.durability == .fsync {
-            // Acknowledged by the syncer once fdatasync covers them; meanwhile the next group.
-            syncer.submit(
-                file: activeFile, lastLSN: written,
-                waiters: zip(appends, results).map { ($0.continuation, $1) })
+            // Acknowledged by the syncer once fdatasync covers them (those that asked to be
+            // answered once written, now); meanwhile the next group. The group is synced either way.
+            var waiters: [DurabilitySyncer.Waiter] = []
+            for (append, result) in zip(appends, results) {
+                if append.ackOnWrite { append.continuation.resume(returning: result) } else { waiters.append((append.continuation, result)) }
+            }
+            syncer.submit(file: activeFile, lastLSN: written, waiters: waiters)
         } else {
             for (append, result) in zip(appends, results) { append.continuation.resume(returning: result) }
         }
@@ -377,7 +388,8 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private static func fail(_ request: Request, _ error: LogError) {
         switch request {
-        case .append(_, let c), .roll(let c), .sync(let c), .close(_, let c): c.resume(throwing: error)
+        case .append(let pending): pending.continuation.resume(throwing: error)
+        case .roll(let c), .sync(let c), .close(_, let c): c.resume(throwing: error)
         }
     }
 }

@@ -286,10 +286,20 @@ public final class SegmentedLog: Sendable {
 
     // MARK: Writing
 
-    /// Appends operations as one group; returns once they reach the configured durability.
-    /// Their LSNs are consecutive. Throws `LogError` (`.invalidArgument` for an invalid
-    /// operation, `.failed` after an I/O error, `.closed` after `close()`).
-    public func append(_ operations: [Operation]) async throws -> AppendResult {
+    /// When an append is answered.
+    public enum Acknowledgement: Sendable {
+        /// Once the configured durability is reached (under `fsync`: fdatasync covers it).
+        case durable
+        /// Once written to the operating system (readable, and it survives this process being
+        /// killed, not a power loss); the group is synced as usual right after.
+        case written
+    }
+
+    /// Appends operations as one group; returns once they reach the configured durability (or,
+    /// with `acknowledge: .written`, once written). Their LSNs are consecutive. Throws
+    /// `LogError` (`.invalidArgument` for an invalid operation, `.failed` after an I/O error,
+    /// `.closed` after `close()`).
+    public func append(_ operations: [Operation], acknowledge: Acknowledgement = .durable) async throws -> AppendResult {
         guard !operations.isEmpty else { throw LogError(.invalidArgument, "append of no operations") }
         for op in operations {
             do { try op.validate() } catch { throw LogError(.invalidArgument, error.message) }
@@ -301,7 +311,7 @@ public final class SegmentedLog: Sendable {
             }
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            writer.enqueue(.append(.operations(operations), continuation))
+            writer.enqueue(.append(.init(payload: .operations(operations), continuation: continuation, ackOnWrite: acknowledge == .written)))
         }
     }
 
@@ -314,7 +324,7 @@ public final class SegmentedLog: Sendable {
             do { try r.operation.validate() } catch { throw LogError(.invalidArgument, "record \(r.lsn): \(error.message)") }
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            writer.enqueue(.append(.records(records), continuation))
+            writer.enqueue(.append(.init(payload: .records(records), continuation: continuation, ackOnWrite: false)))
         }
     }
 

@@ -174,16 +174,16 @@ public struct API: Sendable {
         return ReadPoint(asOf: asOfMillis.map { ReadPoint.asOf(millis: UInt64($0)).asOf! }, validAt: try Self.time(validAt, "validAt"))
     }
 
-    /// Commits operations as one group and answers once `durability` is reached: `memory` and
-    /// `fsync` when the log acknowledges (the server's log syncs every group), `bucket` once the
-    /// uploader has the operations in the bucket.
+    /// Commits operations as one group and answers once `durability` is reached: `memory` once
+    /// written (readable; the group's fsync follows at once), `fsync` once fdatasync covers it,
+    /// `bucket` once the uploader has the operations in the bucket.
     private func commit(_ operations: [SedimentFormat.Operation], durability: String?) async throws -> Response {
         let level = durability ?? "fsync"
         guard ["memory", "fsync", "bucket"].contains(level) else {
             throw APIError.badRequest("durability must be memory, fsync or bucket, not \(level)")
         }
         if level == "bucket", uploader == nil { throw APIError.badRequest("durability bucket needs a bucket (--bucket)") }
-        let result = try await database.write(operations)
+        let result = try await database.write(operations, acknowledge: level == "memory" ? .written : .durable)
         metrics.count("put", operations.count { $0.kind == .put })
         metrics.count("delete", operations.count { $0.kind == .remove })
         if level == "bucket", let uploader {

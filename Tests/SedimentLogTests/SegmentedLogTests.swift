@@ -161,4 +161,28 @@ import Testing
             try await log.close()
         }
     }
+
+    /// An append that asks to be answered once written is answered before its sync, is readable
+    /// at once, and is synced right after without anyone waiting for it.
+    @Test func writtenAcknowledgementAnswersBeforeTheSyncWhichFollows() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.durability = .fsync
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            var last: LSN = 0
+            for i in 0..<50 {
+                let r = try await log.append([SampleOperations.put(key: "w\(i)")], acknowledge: .written)
+                #expect(log.writtenLSN >= r.lastLSN)
+                last = r.lastLSN
+            }
+            #expect(try readAll(log).map(\.lsn) == Array(1...last))
+            let deadline = ContinuousClock.now + .seconds(20)
+            while log.durableLSN < last && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+            #expect(log.durableLSN == last)
+            // A durable append after them is answered only once synced, as before.
+            let r = try await log.append(SampleOperations.put(key: "d"))
+            #expect(log.durableLSN >= r.lastLSN)
+            try await log.close()
+        }
+    }
 }
