@@ -90,6 +90,16 @@ public final class Uploader: Sendable {
         return durable > bucket ? durable - bucket : 0
     }
 
+    /// Waits (checking every 5 ms) until the bucket holds `lsn`; false after `timeout`.
+    public func waitForBucket(_ lsn: LSN, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while status.bucketLSN < lsn {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
     /// The RPO in time: how long ago the newest operation in the bucket committed, while newer
     /// durable ones wait; zero when the bucket has everything durable.
     public var rpoMillis: UInt64 {

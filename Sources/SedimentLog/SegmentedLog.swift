@@ -421,8 +421,10 @@ public final class SegmentedLog: Sendable {
                     .invalidArgument,
                     "only the oldest sealed local segments can be released, in order (asked: \(segments.map(\.fileName).joined(separator: ", ")))")
             }
-            let onDisk = catalog.state.withLock { $0.entries.prefix(segments.count).map { ($0.segment.fileName, $0.isSealed) } }
-            guard onDisk.map(\.0) == segments.map(\.fileName), onDisk.allSatisfy(\.1), catalog.snapshot.entries.count > segments.count else {
+            let (onDisk, total) = catalog.state.withLock { state in
+                (state.entries.prefix(segments.count).map { ($0.segment.fileName, $0.isSealed) }, state.entries.count)
+            }
+            guard onDisk.map(\.0) == segments.map(\.fileName), onDisk.allSatisfy(\.1), total > segments.count else {
                 throw LogError(.invalidArgument, "the segments to release are not the oldest sealed ones on disk")
             }
             var list = ReleasedSegments()

@@ -78,7 +78,8 @@ public struct API: Sendable {
         router.get("/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request, map: map, needs: .read)
-            let point = try self.readPoint(asOf: request.uri.queryParameters.get("asOf"), validAt: request.uri.queryParameters.get("validAt"))
+            let q = request.uri.queryParameters
+            let point = try self.readPoint(asOf: q.get("asOf"), validAt: q.get("validAt"))
             self.metrics.count("get")
             guard let version = try self.database.record(map, key, at: point) else {
                 throw APIError.notFound("\(map)/\(key) has no value at \(point)")
@@ -186,14 +187,8 @@ public struct API: Sendable {
         let result = try await database.write(operations, acknowledge: level == "memory" ? .written : .durable)
         metrics.count("put", operations.count { $0.kind == .put })
         metrics.count("delete", operations.count { $0.kind == .remove })
-        if level == "bucket", let uploader {
-            let deadline = ContinuousClock.now + .seconds(60)
-            while uploader.status.bucketLSN < result.lastLSN {
-                guard ContinuousClock.now < deadline else {
-                    throw APIError(.gatewayTimeout, "timeout", "committed at LSN \(result.lastLSN) but not in the bucket within 60 s")
-                }
-                try await Task.sleep(for: .milliseconds(5))
-            }
+        if level == "bucket", let uploader, await !uploader.waitForBucket(result.lastLSN, timeout: .seconds(60)) {
+            throw APIError(.gatewayTimeout, "timeout", "committed at LSN \(result.lastLSN) but not in the bucket within 60 s")
         }
         return json([
             "lsn": .int(Int64(result.lastLSN)), "firstLsn": .int(Int64(result.firstLSN)), "txTime": .string(Self.txText(result.lastTxTime)),

@@ -17,7 +17,7 @@ struct BucketOptions: ParsableArguments {
     @Option(help: "Region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config, else us-east-1).") var region: String?
     @Flag(help: "Virtual-hosted-style URLs (bucket.host) instead of path-style (host/bucket).") var virtualHosted = false
 
-    /// The bucket settings: flags over the config file.
+    /// The bucket settings, flags over the config file (read once here), and the file itself.
     struct Resolved {
         var endpoint: String?
         var bucket: String?
@@ -25,39 +25,36 @@ struct BucketOptions: ParsableArguments {
         var region: String?
         var virtualHosted: Bool
         var retainLocalMB: Int?
+        var file: ConfigFile
+
+        /// Whether a bucket was named (for commands where it is optional).
+        var isGiven: Bool { endpoint != nil || bucket != nil }
+
+        var layout: BucketLayout { BucketLayout(prefix: prefix) }
+
+        func makeStore() throws -> S3Store {
+            guard let endpoint, let bucket else {
+                throw ValidationError("--endpoint and --bucket (or bucket.endpoint and bucket.name in --config) are required")
+            }
+            guard let credentials = AWSCredentials.resolve() else {
+                throw ValidationError(
+                    "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or a profile in ~/.aws/credentials")
+            }
+            var config = S3Configuration(
+                endpoint: endpoint, bucket: bucket, region: region ?? S3Configuration.resolveRegion() ?? "us-east-1",
+                credentials: credentials)
+            config.pathStyle = !virtualHosted
+            return try S3Store(config, logger: cliLogger)
+        }
     }
 
     func resolved() throws -> Resolved {
-        let file = try config.map(ConfigFile.load)?.bucket ?? ConfigFile.Bucket()
+        let file = try config.map(ConfigFile.load) ?? ConfigFile()
         return Resolved(
-            endpoint: endpoint ?? file.endpoint, bucket: bucket ?? file.name, prefix: prefix ?? file.prefix ?? "",
-            region: region ?? file.region, virtualHosted: virtualHosted || (file.virtualHosted ?? false),
-            retainLocalMB: file.retainLocalMB)
+            endpoint: endpoint ?? file.bucket.endpoint, bucket: bucket ?? file.bucket.name, prefix: prefix ?? file.bucket.prefix ?? "",
+            region: region ?? file.bucket.region, virtualHosted: virtualHosted || (file.bucket.virtualHosted ?? false),
+            retainLocalMB: file.bucket.retainLocalMB, file: file)
     }
-
-    /// Whether a bucket was named (for commands where it is optional).
-    func isGiven() throws -> Bool {
-        let r = try resolved()
-        return r.endpoint != nil || r.bucket != nil
-    }
-
-    func makeStore() throws -> S3Store {
-        let r = try resolved()
-        guard let endpoint = r.endpoint, let bucket = r.bucket else {
-            throw ValidationError("--endpoint and --bucket (or bucket.endpoint and bucket.name in --config) are required")
-        }
-        guard let credentials = AWSCredentials.resolve() else {
-            throw ValidationError(
-                "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or a profile in ~/.aws/credentials")
-        }
-        var config = S3Configuration(
-            endpoint: endpoint, bucket: bucket, region: r.region ?? S3Configuration.resolveRegion() ?? "us-east-1",
-            credentials: credentials)
-        config.pathStyle = !r.virtualHosted
-        return try S3Store(config, logger: cliLogger)
-    }
-
-    func layout() throws -> BucketLayout { BucketLayout(prefix: try resolved().prefix) }
 }
 
 struct UploadCommand: AsyncParsableCommand {
@@ -75,15 +72,16 @@ struct UploadCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
-        let store = try bucket.makeStore()
-        let retainMB = try retainLocalMb ?? bucket.resolved().retainLocalMB
+        let settings = try bucket.resolved()
+        let store = try settings.makeStore()
+        let retainMB = retainLocalMb ?? settings.retainLocalMB
         let log = try SegmentedLog.open(LogConfiguration(directory: options.data), logger: cliLogger)
         if seal {
             try await log.roll()
             try await log.waitForSealing()
         }
         let uploader = Uploader(
-            log: log, store: store, layout: try bucket.layout(), retainLocalBytes: retainMB.map { $0 << 20 }, logger: cliLogger)
+            log: log, store: store, layout: settings.layout, retainLocalBytes: retainMB.map { $0 << 20 }, logger: cliLogger)
         let start = monotonicNanos()
         var failure: (any Error)?
         do { try await uploader.uploadPending() } catch { failure = error }
@@ -130,13 +128,14 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         let asOfTx = try parseAsOf(asOf)
-        let store = try bucket.makeStore()
+        let settings = try bucket.resolved()
+        let store = try settings.makeStore()
         let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0, label: "restore")
         let start = monotonicNanos()
         let summary: Restore.Summary
         do {
             summary = try await Restore.run(
-                store: store, layout: try bucket.layout(), to: target, asOf: asOfTx, parallel: parallel, logger: cliLogger
+                store: store, layout: settings.layout, to: target, asOf: asOfTx, parallel: parallel, logger: cliLogger
             ) { done, total in bar.update(done, of: total) }
         } catch {
             bar.finish()
@@ -182,11 +181,12 @@ struct BenchRPO: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
-        let store = try bucket.makeStore()
+        let settings = try bucket.resolved()
+        let store = try settings.makeStore()
         var config = LogConfiguration(directory: options.data)
         config.maxSegmentAgeMillis = rollMs
         let log = try SegmentedLog.open(config, logger: cliLogger)
-        let uploader = Uploader(log: log, store: store, layout: try bucket.layout(), logger: cliLogger)
+        let uploader = Uploader(log: log, store: store, layout: settings.layout, logger: cliLogger)
         let target: Duration? = noRpoTarget ? nil : .milliseconds(Int64(rollMs))
         let uploading = Task { await uploader.run(every: .milliseconds(uploadEveryMs), rpoTarget: target) }
         let deadline = ContinuousClock.now + .seconds(seconds)
@@ -247,6 +247,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
+        let settings = try bucket.resolved()
         let log: SegmentedLog
         do { log = try SegmentedLog.open(LogConfiguration(directory: options.data), logger: cliLogger) } catch {
             guard error.code == .locked else { throw error }
@@ -261,9 +262,9 @@ struct StatusCommand: AsyncParsableCommand {
             "snapshots": log.snapshots.map { Int($0.lsn) }, "released_segments": log.releasedSegments.count,
         ]
         var failure: (any Error)?
-        if try bucket.isGiven() {
-            let store = try bucket.makeStore()
-            let uploader = Uploader(log: log, store: store, layout: try bucket.layout(), logger: cliLogger)
+        if settings.isGiven {
+            let store = try settings.makeStore()
+            let uploader = Uploader(log: log, store: store, layout: settings.layout, logger: cliLogger)
             do {
                 let found = try await uploader.inspectBucket()
                 out["bucket_objects"] = found.objects

@@ -27,7 +27,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
-        let file = try bucket.config.map(ConfigFile.load) ?? ConfigFile()
+        let settings = try bucket.resolved()
+        let file = settings.file
         let envPort = try env["SEDIMENT_PORT"].map { text -> Int in
             guard let p = Int(text) else { throw ValidationError("SEDIMENT_PORT must be a port number, not \(text)") }
             return p
@@ -45,9 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = file.server.maxValueDepth { config.maxValueDepth = n }
         if let rules = file.server.rules { config.rules = rules }
         config.database.memoryBudgetBytes = (memoryBudgetMb ?? file.server.memoryBudgetMB).map { $0 << 20 }
-        if try bucket.isGiven() {
-            config.bucket = ColdBucket(store: try bucket.makeStore(), layout: try bucket.layout())
-            config.retainLocalBytes = (try retainLocalMb ?? bucket.resolved().retainLocalMB).map { $0 << 20 }
+        if settings.isGiven {
+            config.bucket = ColdBucket(store: try settings.makeStore(), layout: settings.layout)
+            config.retainLocalBytes = (retainLocalMb ?? settings.retainLocalMB).map { $0 << 20 }
         }
 
         var logger = Logger(label: "sediment", factory: { StreamLogHandler.standardError(label: $0) })

@@ -218,13 +218,9 @@ import Testing
                 log: db.log, store: try LocalDirectoryStore(root: dir.appending("bucket")), layout: BucketLayout(prefix: "p"),
                 metricsFactory: metrics, logger: quietLogger)
             let running = Task { await uploader.run(every: .milliseconds(2), rpoTarget: .seconds(1)) }
-            func waitForBucket(_ lsn: LSN) async {
-                let deadline = ContinuousClock.now + .seconds(20)
-                while uploader.status.bucketLSN < lsn && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
-            }
             // An empty bucket is behind at once: the first write is sealed and uploaded.
             try await db.put("m", "a", 1)
-            await waitForBucket(1)
+            await waitUntil { uploader.status.bucketLSN >= 1 }
             #expect(uploader.status.bucketLSN == 1)
 
             // Half the target later the next write waits (checked over 20 more passes)...
@@ -232,14 +228,13 @@ import Testing
             clock.advance(by: 500)
             let lag = try metrics.expectMeter("sediment_rpo_seconds")
             let passes = lag.values.count
-            let deadline = ContinuousClock.now + .seconds(20)
-            while lag.values.count < passes + 20 && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
+            await waitUntil { lag.values.count >= passes + 20 }
             #expect(lag.values.count >= passes + 20)
             #expect(uploader.status.bucketLSN == 1)
             #expect(uploader.rpoMillis == 500)
             // ...and just before the target it is sealed and uploaded.
             clock.advance(by: 499)
-            await waitForBucket(2)
+            await waitUntil { uploader.status.bucketLSN >= 2 }
             #expect(uploader.status.bucketLSN == 2)
             #expect(uploader.rpoMillis == 0)
             #expect(try metrics.expectMeter("sediment_rpo_seconds").lastValue == 0)

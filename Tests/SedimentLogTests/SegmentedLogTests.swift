@@ -176,8 +176,7 @@ import Testing
                 last = r.lastLSN
             }
             #expect(try readAll(log).map(\.lsn) == Array(1...last))
-            let deadline = ContinuousClock.now + .seconds(20)
-            while log.durableLSN < last && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+            await waitUntil { log.durableLSN >= last }
             #expect(log.durableLSN == last)
             // A durable append after them is answered only once synced, as before.
             let r = try await log.append(SampleOperations.put(key: "d"))
