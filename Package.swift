@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
@@ -67,10 +68,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SedimentSync",
+            dependencies: ["SedimentFormat", "SedimentEngine", .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "SedimentServer",
             dependencies: [
-                "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine",
+                "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -88,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "sediment",
             dependencies: [
-                "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentServer", "SedimentTesting",
+                "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentSync", "SedimentServer", "SedimentTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,8 +128,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "SedimentServerTests",
-            dependencies: ["SedimentServer", "SedimentFormat", "SedimentTesting"],
+            name: "SedimentSyncTests",
+            dependencies: ["SedimentSync", "SedimentEngine", "SedimentFormat", "SedimentTesting"],
             swiftSettings: strict
         ),
         .testTarget(

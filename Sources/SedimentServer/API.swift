@@ -4,6 +4,7 @@ import NIOCore
 public import SedimentEngine
 import SedimentFormat
 import SedimentLog
+import SedimentSync
 
 /// The HTTP JSON API over one database (routes in `register`); see openapi.json.
 public struct API: Sendable {

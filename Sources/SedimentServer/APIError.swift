@@ -1,6 +1,8 @@
 public import Hummingbird
 import NIOCore
 import SedimentEngine
+import SedimentFormat
+import SedimentSync
 
 /// An error answer: a status and a JSON body `{"error": code, "message": text}`.
 public struct APIError: Error, HTTPResponseError, Sendable {

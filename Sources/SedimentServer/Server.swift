@@ -4,6 +4,7 @@ public import Logging
 import Metrics
 import NIOCore
 public import SedimentEngine
+public import SedimentSync
 import SedimentLog
 import SedimentObjectStore
 import ServiceLifecycle

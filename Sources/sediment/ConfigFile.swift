@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SedimentFormat
 import SedimentServer
+import SedimentSync
 
 /// `--config FILE`: settings in a JSON file (documented in docs/configuration.md). A flag given
 /// on the command line wins over the environment, which wins over the file. Unknown fields and

@@ -5,6 +5,7 @@ import SedimentEngine
 import SedimentFormat
 import SedimentObjectStore
 import SedimentServer
+import SedimentSync
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,3 @@
-public import SedimentFormat
-
 /// JSON text to and from `Value`, exactly: integers stay `.int` (within Int64), numbers with a
 /// fraction or exponent are `.double`, `{"$base64": "..."}` is `.binary`, and
 /// `{"$double": "NaN" | "Infinity" | "-Infinity"}` the doubles JSON cannot spell. Parsing is
