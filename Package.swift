@@ -69,7 +69,7 @@ let package = Package(
         ),
         .target(
             name: "SedimentSync",
-            dependencies: ["SedimentFormat", "SedimentEngine", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SedimentFormat", "SedimentLog", "SedimentEngine", .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),

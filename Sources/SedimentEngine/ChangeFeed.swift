@@ -29,5 +29,16 @@ public struct ChangeFeed: AsyncSequence, Sendable {
             }
             return nil
         }
+
+        /// The next records already committed, up to `max`: at least one (waiting for it if
+        /// none is there yet), returned once the views reflect them all; nil at the end. Lets a
+        /// consumer handle a burst as one batch and read the database consistently with it.
+        public mutating func nextBatch(max: Int) async throws -> [LogRecord]? {
+            guard let first = try await next() else { return nil }
+            var out = [first]
+            while out.count < max, let record = try cursor.next() { out.append(record) }
+            guard await notifier.wait(for: out[out.count - 1].lsn) else { return nil }
+            return out
+        }
     }
 }

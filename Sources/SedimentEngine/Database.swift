@@ -417,14 +417,32 @@ public final class Database: Sendable {
         return try live(store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt) }, asOf: asOf, validAt: validAt)
     }
 
-    /// Live rows of a map at the point, values in hand, in no particular order.
-    private func liveRows(_ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil) throws(EngineError) -> [(key: String, version: Version)] {
-        let (rows, coldRows) = store.views.withLock { $0.liveRows(map, asOf: asOf, validAt: validAt, after: after) }
+    /// Live rows of a map at the point, values in hand, in no particular order; with `removed`,
+    /// every key's winner, tombstones included.
+    private func liveRows(
+        _ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil, removed: Bool = false
+    ) throws(EngineError) -> [(key: String, version: Version)] {
+        let (rows, coldRows) = store.views.withLock { $0.liveRows(map, asOf: asOf, validAt: validAt, after: after, removed: removed) }
         var out = try rows.map { (row) throws(EngineError) in (key: row.key, version: try hydrate(row.version)) }
         for row in coldRows {
-            if let v = try live(row.lookup, asOf: asOf, validAt: validAt) { out.append((row.key, v)) }
+            let winner = removed ? try resolve(row.lookup, asOf: asOf, validAt: validAt).map { (v) throws(EngineError) in try hydrate(v) } : try live(row.lookup, asOf: asOf, validAt: validAt)
+            if let v = winner { out.append((row.key, v)) }
         }
         return out
+    }
+
+    /// The last-writer-wins winner of every key of a map now, removes (tombstones) and expired
+    /// puts included, in no particular order: the state a sync client converges to.
+    public func winners(_ map: String) throws(EngineError) -> [(key: String, version: Version)] {
+        let (asOf, validAt) = resolve(.now)
+        return try liveRows(map, asOf: asOf, validAt: validAt, removed: true)
+    }
+
+    /// The last-writer-wins winner of a key now, a remove (tombstone) or an expired put included.
+    public func winner(_ map: String, _ key: String) throws(EngineError) -> Version? {
+        let (asOf, validAt) = resolve(.now)
+        return try resolve(store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt) }, asOf: asOf, validAt: validAt)
+            .map { (v) throws(EngineError) in try hydrate(v) }
     }
 
     /// The live keys of a last-writer-wins map at `point`, sorted by key; `after` and `limit` page.

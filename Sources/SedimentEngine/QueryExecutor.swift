@@ -1,4 +1,4 @@
-import SedimentFormat
+public import SedimentFormat
 
 /// Runs a `Query` over the live rows of a map: filter, order, resume after a cursor, limit.
 struct QueryExecutor {
@@ -173,5 +173,20 @@ struct QueryCursor: Sendable, Hashable {
         self.init(
             asOf: TxTime(millis: UInt64(bitPattern: millis), counter: UInt32(counter)), validAt: validAt,
             sortValues: sortValues, key: key)
+    }
+}
+
+/// A query's predicate compiled once, to test rows one at a time (live queries).
+public struct QueryFilter {
+    private let executor: QueryExecutor
+    private let predicate: Predicate?
+
+    public init(_ query: Query) throws(EngineError) {
+        executor = try QueryExecutor(query)
+        predicate = query.predicate
+    }
+
+    public func matches(key: String, value: Value) -> Bool {
+        predicate.map { executor.matches($0, key: key, value: value) } ?? true
     }
 }

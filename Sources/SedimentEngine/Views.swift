@@ -95,8 +95,9 @@ struct Views: Sendable {
     /// Live keys of a map with their values, in no particular order (callers sort outside the
     /// lock, by what they need), keys after `after` only; keys whose answer needs versions
     /// evicted whole come back apart, to be resolved with the log.
+    /// With `removed`, tombstones and expired puts come back too (the winner itself).
     func liveRows(
-        _ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil
+        _ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil, removed: Bool = false
     ) -> (rows: [(key: String, version: Version)], cold: [(key: String, lookup: KeyHistory.Lookup)]) {
         guard let keys = maps[map] else { return ([], []) }
         var out: [(key: String, version: Version)] = []
@@ -105,7 +106,7 @@ struct Views: Sendable {
             if let after, key <= after { continue }
             let lookup = history.winner(asOf: asOf, validAt: validAt)
             if case .found(let w) = lookup {
-                if let v = KeyHistory.live(w, validAt: validAt) { out.append((key, v)) }
+                if let v = removed ? w : KeyHistory.live(w, validAt: validAt) { out.append((key, v)) }
             } else {
                 cold.append((key, lookup))
             }

@@ -4,7 +4,7 @@ import NIOCore
 public import SedimentEngine
 import SedimentFormat
 import SedimentLog
-import SedimentSync
+public import SedimentSync
 
 /// The HTTP JSON API over one database (routes in `register`); see openapi.json.
 public struct API: Sendable {
@@ -12,14 +12,17 @@ public struct API: Sendable {
     public let configuration: ServerConfiguration
     public let uploader: Uploader?
     public let metrics: ServerMetrics
+    /// The sync server (WebSocket, `POST /sync`, `GET /events`).
+    public let hub: SyncHub
     let verifier: JWTVerifier
 
-    public init(database: Database, configuration: ServerConfiguration, uploader: Uploader?, metrics: ServerMetrics) {
+    public init(database: Database, configuration: ServerConfiguration, uploader: Uploader?, metrics: ServerMetrics, hub: SyncHub) {
         self.database = database
         self.configuration = configuration
         self.uploader = uploader
         self.metrics = metrics
-        self.verifier = JWTVerifier(secret: configuration.jwtSecret)
+        self.hub = hub
+        self.verifier = hub.verifier
     }
 
     /// Adds every route to `router`.
@@ -102,6 +105,15 @@ public struct API: Sendable {
             var request = request
             self.metrics.count("query")
             return json(try self.query(map, try await self.body(&request)))
+        }
+        router.post("/sync") { request, _ in
+            let principal = try self.authenticate(request)
+            var request = request
+            self.metrics.count("sync")
+            return try await SyncTransports.httpSync(hub: self.hub, principal: principal, request: &request, maxBodyBytes: self.configuration.maxBodyBytes)
+        }
+        router.get("/events") { request, _ in
+            try await SyncTransports.events(hub: self.hub, principal: try self.authenticate(request), request: request)
         }
         router.post("/v1/batch") { request, _ in
             let principal = try self.authenticate(request)
@@ -263,25 +275,7 @@ public struct API: Sendable {
         guard case .map(let f) = body else { throw APIError.badRequest("a query is a JSON object") }
         let known: Set<String> = ["predicate", "where", "sort", "limit", "cursor", "asOf", "validAt"]
         if let extra = f.keys.first(where: { !known.contains($0) }) { throw APIError.badRequest("unknown field \"\(extra)\" in a query") }
-        var query = Query()
-        if let p = f["predicate"] { query.predicate = try Predicate(json: p) }
-        if case .map(let equalities)? = f["where"] {
-            let eqs = equalities.keys.sorted().map { Predicate.eq($0, equalities[$0]!) }
-            query.predicate = query.predicate.map { .and([$0] + eqs) } ?? (eqs.count == 1 ? eqs[0] : .and(eqs))
-        } else if f["where"] != nil {
-            throw APIError.badRequest("where must be an object of field: value")
-        }
-        if let s = f["sort"] { query.sort = try SortKey.list(json: s) }
-        switch f["limit"] {
-        case nil: break
-        case .int(let n)? where n > 0 && n <= 10_000: query.limit = Int(n)
-        default: throw APIError.badRequest("limit must be a whole number from 1 to 10000")
-        }
-        switch f["cursor"] {
-        case nil: break
-        case .string(let c)?: query.cursor = c
-        default: throw APIError.badRequest("cursor must be a string")
-        }
+        let query = try Query(json: f)
         func text(_ name: String) throws -> String? {
             switch f[name] {
             case nil: return nil

@@ -31,6 +31,20 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         self = error.status == 403 ? APIError(.forbidden, "forbidden", error.message) : APIError(.unauthorized, "unauthorized", error.message)
     }
 
+    init(_ error: SyncError) {
+        let status = HTTPResponse.Status(code: error.code)
+        let code = switch error.code {
+        case 400: "bad_request"
+        case 401: "unauthorized"
+        case 403: "forbidden"
+        case 413: "too_large"
+        case 501: "not_implemented"
+        case 503: "unavailable"
+        default: "sync_error"
+        }
+        self = APIError(status, code, error.message)
+    }
+
     init(_ error: EngineError) {
         switch error.code {
         case .invalidArgument: self = APIError(.badRequest, "bad_request", error.message)

@@ -29,6 +29,8 @@ public struct ServerConfiguration: Sendable {
     public var uploadEvery = Duration.milliseconds(50)
     public var rpoTarget: Duration? = .seconds(1)
     public var retainLocalBytes: Int?
+    /// The sync server's settings (its access rules and batch limit are the ones above).
+    public var sync = SyncConfiguration()
 
     public init(dataDirectory: String, jwtSecret: String) {
         database = DatabaseConfiguration(directory: dataDirectory)
@@ -55,15 +57,23 @@ public enum Server {
                 log: database.log, store: $0.store, layout: $0.layout, retainLocalBytes: configuration.retainLocalBytes,
                 metricsFactory: metrics.factory, logger: logger)
         }
+        var syncConfiguration = configuration.sync
+        syncConfiguration.rules = configuration.rules
+        syncConfiguration.maxBatchOperations = configuration.maxBatchOperations
+        let hub = SyncHub(
+            database: database, verifier: JWTVerifier(secret: configuration.jwtSecret), configuration: syncConfiguration, uploader: uploader,
+            logger: logger)
         let router = Router(context: BasicRequestContext.self)
-        API(database: database, configuration: configuration, uploader: uploader, metrics: metrics).register(router)
+        API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub).register(router)
         var services: [any Service] = [DatabaseService(database: database, logger: logger)]
         if let uploader {
             services.append(
                 UploaderService(uploader: uploader, log: database.log, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget, logger: logger))
         }
+        services.append(SyncService(hub: hub))
         let app = Application(
             router: router,
+            server: SyncTransports.webSocket(hub: hub, maxFrameBytes: configuration.maxBodyBytes),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "sediment"),
             services: services,
             onServerRunning: { channel in
@@ -106,5 +116,14 @@ struct UploaderService: Service {
         } catch {
             logger.warning("last upload before shutdown failed; the next start uploads it", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// Tails the log for the sync server's pushes until shutdown.
+struct SyncService: Service {
+    let hub: SyncHub
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await hub.run() }
     }
 }

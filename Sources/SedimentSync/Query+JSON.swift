@@ -61,7 +61,7 @@ extension Predicate {
 
 extension SortKey {
     /// `{"field": "age", "direction": "asc" | "desc"}` or TopGun's `{"age": "desc"}` map form.
-    public static func list(json: Value) throws(EngineError) -> [SortKey] {
+    static func list(json: Value) throws(EngineError) -> [SortKey] {
         switch json {
         case .array(let items):
             var out: [SortKey] = []
@@ -86,6 +86,32 @@ extension SortKey {
         case nil, .string("asc")?: false
         case .string("desc")?: true
         default: throw EngineError(.invalidArgument, "a sort direction is \"asc\" or \"desc\"")
+        }
+    }
+}
+
+extension Query {
+    /// A query object: `predicate`, `where` (field: value equalities, and-ed with the
+    /// predicate), `sort`, `limit` (1 to 10000) and `cursor`; other fields are the caller's.
+    public init(json f: [String: Value]) throws(EngineError) {
+        self.init()
+        if let p = f["predicate"] { predicate = try Predicate(json: p) }
+        if case .map(let equalities)? = f["where"] {
+            let eqs = equalities.keys.sorted().map { Predicate.eq($0, equalities[$0]!) }
+            predicate = predicate.map { .and([$0] + eqs) } ?? (eqs.count == 1 ? eqs[0] : .and(eqs))
+        } else if f["where"] != nil {
+            throw EngineError(.invalidArgument, "where must be an object of field: value")
+        }
+        if let s = f["sort"] { sort = try SortKey.list(json: s) }
+        switch f["limit"] {
+        case nil: break
+        case .int(let n)? where n > 0 && n <= 10_000: limit = Int(n)
+        default: throw EngineError(.invalidArgument, "limit must be a whole number from 1 to 10000")
+        }
+        switch f["cursor"] {
+        case nil: break
+        case .string(let c)?: cursor = c
+        default: throw EngineError(.invalidArgument, "cursor must be a string")
         }
     }
 }

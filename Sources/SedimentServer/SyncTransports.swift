@@ -1,0 +1,154 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import SedimentFormat
+import SedimentSync
+import Synchronization
+
+/// The transports of the sync server. Each only moves bytes: the session (`SyncSession`) does
+/// the protocol, the same for all three.
+enum SyncTransports {
+    /// WebSocket on `/ws` (and `/`, where TopGun clients connect when given the bare URL):
+    /// binary frames are msgpack, text frames JSON; replies follow the format the client used
+    /// last. Queued events go out as one `SERVER_BATCH_EVENT` when there is more than one.
+    static func webSocket(hub: SyncHub, maxFrameBytes: Int) -> HTTPServerBuilder {
+        .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: maxFrameBytes))) {
+            request, _, _ in
+            let path = request.path.map { $0.split(separator: "?", maxSplits: 1).first.map(String.init) ?? $0 } ?? ""
+            guard path == "/ws" || path == "/" else { return .dontUpgrade }
+            return .upgrade([:]) { inbound, outbound, context in
+                try await serve(hub: hub, inbound: inbound, outbound: outbound, maxFrameBytes: maxFrameBytes, logger: context.logger)
+            }
+        }
+    }
+
+    private static func serve(
+        hub: SyncHub, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maxFrameBytes: Int, logger: Logger
+    ) async throws {
+        let session = hub.makeSession(transport: "websocket")
+        let format = ReplyFormat()
+        session.start()
+        defer { session.disconnected() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while let items = await session.outbox.next() {
+                    let f: WireFormat = format.json.load(ordering: .relaxed) ? .json : .messagePack
+                    for item in items {
+                        switch item {
+                        case .message(let m): try await write(m, f, outbound)
+                        case .events(let events):
+                            try await write(events.count == 1 ? eventMessage(events[0]) : batchMessage(events), f, outbound)
+                        case .close(let code, let reason):
+                            try await outbound.close(.init(codeNumber: Int(code)), reason: reason)
+                            return
+                        }
+                    }
+                }
+            }
+            do {
+                for try await message in inbound.messages(maxSize: maxFrameBytes) {
+                    switch message {
+                    case .binary(let buffer):
+                        format.json.store(false, ordering: .relaxed)
+                        await session.receive(frame: Array(buffer.readableBytesView), format: .messagePack)
+                    case .text(let text):
+                        format.json.store(true, ordering: .relaxed)
+                        await session.receive(frame: Array(text.utf8), format: .json)
+                    }
+                    if session.isClosed { break }
+                }
+            } catch {
+                logger.debug("websocket read ended", metadata: ["error": "\(error)"])
+                session.close(code: 1009, reason: "frame too large or malformed")
+            }
+            session.disconnected()
+            try await group.waitForAll()
+        }
+    }
+
+    /// The format of the client's last frame, which replies follow.
+    private final class ReplyFormat: Sendable {
+        let json = Atomic(false)
+    }
+
+    private static func write(_ message: Value, _ format: WireFormat, _ outbound: WebSocketOutboundWriter) async throws {
+        switch format {
+        case .messagePack: try await outbound.write(.binary(ByteBuffer(bytes: format.encode(message))))
+        case .json: try await outbound.write(.text(JSON.text(message)))
+        }
+    }
+
+    static func eventMessage(_ e: Outbound.Event) -> Value { ["type": "SERVER_EVENT", "payload": e.payload] }
+
+    static func batchMessage(_ events: [Outbound.Event]) -> Value {
+        ["type": "SERVER_BATCH_EVENT", "payload": ["events": .array(events.map(\.payload))]]
+    }
+
+    /// `POST /sync`: one request, one answer, in msgpack or JSON as the request's Content-Type.
+    static func httpSync(hub: SyncHub, principal: Principal, request: inout Request, maxBodyBytes: Int) async throws -> Response {
+        let msgpack = request.headers[.contentType]?.contains("msgpack") ?? false
+        let format: WireFormat = msgpack ? .messagePack : .json
+        let buffer = try await request.collectBody(upTo: maxBodyBytes)
+        let body: Value
+        do { body = try format.decode(Array(buffer.readableBytesView)) } catch { throw APIError.badRequest(error.message) }
+        let session = hub.makeSession(transport: "http")
+        session.authenticate(principal)
+        defer { session.disconnected() }
+        let answer: Value
+        do { answer = try await session.httpSync(body) } catch { throw APIError(error) }
+        return Response(
+            status: .ok, headers: [.contentType: msgpack ? "application/x-msgpack" : "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: format.encode(answer))))
+    }
+
+    /// `GET /events`: Server-Sent Events, `id:` the LSN, resuming after `Last-Event-ID` (or
+    /// `?after=`); `?maps=a,b` limits the maps (default: every map the token may read).
+    static func events(hub: SyncHub, principal: Principal, request: Request) async throws -> Response {
+        let q = request.uri.queryParameters
+        var after: LSN?
+        if let raw = request.headers[HTTPField.Name("Last-Event-ID")!] ?? q.get("after") {
+            guard let n = LSN(raw.trimmingCharacters(in: .whitespaces)) else {
+                throw APIError.badRequest("Last-Event-ID must be an LSN (a whole number), not \"\(raw)\"")
+            }
+            after = n
+        }
+        let resumeAfter = after
+        let maps = q.get("maps").map { Set($0.split(separator: ",").map(String.init)) }
+        let session = hub.makeSession(transport: "sse")
+        session.authenticate(principal)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                defer { session.disconnected() }
+                do throws(SyncError) { try await session.follow(maps: maps, after: resumeAfter) } catch {
+                    try await writer.write(ByteBuffer(string: "event: ERROR\ndata: \(JSON.text(error.wire))\n\n"))
+                    try await writer.finish(nil)
+                    return
+                }
+                try await writer.write(ByteBuffer(string: ": sediment events\n\n"))
+                while let items = await session.outbox.next() {
+                    var text = ""
+                    for item in items {
+                        switch item {
+                        case .events(let events):
+                            for e in events { text += "id: \(e.lsn)\nevent: SERVER_EVENT\ndata: \(JSON.text(e.payload))\n\n" }
+                        case .message(let m):
+                            if case .map(let f) = m, case .string(let type)? = f["type"] {
+                                text += type == "KEEPALIVE" ? ": keep-alive\n\n" : "event: \(type)\ndata: \(JSON.text(f["payload"] ?? m))\n\n"
+                            }
+                        case .close:
+                            break
+                        }
+                    }
+                    try await writer.write(ByteBuffer(string: text))
+                }
+                try await writer.finish(nil)
+            })
+    }
+}

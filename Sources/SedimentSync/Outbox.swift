@@ -1,0 +1,92 @@
+public import SedimentFormat
+import Synchronization
+
+/// What a session sends, in order; the transport turns it into frames or SSE events.
+public enum Outbound: Sendable, Equatable {
+    /// A protocol message.
+    case message(Value)
+    /// Committed operations as `SERVER_EVENT` payloads, with their LSNs (a transport may send
+    /// several as one `SERVER_BATCH_EVENT`).
+    case events([Event])
+    /// Close the connection with a WebSocket close code.
+    case close(code: UInt16, reason: String)
+
+    public struct Event: Sendable, Equatable {
+        public var lsn: LSN
+        public var payload: Value
+    }
+}
+
+/// A session's queue of outbound messages. Producers never wait: past `limit` queued items
+/// the consumer is too slow and the session is closed (its client resynchronizes on
+/// reconnect) rather than letting the queue grow without bound.
+public final class Outbox: Sendable {
+    private struct State {
+        var items: [Outbound] = []
+        var waiter: CheckedContinuation<Void, Never>?
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Queues `item`; false (and nothing queued) when finished, or full (a close always fits).
+    @discardableResult
+    func push(_ item: Outbound) -> Bool {
+        let (accepted, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
+            let closing: Bool
+            if case .close = item { closing = true } else { closing = false }
+            guard !s.finished, closing || s.items.count < limit else { return (false, nil) }
+            s.items.append(item)
+            if closing { s.finished = true }
+            defer { s.waiter = nil }
+            return (true, s.waiter)
+        }
+        waiter?.resume()
+        return accepted
+    }
+
+    /// Ends the queue: what is queued is still delivered, then `next` returns nil.
+    func finish() {
+        let waiter = state.withLock { s in
+            s.finished = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Everything queued, waiting for at least one item; nil once finished and drained, or when
+    /// the calling task is cancelled.
+    public func next() async -> [Outbound]? {
+        while true {
+            if Task.isCancelled { return nil }
+            let ready = state.withLock { s -> [Outbound]?? in
+                if !s.items.isEmpty {
+                    defer { s.items.removeAll(keepingCapacity: true) }
+                    return .some(s.items)
+                }
+                return s.finished ? .some(nil) : nil
+            }
+            if let ready { return ready }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { s in
+                        guard s.items.isEmpty, !s.finished, !Task.isCancelled else { return true }
+                        s.waiter = c
+                        return false
+                    }
+                    if resumeNow { c.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { s in
+                    defer { s.waiter = nil }
+                    return s.waiter
+                }
+                waiter?.resume()
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+public import Logging
+public import SedimentEngine
+public import SedimentFormat
+import Synchronization
+
+/// How the sync server behaves.
+public struct SyncConfiguration: Sendable {
+    /// Per-map access rules (the HTTP API's).
+    public var rules: [AccessRule]
+    /// A session that sends nothing (not even PING) for this long is closed (4002).
+    public var idleTimeout: Duration = .seconds(30)
+    /// Outbound messages a session may have queued before it counts as too slow and is closed.
+    public var maxQueuedMessages = 10_000
+    /// Operations in one `OP_BATCH` or `POST /sync`.
+    public var maxBatchOperations = 1000
+    /// A client whose last sync is older than this is told `SYNC_RESET_REQUIRED` (TopGun's
+    /// tombstone GC age). Nil: never; the log keeps every tombstone, so a delta is always exact.
+    public var resetAfterMillis: UInt64?
+
+    public init(rules: [AccessRule] = AccessRule.defaults) {
+        self.rules = rules
+    }
+}
+
+/// The sync server's shared state over one database: the sessions, the Merkle trees of the maps
+/// clients sync, and topics. `run()` tails the log and fans each committed operation out to the
+/// sessions that may read its map (events, live query updates); the trees follow the same tail.
+public final class SyncHub: Sendable {
+    public let database: Database
+    public let configuration: SyncConfiguration
+    public let verifier: JWTVerifier
+    let uploader: Uploader?
+    let logger: Logger
+    /// The clock for idle eviction (milliseconds); a mock one in tests.
+    let clock: any WallClock
+
+    private struct Fanout {
+        var sessions: [UInt64: SyncSession] = [:]
+        /// The newest LSN fanned out.
+        var position: LSN
+        var trees: [String: SyncTree] = [:]
+    }
+
+    private let fanout: Mutex<Fanout>
+    private let topics = Mutex<[String: [UInt64: SyncSession]]>([:])
+    private let nextID = Atomic<UInt64>(1)
+
+    public init(
+        database: Database, verifier: JWTVerifier, configuration: SyncConfiguration, uploader: Uploader? = nil,
+        clock: any WallClock = SystemWallClock(), logger: Logger
+    ) {
+        self.database = database
+        self.verifier = verifier
+        self.configuration = configuration
+        self.uploader = uploader
+        self.clock = clock
+        self.logger = logger
+        fanout = Mutex(Fanout(position: database.appliedLSN))
+    }
+
+    /// A new session, registered for pushes; `transport` names it in logs.
+    public func makeSession(transport: String) -> SyncSession {
+        let session = SyncSession(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue, hub: self, transport: transport)
+        fanout.withLock { $0.sessions[session.id] = session }
+        return session
+    }
+
+    /// Registers a session and returns the newest LSN already fanned out: every later commit
+    /// reaches the session through the hub, everything up to it must come from the log.
+    func attach(_ session: SyncSession) -> LSN {
+        fanout.withLock {
+            $0.sessions[session.id] = session
+            return $0.position
+        }
+    }
+
+    /// Forgets a closed session.
+    func remove(_ session: SyncSession) {
+        _ = fanout.withLock { $0.sessions.removeValue(forKey: session.id) }
+        topics.withLock { t in
+            for name in session.topicNames { t[name]?[session.id] = nil }
+        }
+    }
+
+    public var sessionCount: Int { fanout.withLock { $0.sessions.count } }
+
+    // MARK: Merkle trees
+
+    /// The map's tree, built from the database on first use and kept current from the log tail.
+    func withTree<T>(_ map: String, _ body: (SyncTree) -> T) throws(SyncError) -> T {
+        let result: Result<T, EngineError> = fanout.withLock { f in
+            if let tree = f.trees[map] { return .success(body(tree)) }
+            do throws(EngineError) {
+                var tree = SyncTree()
+                for row in try database.winners(map) { tree.set(row.key, timestamp: row.version.timestamp) }
+                f.trees[map] = tree
+                return .success(body(tree))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let t): return t
+        case .failure(let e): throw SyncError(e)
+        }
+    }
+
+    // MARK: Fan-out
+
+    /// Tails the log until cancelled or the database closes: keeps the trees current and pushes
+    /// every committed operation to the sessions. Also closes idle sessions.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.tail() }
+            group.addTask { await self.evictIdle() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func tail() async {
+        var feed = database.changes(from: fanout.withLock { $0.position } + 1).makeAsyncIterator()
+        while !Task.isCancelled {
+            do {
+                guard let batch = try await feed.nextBatch(max: 1024) else { return }
+                fan(batch)
+            } catch {
+                logger.error("sync fan-out stopped: the log could not be read", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Sends one batch of committed records to every session (each filters by map and access).
+    func fan(_ batch: [LogRecord]) {
+        var byMap: [String: [Outbound.Event]] = [:]
+        for record in batch {
+            byMap[record.operation.map, default: []].append(Outbound.Event(lsn: record.lsn, payload: record.serverEvent))
+        }
+        let sessions = fanout.withLock { f -> [SyncSession] in
+            for record in batch where f.trees[record.operation.map] != nil {
+                let winner = try? database.winner(record.operation.map, record.operation.key)
+                f.trees[record.operation.map]!.set(record.operation.key, timestamp: winner?.timestamp)
+            }
+            f.position = batch[batch.count - 1].lsn
+            return Array(f.sessions.values)
+        }
+        for session in sessions { session.deliver(byMap) }
+    }
+
+    private func evictIdle() async {
+        let every = min(configuration.idleTimeout / 4, .seconds(1))
+        let limit = UInt64(configuration.idleTimeout.components.seconds * 1000 + configuration.idleTimeout.components.attoseconds / 1_000_000_000_000_000)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: every)
+            let now = clock.nowMillis()
+            for session in fanout.withLock({ Array($0.sessions.values) }) where session.isIdle(now: now, limit: limit) {
+                session.close(code: 4002, reason: "Heartbeat timeout")
+            }
+        }
+    }
+
+    // MARK: Topics
+
+    func subscribe(_ session: SyncSession, topic: String) {
+        topics.withLock { $0[topic, default: [:]][session.id] = session }
+    }
+
+    func unsubscribe(_ session: SyncSession, topic: String) {
+        topics.withLock { $0[topic]?[session.id] = nil }
+    }
+
+    /// Sends `data` to every subscriber of `topic` but the publisher; topics are not logged.
+    func publish(_ data: Value, topic: String, from publisher: SyncSession) {
+        let subscribers = topics.withLock { Array(($0[topic] ?? [:]).values) }
+        let message = message(
+            "TOPIC_MESSAGE",
+            ["topic": .string(topic), "data": data, "publisherId": .string(publisher.clientName), "timestamp": .int(Int64(clock.nowMillis()))])
+        for s in subscribers where s.id != publisher.id { s.send(message) }
+    }
+}
