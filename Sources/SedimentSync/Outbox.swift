@@ -58,6 +58,14 @@ public final class Outbox: Sendable {
         waiter?.resume()
     }
 
+    /// Everything queued now, without waiting.
+    func drain() -> [Outbound] {
+        state.withLock { s in
+            defer { s.items.removeAll() }
+            return s.items
+        }
+    }
+
     /// Everything queued, waiting for at least one item; nil once finished and drained, or when
     /// the calling task is cancelled.
     public func next() async -> [Outbound]? {

@@ -212,8 +212,11 @@ public final class SyncSession: Sendable {
 
     // MARK: Access
 
+    /// The map name is valid and the principal may use the map so.
     private func check(_ map: String, _ access: Access) throws(SyncError) {
         guard let principal else { throw SyncError(401, "not authenticated") }
+        let limit = hub.database.configuration.maxMapNameBytes
+        guard !map.isEmpty, map.utf8.count <= limit else { throw SyncError.bad("a map name is 1 to \(limit) bytes") }
         do { try hub.configuration.rules.check(principal, map: map, needs: access) } catch { throw SyncError(error) }
     }
 

@@ -1,0 +1,305 @@
+import SedimentEngine
+import SedimentFormat
+@testable import SedimentSync
+import SedimentTesting
+import Testing
+
+/// The session state machine, driven message by message without sockets, over a real database.
+@Suite struct SyncSessionTests {
+    @Test func anythingBeforeAuthIsRefusedAndABadTokenFails() async throws {
+        try await withTemporaryDirectory("sync-auth") { dir in
+            let f = try SyncFixture(dir)
+            let early = f.hub.makeSession(transport: "test")
+            early.start()
+            #expect(early.sent().map(\.type) == ["AUTH_REQUIRED"])
+            await early.receive(["type": "PING", "timestamp": 1])
+            let closed = early.sent()
+            #expect(closed.map(\.type) == ["CLOSE"])
+            #expect(closed.first?["code"] == 4001)
+            #expect(early.isClosed)
+            await early.receive(["type": "AUTH", "token": .string(f.token("ada"))])
+            #expect(early.sent().isEmpty)  // a closed session ignores everything
+
+            let forged = f.hub.makeSession(transport: "test")
+            await forged.receive(["type": "AUTH", "token": .string(JWTVerifier(secret: "other").sign(Principal(userId: "ada", roles: ["admin"])))])
+            let answer = forged.sent()
+            #expect(answer.map(\.type) == ["AUTH_FAIL", "CLOSE"])
+            #expect(answer.last?["code"] == 4001)
+
+            let good = f.hub.makeSession(transport: "test")
+            await good.receive(["type": "AUTH", "token": .string(f.token("ada"))])
+            #expect(good.sent() == [["type": "AUTH_ACK", "protocolVersion": 1]])
+            await good.receive(["type": "PING", "timestamp": 12345])
+            let pong = good.sent()
+            #expect(pong.first?.type == "PONG")
+            #expect(pong.first?["timestamp"] == 12345)
+            #expect(pong.first?["serverTime"] == .int(Int64(f.clock.nowMillis())))
+
+            let garbled = f.hub.makeSession(transport: "test")
+            await garbled.receive(frame: [0xc1, 0x00], format: .messagePack)
+            #expect(garbled.sent().last?["code"] == 1002)
+            try await f.database.close()
+        }
+    }
+
+    @Test func opsAreWrittenWithTheClientsClockAndAcknowledgedAtTheirLevel() async throws {
+        try await withTemporaryDirectory("sync-ops") { dir in
+            let f = try SyncFixture(dir, durability: .fsync)
+            let a = await f.client("ada")
+            let t1 = ts(1_800_000_000_500, 3, "client-a")
+            await a.receive(message("OP_BATCH", ["ops": [putOp("1", "todos", "k1", ["title": "milk"], t1), putOp("2", "todos", "k2", 7, t1)]]))
+            let ack = a.sent()
+            #expect(ack.map(\.type) == ["OP_ACK"])
+            #expect(ack[0]["payload"]?["lastId"] == "2")
+            #expect(ack[0]["payload"]?["achievedLevel"] == "PERSISTED")
+            let record = try #require(try f.database.record("todos", "k1"))
+            #expect(record.value == ["title": "milk"])
+            #expect(record.timestamp == HLCTimestamp(millis: 1_800_000_000_500, counter: 3, nodeId: "client-a"))
+
+            // An older write loses to the newer one (LWW on the clients' clocks), and is still acknowledged.
+            await a.receive(clientOp(putOp("3", "todos", "k1", "stale", ts(1_800_000_000_400, 0, "client-b"))))
+            #expect(a.sent().first?["payload"]?["lastId"] == "3")
+            #expect(try f.database.get("todos", "k1") == ["title": "milk"])
+
+            // A remove is a record with a null value; FIRE_AND_FORGET is acknowledged as such.
+            await a.receive(
+                message(
+                    "CLIENT_OP",
+                    ["id": "4", "mapName": "todos", "key": "k2", "opType": "REMOVE", "record": ["value": nil, "timestamp": ts(1_800_000_000_600, 0, "client-a")],
+                     "writeConcern": "FIRE_AND_FORGET"]))
+            #expect(a.sent().first?["payload"]?["achievedLevel"] == "FIRE_AND_FORGET")
+            #expect(try f.database.get("todos", "k2") == nil)
+
+            // Bad ops are rejected one by one, naming why; the good one in the batch is written.
+            await a.receive(
+                message("OP_BATCH", ["ops": [
+                    ["id": "5", "mapName": "todos", "key": "k5", "opType": "PUT", "record": ["value": 1]],
+                    putOp("6", "todos", "k6", 6, ts(1_800_000_000_700, 0, "client-a")),
+                ]]))
+            let mixed = a.sent()
+            #expect(mixed.map(\.type) == ["OP_REJECTED", "OP_ACK"])
+            #expect(mixed[0]["payload"]?["opId"] == "5")
+            #expect(mixed[1]["payload"]?["lastId"] == "6")
+            // A client clock far ahead of the server is refused for the whole group.
+            await a.receive(clientOp(putOp("7", "todos", "k7", 7, ts(1_900_000_000_000, 0, "client-a"))))
+            let refused = a.sent()
+            #expect(refused.first?.type == "ERROR")
+            #expect(refused.first?["payload"]?["code"] == 400)
+            #expect(try f.database.get("todos", "k7") == nil)
+            try await f.database.close()
+        }
+    }
+
+    @Test func rulesApplyToOpsSyncAndQueries() async throws {
+        try await withTemporaryDirectory("sync-rbac") { dir in
+            let f = try SyncFixture(dir)
+            let reader = await f.client("bo", roles: ["reader"])
+            await reader.receive(clientOp(putOp("1", "todos", "k", 1, ts(1_800_000_000_000, 0, "bo"))))
+            let rejected = reader.sent()
+            #expect(rejected.map(\.type) == ["OP_REJECTED"])
+            #expect(rejected.first?["payload"]?["code"] == 403)
+            await reader.receive(clientOp(putOp("2", "user/bo/notes", "k", 1, ts(1_800_000_000_000, 0, "bo"))))
+            #expect(reader.sent().map(\.type) == ["OP_ACK"])
+
+            let stranger = await f.client("cy", roles: [])
+            await stranger.receive(["type": "SYNC_INIT", "mapName": "user/bo/notes"])
+            #expect(stranger.sent().first?["payload"]?["code"] == 403)
+            await stranger.receive(message("QUERY_SUB", ["queryId": "q", "mapName": "user/bo/notes", "query": [:]]))
+            #expect(stranger.sent().first?["payload"]?["code"] == 403)
+            await stranger.receive(message("MERKLE_REQ_BUCKET", ["mapName": "user/bo/notes", "path": ""]))
+            #expect(stranger.sent().first?["payload"]?["code"] == 403)
+            await stranger.receive(["type": "SYNC_INIT", "mapName": "user/cy/notes"])
+            #expect(stranger.sent().first?.type == "SYNC_RESP_ROOT")
+            try await f.database.close()
+        }
+    }
+
+    /// A client with the same records as the server has the same root; one missing a record
+    /// finds it by walking the buckets that differ.
+    @Test func merkleSyncFindsTheMissingRecord() async throws {
+        try await withTemporaryDirectory("sync-merkle") { dir in
+            let f = try SyncFixture(dir)
+            let a = await f.client("ada")
+            var ops: [Value] = []
+            var local = SyncTree()
+            for i in 0..<300 {
+                let t = HLCTimestamp(millis: 1_799_999_000_000 + UInt64(i), counter: 0, nodeId: "a")
+                ops.append(putOp("\(i)", "todos", "key-\(i)", .int(Int64(i)), t.wire))
+                if i != 123 { local.set("key-\(i)", timestamp: t) }
+            }
+            await a.receive(message("OP_BATCH", ["ops": .array(ops)]))
+            _ = a.sent()
+            try await f.withHubRunning {
+                let b = await f.client("bo")
+                await b.receive(["type": "SYNC_INIT", "mapName": "todos", "lastSyncTimestamp": 0])
+                let root = b.sent()
+                #expect(root.first?.type == "SYNC_RESP_ROOT")
+                guard case .int(let serverRoot)? = root.first?["payload"]?["rootHash"] else { Issue.record("no root"); return }
+                #expect(UInt32(serverRoot) != local.rootHash)
+                // The client's walk, as TopGun's MerkleSyncHandler does it.
+                var paths = [""]
+                var found: [Value] = []
+                while let path = paths.popLast() {
+                    await b.receive(message("MERKLE_REQ_BUCKET", ["mapName": "todos", "path": .string(path)]))
+                    let reply = b.sent()[0]
+                    if reply.type == "SYNC_RESP_LEAF" {
+                        guard case .array(let records)? = reply["payload"]?["records"] else { continue }
+                        found += records
+                        continue
+                    }
+                    #expect(reply.type == "SYNC_RESP_BUCKETS")
+                    guard case .map(let buckets)? = reply["payload"]?["buckets"], case .buckets(let mine)? = local.node(path) else { continue }
+                    for (digit, hash) in buckets where hash != .int(Int64(mine[digit] ?? 0)) { paths.append(path + digit) }
+                }
+                let missing = found.filter { r in
+                    guard case .string(let k)? = r["key"] else { return false }
+                    return k == "key-123"
+                }
+                #expect(missing.count == 1)
+                #expect(missing.first?["record"]?["value"] == 123)
+                #expect(found.count < 30)  // one leaf's worth, not the map
+                local.set("key-123", timestamp: HLCTimestamp(millis: 1_799_999_000_123, counter: 0, nodeId: "a"))
+                #expect(Int64(local.rootHash) == serverRoot)
+            }
+            try await f.database.close()
+        }
+    }
+
+    @Test func eventsAndLiveQueriesFollowOtherClientsWrites() async throws {
+        try await withTemporaryDirectory("sync-events") { dir in
+            let f = try SyncFixture(dir)
+            try await f.withHubRunning {
+                let a = await f.client("ada")
+                let b = await f.client("bo")
+                await b.receive(["type": "SYNC_INIT", "mapName": "todos"])
+                await b.receive(message("QUERY_SUB", ["queryId": "open", "mapName": "todos", "query": ["where": ["done": false]]]))
+                let subscribed = b.sent()
+                #expect(subscribed.map(\.type) == ["SYNC_RESP_ROOT", "QUERY_RESP"])
+                #expect(subscribed.last?["payload"]?["results"] == [])
+
+                await a.receive(clientOp(putOp("1", "todos", "t1", ["done": false], ts(1_800_000_000_001, 0, "a"))))
+                var got = await b.waitForMessages(count: 2)
+                #expect(got.map(\.type) == ["SERVER_EVENT", "QUERY_UPDATE"])
+                #expect(got[0]["payload"]?["eventType"] == "PUT")
+                #expect(got[0]["payload"]?["record"]?["value"] == ["done": false])
+                #expect(got[1]["payload"]?["changeType"] == "ENTER")
+
+                await a.receive(clientOp(putOp("2", "todos", "t1", ["done": false, "by": "ada"], ts(1_800_000_000_002, 0, "a"))))
+                got = await b.waitForMessages(count: 2)
+                #expect(got.last?["payload"]?["changeType"] == "UPDATE")
+                await a.receive(clientOp(putOp("3", "todos", "t1", ["done": true], ts(1_800_000_000_003, 0, "a"))))
+                got = await b.waitForMessages(count: 2)
+                #expect(got.last?["payload"]?["changeType"] == "LEAVE")
+
+                // Unsubscribed: events still come (the map is synced), query updates do not.
+                await b.receive(message("QUERY_UNSUB", ["queryId": "open"]))
+                await a.receive(clientOp(putOp("4", "todos", "t2", ["done": false], ts(1_800_000_000_004, 0, "a"))))
+                got = await b.waitForMessages(count: 1)
+                #expect(got.map(\.type) == ["SERVER_EVENT"])
+                // A map b never touched sends b nothing.
+                await a.receive(clientOp(putOp("5", "other", "x", 1, ts(1_800_000_000_005, 0, "a"))))
+                await a.receive(clientOp(putOp("6", "todos", "t3", 1, ts(1_800_000_000_006, 0, "a"))))
+                got = await b.waitForMessages(count: 1)
+                #expect(got.map { $0["payload"]?["key"] } == ["t3"])
+            }
+            try await f.database.close()
+        }
+    }
+
+    @Test func topicsReachTheOtherSubscribersOnly() async throws {
+        try await withTemporaryDirectory("sync-topics") { dir in
+            let f = try SyncFixture(dir)
+            let a = await f.client("ada")
+            let b = await f.client("bo")
+            let c = await f.client("cy")
+            for s in [a, b] { await s.receive(message("TOPIC_SUB", ["topic": "chat"])) }
+            await a.receive(message("TOPIC_PUB", ["topic": "chat", "data": ["text": "hi"]]))
+            let got = b.sent()
+            #expect(got.map(\.type) == ["TOPIC_MESSAGE"])
+            #expect(got.first?["payload"]?["data"] == ["text": "hi"])
+            #expect(got.first?["payload"]?["publisherId"] == "ada")
+            #expect(a.sent().isEmpty)
+            #expect(c.sent().isEmpty)
+            try await f.database.close()
+        }
+    }
+
+    @Test func idleClientsAreClosedAndStreamsKeptAlive() async throws {
+        try await withTemporaryDirectory("sync-idle") { dir in
+            let f = try SyncFixture(dir) { $0.idleTimeout = .milliseconds(40) }
+            try await f.withHubRunning {
+                let a = await f.client("ada")
+                let stream = f.hub.makeSession(transport: "test")
+                stream.authenticate(Principal(userId: "bo", roles: ["reader"]))
+                try await stream.follow(maps: nil, after: nil)
+                f.clock.advance(by: 1_000)
+                let closed = await a.waitForMessages()
+                #expect(closed.last?["code"] == 4002)
+                let alive = await stream.waitForMessages()
+                #expect(alive.first?.type == "KEEPALIVE")
+                #expect(!stream.isClosed)
+            }
+            try await f.database.close()
+        }
+    }
+
+    /// A stream resuming after an LSN gets every later event once, in order, whether it was
+    /// committed before the resume (from the log) or during and after it (from the hub).
+    @Test func aStreamResumesAfterAnLSNWithoutGapsOrRepeats() async throws {
+        try await withTemporaryDirectory("sync-resume") { dir in
+            let f = try SyncFixture(dir)
+            try await f.withHubRunning {
+                for i in 1...50 { try await f.database.put("todos", "k\(i)", .int(Int64(i))) }
+                let stream = f.hub.makeSession(transport: "test")
+                stream.authenticate(Principal(userId: "bo", roles: ["reader"]))
+                let writer = Task { for i in 51...100 { try await f.database.put("todos", "k\(i)", .int(Int64(i))) } }
+                try await stream.follow(maps: ["todos"], after: 20)
+                try await writer.value
+                var lsns: [LSN] = []
+                _ = await waitUntil {
+                    for item in stream.outbox.drain() { if case .events(let e) = item { lsns += e.map(\.lsn) } }
+                    return lsns.count >= 80
+                }
+                #expect(lsns == Array(21...100))
+            }
+            try await f.database.close()
+        }
+    }
+
+    @Test func httpSyncWritesReturnsDeltasAndAnswersQueries() async throws {
+        try await withTemporaryDirectory("sync-http") { dir in
+            let f = try SyncFixture(dir)
+            let s = f.hub.makeSession(transport: "http")
+            s.authenticate(Principal(userId: "ada", roles: ["writer"]))
+            let first = try await s.httpSync([
+                "clientId": "phone", "clientHlc": ts(1_800_000_000_000, 0, "phone"),
+                "operations": [putOp("1", "todos", "a", 1, ts(1_800_000_000_010, 0, "phone")), putOp("2", "todos", "b", 2, ts(1_800_000_000_020, 0, "phone"))],
+            ])
+            #expect(first["ack"]?["lastId"] == "2")
+            #expect(first["serverHlc"]?["nodeId"] != nil)
+            let second = try await s.httpSync([
+                "clientId": "phone",
+                "syncMaps": [["mapName": "todos", "lastSyncTimestamp": ts(1_800_000_000_010, 0, "phone")]],
+                "queries": [["queryId": "big", "mapName": "todos", "query": ["predicate": ["op": "gt", "attribute": "_value", "value": 1]]]],
+            ])
+            #expect(second["deltas"]?.arrayCount == 1)
+            guard case .array(let deltas)? = second["deltas"], case .array(let records)? = deltas.first?["records"] else {
+                Issue.record("no deltas: \(second)")
+                return
+            }
+            #expect(records.map { $0["key"] } == ["b"])
+            #expect(second["errors"] == nil || second["errors"] == [])
+            let bad = try await s.httpSync(["clientId": "phone", "syncMaps": [["mapName": "", "lastSyncTimestamp": 0]]])
+            #expect(bad["errors"] != nil)
+            await #expect(throws: SyncError.self) { try await s.httpSync(["clientId": "phone", "surprise": 1]) }
+            try await f.database.close()
+        }
+    }
+}
+
+extension Value {
+    var arrayCount: Int? {
+        if case .array(let a) = self { return a.count }
+        return nil
+    }
+}
