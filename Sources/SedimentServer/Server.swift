@@ -38,10 +38,10 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// `sediment serve`: the database, the uploader and the HTTP server as services of one
-/// service group, shut down in reverse order on SIGTERM or SIGINT: the HTTP server stops
-/// accepting and drains its requests; the uploader seals the active segment and makes a last
-/// pass; the database snapshots, syncs, seals and closes.
+/// `sediment serve`: the database, the uploader, the HTTP server and the sync hub as services of
+/// one service group, shut down in reverse order on SIGTERM or SIGINT: the sync sessions are
+/// closed; the HTTP server stops accepting and drains its requests; the uploader seals the
+/// active segment and makes a last pass; the database snapshots, syncs, seals and closes.
 public enum Server {
     public static func run(
         _ configuration: ServerConfiguration, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }
@@ -65,23 +65,24 @@ public enum Server {
             logger: logger)
         let router = Router(context: BasicRequestContext.self)
         API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub).register(router)
-        var services: [any Service] = [DatabaseService(database: database, logger: logger)]
-        if let uploader {
-            services.append(
-                UploaderService(uploader: uploader, log: database.log, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget, logger: logger))
-        }
-        services.append(SyncService(hub: hub))
         let app = Application(
             router: router,
             server: SyncTransports.webSocket(hub: hub, maxFrameBytes: configuration.maxBodyBytes),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "sediment"),
-            services: services,
             onServerRunning: { channel in
                 let address = channel.localAddress
                 onListening(address?.ipAddress ?? configuration.host, address?.port ?? configuration.port)
             },
             logger: logger)
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        // Shut down in reverse order: sync sessions closed (so streams and sockets end), the
+        // HTTP server drained, the uploader's last pass, the database closed.
+        var services: [any Service] = [DatabaseService(database: database, logger: logger)]
+        if let uploader {
+            services.append(
+                UploaderService(uploader: uploader, log: database.log, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget, logger: logger))
+        }
+        services += [app, SyncService(hub: hub)] as [any Service]
+        try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 }
 
@@ -119,11 +120,13 @@ struct UploaderService: Service {
     }
 }
 
-/// Tails the log for the sync server's pushes until shutdown.
+/// Tails the log for the sync server's pushes until shutdown, then closes every session (1001)
+/// so that WebSockets and event streams end before the HTTP server drains.
 struct SyncService: Service {
     let hub: SyncHub
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await hub.run() }
+        hub.closeAll(code: 1001, reason: "server shutting down")
     }
 }

@@ -15,23 +15,25 @@ import Synchronization
 enum SyncTransports {
     /// WebSocket on `/ws` (and `/`, where TopGun clients connect when given the bare URL):
     /// binary frames are msgpack, text frames JSON; replies follow the format the client used
-    /// last. Queued events go out as one `SERVER_BATCH_EVENT` when there is more than one.
+    /// last (`?format=json` makes the first, `AUTH_REQUIRED`, JSON too). Queued events go out as
+    /// one `SERVER_BATCH_EVENT` when there is more than one.
     static func webSocket(hub: SyncHub, maxFrameBytes: Int) -> HTTPServerBuilder {
         .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: maxFrameBytes))) {
             request, _, _ in
-            let path = request.path.map { $0.split(separator: "?", maxSplits: 1).first.map(String.init) ?? $0 } ?? ""
-            guard path == "/ws" || path == "/" else { return .dontUpgrade }
+            let target = (request.path ?? "").split(separator: "?", maxSplits: 1)
+            guard let path = target.first, path == "/ws" || path == "/" else { return .dontUpgrade }
+            let json = target.count > 1 && target[1].split(separator: "&").contains("format=json")
             return .upgrade([:]) { inbound, outbound, context in
-                try await serve(hub: hub, inbound: inbound, outbound: outbound, maxFrameBytes: maxFrameBytes, logger: context.logger)
+                try await serve(hub: hub, inbound: inbound, outbound: outbound, json: json, maxFrameBytes: maxFrameBytes, logger: context.logger)
             }
         }
     }
 
     private static func serve(
-        hub: SyncHub, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maxFrameBytes: Int, logger: Logger
+        hub: SyncHub, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, json: Bool, maxFrameBytes: Int, logger: Logger
     ) async throws {
         let session = hub.makeSession(transport: "websocket")
-        let format = ReplyFormat()
+        let format = ReplyFormat(json: json)
         session.start()
         defer { session.disconnected() }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -73,7 +75,8 @@ enum SyncTransports {
 
     /// The format of the client's last frame, which replies follow.
     private final class ReplyFormat: Sendable {
-        let json = Atomic(false)
+        let json: Atomic<Bool>
+        init(json: Bool) { self.json = Atomic(json) }
     }
 
     private static func write(_ message: Value, _ format: WireFormat, _ outbound: WebSocketOutboundWriter) async throws {

@@ -85,6 +85,11 @@ public final class SyncHub: Sendable {
 
     public var sessionCount: Int { fanout.withLock { $0.sessions.count } }
 
+    /// Closes every session (on shutdown).
+    public func closeAll(code: UInt16, reason: String) {
+        for session in fanout.withLock({ Array($0.sessions.values) }) { session.close(code: code, reason: reason) }
+    }
+
     // MARK: Merkle trees
 
     /// The map's tree, built from the database on first use and kept current from the log tail.
