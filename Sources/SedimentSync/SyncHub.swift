@@ -85,6 +85,9 @@ public final class SyncHub: Sendable {
 
     public var sessionCount: Int { fanout.withLock { $0.sessions.count } }
 
+    /// The newest LSN pushed to the sessions.
+    public var fanoutPosition: LSN { fanout.withLock { $0.position } }
+
     /// Closes every session (on shutdown).
     public func closeAll(code: UInt16, reason: String) {
         for session in fanout.withLock({ Array($0.sessions.values) }) { session.close(code: code, reason: reason) }
