@@ -482,6 +482,16 @@ public final class Database: Sendable {
         return try rows.map { (row) throws(EngineError) in (row.key, try row.members.map { (v) throws(EngineError) in try hydrate(v) }) }
     }
 
+    /// The observed-remove state of an OR map's keys (of one key, if given), as a sync client
+    /// holds it: adds whose tag no remove names, expired ones included, values in hand; and the
+    /// removed tags. Keys with no OR operation are left out.
+    public func orEntries(_ map: String, key: String? = nil) throws(EngineError) -> [(key: String, live: [Version], removedTags: Set<String>)] {
+        let states = store.views.withLock { $0.orStates(map, key: key) }
+        return try states.map { (s) throws(EngineError) in
+            (s.key, try s.live.map { (v) throws(EngineError) in try hydrate(v) }, s.removed)
+        }
+    }
+
     /// Every version of a key, LSN order: puts, removes, OR adds and removes.
     public func history(_ map: String, _ key: String) throws(EngineError) -> [Version] {
         guard var history = store.views.withLock({ $0.history(map, key) }) else { return [] }

@@ -239,6 +239,19 @@ struct KeyHistory: Sendable {
         return alive.values.sorted { $0.tag! < $1.tag! }
     }
 
+    /// The observed-remove state now, as a sync client holds it: every add whose tag no remove
+    /// names (expired ones too; one per tag, the newest), and the removed tags.
+    func orState() -> (live: [Version], removed: Set<String>) {
+        var removed: Set<String> = []
+        for v in or where v.kind == .orRemove { removed.insert(v.tag!) }
+        var alive: [String: Version] = [:]
+        for v in or where v.kind == .orAdd && !removed.contains(v.tag!) {
+            if let existing = alive[v.tag!], !(existing.timestamp < v.timestamp) { continue }
+            alive[v.tag!] = v
+        }
+        return (Array(alive.values), removed)
+    }
+
     /// Every version in memory, LSN order (the cold ones are not: see `loadingColdVersions`).
     var history: [Version] {
         let or = self.or

@@ -130,6 +130,22 @@ struct Views: Sendable {
         return out.sorted { $0.key < $1.key }
     }
 
+    /// The observed-remove state of every OR key of a map (`KeyHistory.orState`), or of one key.
+    func orStates(_ map: String, key: String? = nil) -> [(key: String, live: [Version], removed: Set<String>)] {
+        guard let keys = maps[map] else { return [] }
+        if let key {
+            guard let h = keys[key], !h.or.isEmpty else { return [] }
+            let s = h.orState()
+            return [(key, s.live, s.removed)]
+        }
+        var out: [(key: String, live: [Version], removed: Set<String>)] = []
+        for (key, h) in keys where !h.or.isEmpty {
+            let s = h.orState()
+            out.append((key, s.live, s.removed))
+        }
+        return out
+    }
+
     /// A key's history (its cold versions, if any, still to be read back).
     func history(_ map: String, _ key: String) -> KeyHistory? {
         maps[map]?[key]

@@ -40,6 +40,8 @@ public final class SyncHub: Sendable {
         /// The newest LSN fanned out.
         var position: LSN
         var trees: [String: SyncTree] = [:]
+        /// OR maps' trees (a map holding both kinds of keys has both).
+        var orTrees: [String: SyncTree] = [:]
     }
 
     private let fanout: Mutex<Fanout>
@@ -95,14 +97,20 @@ public final class SyncHub: Sendable {
 
     // MARK: Merkle trees
 
-    /// The map's tree, built from the database on first use and kept current from the log tail.
-    func withTree<T>(_ map: String, _ body: (SyncTree) -> T) throws(SyncError) -> T {
+    /// The map's tree (its OR tree with `or`), built from the database on first use and kept
+    /// current from the log tail.
+    func withTree<T>(_ map: String, or: Bool = false, _ body: (SyncTree) -> T) throws(SyncError) -> T {
         let result: Result<T, EngineError> = fanout.withLock { f in
-            if let tree = f.trees[map] { return .success(body(tree)) }
+            if let tree = or ? f.orTrees[map] : f.trees[map] { return .success(body(tree)) }
             do throws(EngineError) {
                 var tree = SyncTree()
-                for row in try database.winners(map) { tree.set(row.key, timestamp: row.version.timestamp) }
-                f.trees[map] = tree
+                if or {
+                    for e in try database.orEntries(map) { tree.set(e.key, hash: Self.orHash(e)) }
+                    f.orTrees[map] = tree
+                } else {
+                    for row in try database.winners(map) { tree.set(row.key, timestamp: row.version.timestamp) }
+                    f.trees[map] = tree
+                }
                 return .success(body(tree))
             } catch {
                 return .failure(error)
@@ -112,6 +120,10 @@ public final class SyncHub: Sendable {
         case .success(let t): return t
         case .failure(let e): throw SyncError(e)
         }
+    }
+
+    static func orHash(_ e: (key: String, live: [Version], removedTags: Set<String>)) -> UInt32? {
+        SyncHash.orEntry(key: e.key, live: e.live.compactMap(\.tag), removed: e.removedTags)
     }
 
     // MARK: Fan-out
@@ -147,9 +159,16 @@ public final class SyncHub: Sendable {
             byMap[record.operation.map, default: []].append(Outbound.Event(lsn: record.lsn, payload: record.serverEvent))
         }
         let sessions = fanout.withLock { f -> [SyncSession] in
-            for record in batch where f.trees[record.operation.map] != nil {
-                let winner = try? database.winner(record.operation.map, record.operation.key)
-                f.trees[record.operation.map]!.set(record.operation.key, timestamp: winner?.timestamp)
+            for record in batch {
+                let (map, key) = (record.operation.map, record.operation.key)
+                switch record.operation.kind {
+                case .put, .remove:
+                    guard f.trees[map] != nil else { continue }
+                    f.trees[map]!.set(key, timestamp: (try? database.winner(map, key))?.timestamp)
+                case .orAdd, .orRemove:
+                    guard f.orTrees[map] != nil else { continue }
+                    f.orTrees[map]!.set(key, hash: (try? database.orEntries(map, key: key))?.first.flatMap(Self.orHash))
+                }
             }
             f.position = batch[batch.count - 1].lsn
             return Array(f.sessions.values)

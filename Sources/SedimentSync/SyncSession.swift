@@ -183,8 +183,28 @@ public final class SyncSession: Sendable {
             default:
                 hub.publish(p["data"] ?? .null, topic: topic, from: self)
             }
-        case let t where t.hasPrefix("ORMAP_"):
-            throw SyncError(501, "\(t): OR-map Merkle sync is not supported yet; OR_ADD and OR_REMOVE operations and their events are")
+        case "ORMAP_SYNC_INIT":
+            let map = try m.string("mapName")
+            try check(map, .read)
+            follow(map)
+            let root = try hub.withTree(map, or: true) { $0.rootHash }
+            send(message("ORMAP_SYNC_RESP_ROOT", ["mapName": .string(map), "rootHash": .int(Int64(root)), "timestamp": hub.database.makeTimestamp().wire]))
+        case "ORMAP_MERKLE_REQ_BUCKET":
+            let p = try m.object("payload")
+            try orBucket(try p.string("mapName"), path: try p.string("path"))
+        case "ORMAP_DIFF_REQUEST":
+            let p = try m.object("payload")
+            let map = try p.string("mapName")
+            try check(map, .read)
+            var keys: [String] = []
+            for k in try p.array("keys") ?? [] {
+                guard case .string(let key) = k else { throw SyncError.bad("ORMAP_DIFF_REQUEST keys are strings") }
+                keys.append(key)
+            }
+            send(message("ORMAP_DIFF_RESPONSE", ["mapName": .string(map), "entries": .array(try orEntries(map, keys: keys))]))
+        case "ORMAP_PUSH_DIFF":
+            let p = try m.object("payload")
+            try await pushDiff(try p.string("mapName"), entries: try p.array("entries") ?? [])
         default:
             throw SyncError.bad("unknown message type \"\(type)\"")
         }
@@ -395,6 +415,73 @@ public final class SyncSession: Sendable {
             }
             send(message("SYNC_RESP_LEAF", ["mapName": .string(map), "path": .string(path), "records": .array(records)]))
         }
+    }
+
+    // MARK: OR-map sync
+
+    /// TopGun's OR-map entries, `{key, records, tombstones}`, for the given keys.
+    private func orEntries(_ map: String, keys: [String]) throws(SyncError) -> [Value] {
+        var out: [Value] = []
+        for key in keys {
+            let found: [(key: String, live: [Version], removedTags: Set<String>)]
+            do { found = try hub.database.orEntries(map, key: key) } catch { throw SyncError(error) }
+            guard let e = found.first else { continue }
+            out.append([
+                "key": .string(key),
+                "records": .array(e.live.sorted { ($0.tag ?? "") < ($1.tag ?? "") }.map(\.orRecord)),
+                "tombstones": .array(e.removedTags.sorted().map(Value.string)),
+            ])
+        }
+        return out
+    }
+
+    private func orBucket(_ map: String, path: String) throws(SyncError) {
+        try check(map, .read)
+        guard let node = try hub.withTree(map, or: true, { $0.node(path) }) else {
+            throw SyncError.bad("a Merkle path is 0 to 3 lowercase hex digits, not \"\(path)\"")
+        }
+        switch node {
+        case .buckets(let hashes):
+            send(message("ORMAP_SYNC_RESP_BUCKETS", ["mapName": .string(map), "path": .string(path), "buckets": .map(hashes.mapValues { .int(Int64($0)) })]))
+        case .leaf(let keys):
+            send(message("ORMAP_SYNC_RESP_LEAF", ["mapName": .string(map), "path": .string(path), "entries": .array(try orEntries(map, keys: keys))]))
+        }
+    }
+
+    /// A client's entries the server lacks: adds of tags it has not seen, removes of tags it
+    /// has not removed, written as one group.
+    private func pushDiff(_ map: String, entries: [Value]) async throws(SyncError) {
+        try check(map, .write)
+        var ops: [SedimentFormat.Operation] = []
+        for (i, raw) in entries.enumerated() {
+            let e = try Fields(raw, "entries[\(i)]")
+            let key = try e.string("key")
+            let known: (live: Set<String>, removed: Set<String>)
+            do {
+                let state = try hub.database.orEntries(map, key: key).first
+                known = (Set(state?.live.compactMap(\.tag) ?? []), state?.removedTags ?? [])
+            } catch {
+                throw SyncError(error)
+            }
+            for (j, r) in (try e.array("records") ?? []).enumerated() {
+                let rec = try Fields(r, "\(e.context).records[\(j)]")
+                let tag = try rec.string("tag")
+                guard !known.live.contains(tag), !known.removed.contains(tag) else { continue }
+                ops.append(
+                    Operation(
+                        map: map, key: key, kind: .orAdd, value: rec["value"] ?? .null,
+                        timestamp: try HLCTimestamp(wire: rec["timestamp"], "\(rec.context).timestamp"),
+                        ttlMillis: try rec.optionalInt("ttlMs").map { UInt64(max($0, 1)) }, tag: tag))
+            }
+            for t in try e.array("tombstones") ?? [] {
+                guard case .string(let tag) = t else { throw SyncError.bad("\(e.context).tombstones are strings") }
+                guard !known.removed.contains(tag) else { continue }
+                ops.append(Operation(map: map, key: key, kind: .orRemove, timestamp: hub.database.makeTimestamp(), tag: tag))
+            }
+        }
+        guard !ops.isEmpty else { return }
+        follow(map)
+        do { try await hub.database.write(ops) } catch { throw SyncError(error) }
     }
 
     /// Every key of `map` whose winner is newer than `since`: the delta of `POST /sync`.

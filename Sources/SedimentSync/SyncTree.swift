@@ -30,9 +30,21 @@ public enum SyncHash {
     public static func item(key: String, timestamp: HLCTimestamp) -> UInt32 {
         fnv1a("\(key):\(timestamp.millis):\(timestamp.counter):\(timestamp.nodeId)")
     }
+
+    /// An OR-map key's hash: FNV-1a of "key:KEY|live tags#removed tags", each list deduplicated,
+    /// sorted by code point and joined with "|" (values and timestamps are not hashed). Nil for a
+    /// key with neither, which has no entry.
+    public static func orEntry(key: String, live: some Sequence<String>, removed: some Sequence<String>) -> UInt32? {
+        func sorted(_ tags: some Sequence<String>) -> [String] {
+            Set(tags).sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) { $0.value < $1.value } }
+        }
+        let (l, r) = (sorted(live), sorted(removed))
+        guard !l.isEmpty || !r.isEmpty else { return nil }
+        return fnv1a("key:\(key)|\(l.joined(separator: "|"))#\(r.joined(separator: "|"))")
+    }
 }
 
-/// The Merkle tree TopGun clients keep per last-writer-wins map: a hex prefix trie of depth 3
+/// The Merkle tree TopGun clients keep per map (last-writer-wins or OR): a hex prefix trie of depth 3
 /// over the FNV-1a hash of each key (8 lowercase hex digits), entries in the depth-3 nodes, node
 /// hashes combined with `SyncHash.combine`. Kept as flat arrays: 4096 leaves, 256 and 16 inner
 /// nodes and the root, updated upward on every change.
@@ -53,12 +65,17 @@ public struct SyncTree: Sendable {
     /// The leaf (0..<4096) a key lives in: the first three hex digits of its hash.
     static func leaf(of key: String) -> Int { Int(SyncHash.fnv1a(key) >> 20) }
 
-    /// Sets a key's entry to the item hash of `timestamp`, or removes it (nil).
+    /// Sets a last-writer-wins key's entry to the item hash of `timestamp`, or removes it (nil).
     public mutating func set(_ key: String, timestamp: HLCTimestamp?) {
+        set(key, hash: timestamp.map { SyncHash.item(key: key, timestamp: $0) })
+    }
+
+    /// Sets a key's entry hash, or removes the entry (nil).
+    public mutating func set(_ key: String, hash: UInt32?) {
         let l = Self.leaf(of: key)
         let delta: Int
-        if let timestamp {
-            delta = entries[l].updateValue(SyncHash.item(key: key, timestamp: timestamp), forKey: key) == nil ? 1 : 0
+        if let hash {
+            delta = entries[l].updateValue(hash, forKey: key) == nil ? 1 : 0
         } else {
             delta = entries[l].removeValue(forKey: key) == nil ? 0 : -1
         }

@@ -165,6 +165,68 @@ import Testing
         }
     }
 
+    @Test func orMapsSyncByMerkleAndTakePushedDiffs() async throws {
+        try await withTemporaryDirectory("sync-ormap") { dir in
+            let f = try SyncFixture(dir)
+            let a = await f.client("ada")
+            func add(_ key: String, _ tag: String, _ value: Value, _ millis: UInt64) -> Value {
+                ["id": .string(tag), "mapName": "tags", "key": .string(key), "opType": "OR_ADD",
+                 "orRecord": ["value": value, "timestamp": ts(millis, 0, "a"), "tag": .string(tag)]]
+            }
+            await a.receive(message("OP_BATCH", ["ops": [
+                add("post-1", "t1", "red", 1_800_000_000_001), add("post-1", "t2", "blue", 1_800_000_000_002),
+                add("post-2", "t3", "green", 1_800_000_000_003),
+                ["id": "r1", "mapName": "tags", "key": "post-1", "opType": "OR_REMOVE", "orTag": "t1"],
+            ]]))
+            #expect(a.sent().map(\.type) == ["OP_ACK"])
+            #expect(try f.database.members("tags", "post-1").map(\.value) == ["blue"])
+
+            var local = SyncTree()
+            local.set("post-1", hash: SyncHash.orEntry(key: "post-1", live: ["t2"], removed: ["t1"]))
+            local.set("post-2", hash: SyncHash.orEntry(key: "post-2", live: ["t3"], removed: []))
+            await a.receive(["type": "ORMAP_SYNC_INIT", "mapName": "tags", "rootHash": 0, "bucketHashes": [:]])
+            let root = a.sent()
+            #expect(root.first?.type == "ORMAP_SYNC_RESP_ROOT")
+            #expect(root.first?["payload"]?["rootHash"] == .int(Int64(local.rootHash)))
+
+            // Walk down to post-1's leaf: its live record and its tombstone.
+            let hex = String(SyncHash.fnv1a("post-1"), radix: 16)
+            let path = String((String(repeating: "0", count: 8 - hex.count) + hex).prefix(3))
+            await a.receive(message("ORMAP_MERKLE_REQ_BUCKET", ["mapName": "tags", "path": .string(String(path.prefix(2)))]))
+            #expect(a.sent().first?.type == "ORMAP_SYNC_RESP_BUCKETS")
+            await a.receive(message("ORMAP_MERKLE_REQ_BUCKET", ["mapName": "tags", "path": .string(path)]))
+            let leaf = a.sent()
+            #expect(leaf.first?.type == "ORMAP_SYNC_RESP_LEAF")
+            guard case .array(let entries)? = leaf.first?["payload"]?["entries"] else { Issue.record("no entries"); return }
+            let post1 = entries.first { $0["key"] == "post-1" }
+            #expect(post1?["tombstones"] == ["t1"])
+            #expect(post1?["records"] == [["value": "blue", "timestamp": ts(1_800_000_000_002, 0, "a"), "tag": "t2"]])
+
+            // A client's diff: a new tag and a new tombstone; known tags are not written again.
+            try await f.withHubRunning { () async throws in
+                await a.receive(message("ORMAP_PUSH_DIFF", ["mapName": "tags", "entries": [
+                    ["key": "post-2", "records": [["value": "green", "timestamp": ts(1_800_000_000_003, 0, "a"), "tag": "t3"],
+                                                  ["value": "gold", "timestamp": ts(1_800_000_000_009, 0, "b"), "tag": "t9"]],
+                     "tombstones": ["t3"]],
+                ]]))
+                #expect(try f.database.members("tags", "post-2").map(\.value) == ["gold"])
+                local.set("post-2", hash: SyncHash.orEntry(key: "post-2", live: ["t9"], removed: ["t3"]))
+                _ = await waitUntil { f.hub.fanoutPosition == f.database.appliedLSN }
+                // The session follows the map: the hub pushed every OR operation as an event, no other reply.
+                let pushed = a.sent()
+                #expect(pushed.map(\.type) == Array(repeating: "SERVER_EVENT", count: 6))
+                #expect(pushed.last?["payload"]?["eventType"] == "OR_REMOVE")
+                await a.receive(["type": "ORMAP_SYNC_INIT", "mapName": "tags"])
+                #expect(a.sent().first?["payload"]?["rootHash"] == .int(Int64(local.rootHash)))
+                await a.receive(message("ORMAP_DIFF_REQUEST", ["mapName": "tags", "keys": ["post-2", "nothing"]]))
+                let diff = a.sent()
+                guard case .array(let got)? = diff.first?["payload"]?["entries"] else { Issue.record("no diff"); return }
+                #expect(got.map { $0["key"] } == ["post-2"])
+            }
+            try await f.database.close()
+        }
+    }
+
     @Test func eventsAndLiveQueriesFollowOtherClientsWrites() async throws {
         try await withTemporaryDirectory("sync-events") { dir in
             let f = try SyncFixture(dir)

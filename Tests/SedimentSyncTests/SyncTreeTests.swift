@@ -17,6 +17,15 @@ import Testing
         #expect(SyncHash.fnv1a("😀") == ((basis ^ 0xD83D) &* prime ^ 0xDE00) &* prime)
     }
 
+    @Test func orEntriesHashTheirSortedTagsOnly() {
+        #expect(SyncHash.orEntry(key: "key1", live: ["tag-b", "tag-a", "tag-a"], removed: ["dead-b", "dead-a"]) == SyncHash.fnv1a("key:key1|tag-a|tag-b#dead-a|dead-b"))
+        #expect(SyncHash.orEntry(key: "key1", live: ["tag-a"], removed: []) == SyncHash.fnv1a("key:key1|tag-a#"))
+        #expect(SyncHash.orEntry(key: "key1", live: [], removed: ["dead-a"]) == SyncHash.fnv1a("key:key1|#dead-a"))
+        #expect(SyncHash.orEntry(key: "key1", live: [], removed: []) == nil)
+        // Code point order: "Z" (0x5A) before "a" (0x61) before "é" (0xE9) before "😀".
+        #expect(SyncHash.orEntry(key: "k", live: ["😀", "é", "a", "Z"], removed: []) == SyncHash.fnv1a("key:k|Z|a|é|😀#"))
+    }
+
     @Test func combineIsTheSumOfMixedHashes() {
         #expect(SyncHash.fmix32(0) == 0)
         #expect(SyncHash.combine([100, 200]) == 0xbc1d_ab1c)
