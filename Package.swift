@@ -99,6 +99,7 @@ let package = Package(
                 "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentSync", "SedimentServer", "SedimentTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
