@@ -33,7 +33,7 @@ public struct API: Sendable {
             try self.open(request)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.scrape(self.database))))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.scrape(self.database, hub: self.hub))))
         }
         router.get("/health") { request, _ in
             try self.open(request)
@@ -109,7 +109,6 @@ public struct API: Sendable {
         router.post("/sync") { request, _ in
             let principal = try self.authenticate(request)
             var request = request
-            self.metrics.count("sync")
             return try await SyncTransports.httpSync(hub: self.hub, principal: principal, request: &request, maxBodyBytes: self.configuration.maxBodyBytes)
         }
         router.get("/events") { request, _ in

@@ -1,11 +1,13 @@
 import Metrics
 import Prometheus
 import SedimentEngine
+import SedimentSync
 
 /// What `/metrics` shows (Prometheus text format): the HTTP requests (Hummingbird's
 /// `MetricsMiddleware`: counts and durations per route and status), operations by kind, the
 /// uploader's RPO and bucket state, and — read from the engine at each scrape — the log's
-/// LSNs and local/remote segments, the views' memory and the block cache's hits and misses.
+/// LSNs and local/remote segments, the views' memory and the block cache's hits and misses, and
+/// the sync server's open sessions and fan-out position.
 public final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
@@ -16,6 +18,7 @@ public final class ServerMetrics: Sendable {
         "sediment_lsn", "sediment_durable_lsn", "sediment_segments_local", "sediment_segments_remote",
         "sediment_log_sealed_local_bytes", "sediment_memory_metadata_bytes", "sediment_memory_value_bytes",
         "sediment_versions_evicted_whole", "sediment_block_cache_hits", "sediment_block_cache_misses", "sediment_block_cache_bytes",
+        "sediment_sync_sessions", "sediment_sync_fanout_lsn",
     ]
 
     public init() {
@@ -34,8 +37,8 @@ public final class ServerMetrics: Sendable {
         if n > 0 { operations[kind]?.increment(by: n) }
     }
 
-    /// The text of a scrape, after reading the engine's state into the gauges.
-    func scrape(_ database: Database) -> String {
+    /// The text of a scrape, after reading the engine's and the sync hub's state into the gauges.
+    func scrape(_ database: Database, hub: SyncHub) -> String {
         let log = database.log
         let memory = database.memoryUsage
         var values: [String: Int] = [
@@ -44,6 +47,7 @@ public final class ServerMetrics: Sendable {
             "sediment_log_sealed_local_bytes": log.localSealedSegments.reduce(0) { $0 + Int($1.sizeBytes) },
             "sediment_memory_metadata_bytes": memory.metadataBytes, "sediment_memory_value_bytes": memory.valueBytes,
             "sediment_versions_evicted_whole": memory.coldVersions,
+            "sediment_sync_sessions": hub.sessionCount, "sediment_sync_fanout_lsn": Int(hub.fanoutPosition),
         ]
         if let cache = database.cold as? LogBlockCache {
             let s = cache.statistics

@@ -40,16 +40,30 @@ enum SyncTransports {
             group.addTask {
                 while let items = await session.outbox.next() {
                     let f: WireFormat = format.json.load(ordering: .relaxed) ? .json : .messagePack
+                    // Events queued back to back go out as one frame.
+                    var events: [Outbound.Event] = []
+                    func flush() async throws {
+                        guard !events.isEmpty else { return }
+                        if f == .messagePack {
+                            try await outbound.write(.binary(ByteBuffer(bytes: Outbound.messagePackFrame(events))))
+                        } else {
+                            try await write(Outbound.message(events), f, outbound)
+                        }
+                        events.removeAll()
+                    }
                     for item in items {
                         switch item {
-                        case .message(let m): try await write(m, f, outbound)
-                        case .events(let events):
-                            try await write(events.count == 1 ? eventMessage(events[0]) : batchMessage(events), f, outbound)
+                        case .events(let more): events += more
+                        case .message(let m):
+                            try await flush()
+                            try await write(m, f, outbound)
                         case .close(let code, let reason):
+                            try await flush()
                             try await outbound.close(.init(codeNumber: Int(code)), reason: reason)
                             return
                         }
                     }
+                    try await flush()
                 }
             }
             do {
@@ -84,12 +98,6 @@ enum SyncTransports {
         case .messagePack: try await outbound.write(.binary(ByteBuffer(bytes: format.encode(message))))
         case .json: try await outbound.write(.text(JSON.text(message)))
         }
-    }
-
-    static func eventMessage(_ e: Outbound.Event) -> Value { ["type": "SERVER_EVENT", "payload": e.payload] }
-
-    static func batchMessage(_ events: [Outbound.Event]) -> Value {
-        ["type": "SERVER_BATCH_EVENT", "payload": ["events": .array(events.map(\.payload))]]
     }
 
     /// `POST /sync`: one request, one answer, in msgpack or JSON as the request's Content-Type.

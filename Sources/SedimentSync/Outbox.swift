@@ -14,6 +14,55 @@ public enum Outbound: Sendable, Equatable {
     public struct Event: Sendable, Equatable {
         public var lsn: LSN
         public var payload: Value
+        /// The payload as msgpack, encoded once however many sessions send it.
+        public var packed: [UInt8]
+        /// The node id of the operation's timestamp (the writing client's).
+        public var origin: String
+
+        init(lsn: LSN, payload: Value, origin: String) {
+            self.lsn = lsn
+            self.payload = payload
+            self.origin = origin
+            packed = payload.messagePackBytes()
+        }
+
+        init(_ record: LogRecord) {
+            self.init(lsn: record.lsn, payload: record.serverEvent, origin: record.operation.timestamp.nodeId)
+        }
+    }
+
+    /// Events as one msgpack frame: `SERVER_EVENT` for one, `SERVER_BATCH_EVENT` for more,
+    /// spliced from their encoded payloads.
+    public static func messagePackFrame(_ events: [Event]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(events.reduce(48) { $0 + $1.packed.count })
+        out.append(0x82)  // {type, payload}
+        Value.string("type").encodeMessagePack(into: &out)
+        Value.string(events.count == 1 ? "SERVER_EVENT" : "SERVER_BATCH_EVENT").encodeMessagePack(into: &out)
+        Value.string("payload").encodeMessagePack(into: &out)
+        if events.count == 1 {
+            out += events[0].packed
+            return out
+        }
+        out.append(0x81)  // {events: [...]}
+        Value.string("events").encodeMessagePack(into: &out)
+        let n = events.count
+        if n < 16 {
+            out.append(0x90 | UInt8(n))
+        } else if n <= 0xffff {
+            out += [0xdc, UInt8(n >> 8), UInt8(n & 0xff)]
+        } else {
+            out += [0xdd, UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)]
+        }
+        for e in events { out += e.packed }
+        return out
+    }
+
+    /// The same as a value (for JSON and for tests).
+    public static func message(_ events: [Event]) -> Value {
+        events.count == 1
+            ? ["type": "SERVER_EVENT", "payload": events[0].payload]
+            : ["type": "SERVER_BATCH_EVENT", "payload": ["events": .array(events.map(\.payload))]]
     }
 }
 

@@ -156,7 +156,7 @@ public final class SyncHub: Sendable {
     func fan(_ batch: [LogRecord]) {
         var byMap: [String: [Outbound.Event]] = [:]
         for record in batch {
-            byMap[record.operation.map, default: []].append(Outbound.Event(lsn: record.lsn, payload: record.serverEvent))
+            byMap[record.operation.map, default: []].append(Outbound.Event(record))
         }
         let sessions = fanout.withLock { f -> [SyncSession] in
             for record in batch {

@@ -28,8 +28,7 @@ public final class SyncSession: Sendable {
         var principal: Principal?
         var closed = false
         var lastSeen: UInt64
-        /// Maps whose events this session gets (synced, queried or written); nil: every
-        /// readable map (SSE).
+        /// Maps whose events this session gets (synced or queried); nil: every readable map (SSE).
         var interests: Set<String>? = []
         /// Read access per map, as the rules decided it.
         var readable: [String: Bool] = [:]
@@ -42,6 +41,8 @@ public final class SyncSession: Sendable {
         var clientName = ""
         /// A one-way stream (SSE): never idle-evicted, kept alive instead.
         var streaming = false
+        /// The node ids of the client's own operations (the first 64), whose events it is not sent.
+        var ownNodes: Set<String> = []
     }
 
     private let state: Mutex<State>
@@ -247,7 +248,8 @@ public final class SyncSession: Sendable {
     // MARK: Writes
 
     /// A client operation as a log operation (with the client's own timestamp).
-    private func operation(_ raw: Value, index: Int) throws(SyncError) -> (id: Value, op: SedimentFormat.Operation) {
+    /// `clientClock`: the timestamp is the client's (an OR remove without one gets the server's).
+    private func operation(_ raw: Value, index: Int) throws(SyncError) -> (id: Value, op: SedimentFormat.Operation, clientClock: Bool) {
         let f = try Fields(raw, "ops[\(index)]")
         let map = try f.string("mapName")
         let key = try f.string("key")
@@ -271,6 +273,7 @@ public final class SyncSession: Sendable {
             return UInt64(t)
         }
         let op: SedimentFormat.Operation
+        var clientClock = true
         switch opType! {
         case "PUT", "REMOVE":
             let r = try f.object("record")
@@ -288,12 +291,13 @@ public final class SyncSession: Sendable {
         case "OR_REMOVE":
             let tag = try f.string("orTag")
             let timestamp = try f["record"].map { (r) throws(SyncError) in try HLCTimestamp(wire: try Fields(r, "record")["timestamp"], "record.timestamp") }
+            clientClock = timestamp != nil
             op = Operation(map: map, key: key, kind: .orRemove, timestamp: timestamp ?? hub.database.makeTimestamp(), tag: tag)
         default:
             throw SyncError.bad("ops[\(index)].opType must be PUT, REMOVE, OR_ADD or OR_REMOVE")
         }
         do { try op.validate() } catch { throw SyncError.bad("ops[\(index)]: \(error.message)") }
-        return (id, op)
+        return (id, op, clientClock)
     }
 
     /// Write concern levels, weakest first, as TopGun names them (REPLICATED: a single node
@@ -332,7 +336,7 @@ public final class SyncSession: Sendable {
         }
         var concern = try Concern(name)
         var outcome = WriteOutcome()
-        var accepted: [(id: Value, op: SedimentFormat.Operation)] = []
+        var accepted: [(id: Value, op: SedimentFormat.Operation, clientClock: Bool)] = []
         for (i, r) in raw.enumerated() {
             if case .map(let m) = r, let c = m["writeConcern"], case .string(let s) = c { concern = max(concern, try Concern(s)) }
             do { accepted.append(try operation(r, index: i)) } catch {
@@ -340,7 +344,9 @@ public final class SyncSession: Sendable {
                 outcome.rejected.append((id, error.message, error.code))
             }
         }
-        for a in accepted { follow(a.op.map) }
+        state.withLock { s in
+            for a in accepted where a.clientClock && s.ownNodes.count < 64 { s.ownNodes.insert(a.op.timestamp.nodeId) }
+        }
         outcome.lastId = accepted.last?.id ?? .null
         guard !accepted.isEmpty else { return outcome }
         if concern == .archived && hub.uploader == nil {
@@ -480,7 +486,6 @@ public final class SyncSession: Sendable {
             }
         }
         guard !ops.isEmpty else { return }
-        follow(map)
         do { try await hub.database.write(ops) } catch { throw SyncError(error) }
     }
 
@@ -627,7 +632,11 @@ public final class SyncSession: Sendable {
         guard !events.isEmpty else { return true }
         events.sort { $0.lsn < $1.lsn }
         s.delivered = events[events.count - 1].lsn
-        guard outbox.push(.events(events)) else { return false }
+        // A client is not sent its own operations back (it has them), as TopGun does; its live
+        // queries still see them.
+        let own = s.ownNodes
+        let others = own.isEmpty ? events : events.filter { !own.contains($0.origin) }
+        guard others.isEmpty || outbox.push(.events(others)) else { return false }
         for u in Self.queryUpdates(&s.queries, events) where !outbox.push(.message(u)) { return false }
         return true
     }
@@ -681,7 +690,7 @@ public final class SyncSession: Sendable {
                 guard let batch else { break }
                 var byMap: [String: [Outbound.Event]] = [:]
                 for r in batch where r.lsn <= position {
-                    byMap[r.operation.map, default: []].append(Outbound.Event(lsn: r.lsn, payload: r.serverEvent))
+                    byMap[r.operation.map, default: []].append(Outbound.Event(r))
                 }
                 ok = state.withLock { push(byMap, &$0) }
                 if batch[batch.count - 1].lsn >= position { break }

@@ -212,10 +212,12 @@ import Testing
                 #expect(try f.database.members("tags", "post-2").map(\.value) == ["gold"])
                 local.set("post-2", hash: SyncHash.orEntry(key: "post-2", live: ["t9"], removed: ["t3"]))
                 _ = await waitUntil { f.hub.fanoutPosition == f.database.appliedLSN }
-                // The session follows the map: the hub pushed every OR operation as an event, no other reply.
+                // The session follows the map: the hub pushed the OR operations as events, no
+                // other reply; not the adds this client wrote itself (node "a"), the others:
+                // the removes (the server's timestamps) and b's add.
                 let pushed = a.sent()
-                #expect(pushed.map(\.type) == Array(repeating: "SERVER_EVENT", count: 6))
-                #expect(pushed.last?["payload"]?["eventType"] == "OR_REMOVE")
+                #expect(pushed.map(\.type) == Array(repeating: "SERVER_EVENT", count: 3))
+                #expect(pushed.map { $0["payload"]?["eventType"] } == ["OR_REMOVE", "OR_ADD", "OR_REMOVE"])
                 await a.receive(["type": "ORMAP_SYNC_INIT", "mapName": "tags"])
                 #expect(a.sent().first?["payload"]?["rootHash"] == .int(Int64(local.rootHash)))
                 await a.receive(message("ORMAP_DIFF_REQUEST", ["mapName": "tags", "keys": ["post-2", "nothing"]]))
@@ -266,6 +268,18 @@ import Testing
             }
             try await f.database.close()
         }
+    }
+
+    /// The frames the WebSocket transport splices from payloads encoded once decode to the
+    /// messages themselves, at every array-header size.
+    @Test func eventFramesAreSplicedFromEncodedPayloads() throws {
+        let events = (1...70_000).map { Outbound.Event(lsn: LSN($0), payload: ["mapName": "m", "key": .string("k\($0)"), "eventType": "PUT"], origin: "x") }
+        for n in [1, 2, 15, 16, 65_535, 65_536, 70_000] {
+            let slice = Array(events.prefix(n))
+            #expect(try Value(messagePack: Outbound.messagePackFrame(slice)) == Outbound.message(slice))
+        }
+        #expect(Outbound.message(Array(events.prefix(1))).type == "SERVER_EVENT")
+        #expect(Outbound.message(Array(events.prefix(2))).type == "SERVER_BATCH_EVENT")
     }
 
     @Test func topicsReachTheOtherSubscribersOnly() async throws {
