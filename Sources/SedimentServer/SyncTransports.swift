@@ -40,20 +40,22 @@ enum SyncTransports {
             group.addTask {
                 while let items = await session.outbox.next() {
                     let f: WireFormat = format.json.load(ordering: .relaxed) ? .json : .messagePack
-                    // Events queued back to back go out as one frame.
-                    var events: [Outbound.Event] = []
+                    // Events queued back to back go out as one frame (a lone batch's frame is
+                    // the one encoded for every session).
+                    var batches: [Outbound.EventBatch] = []
                     func flush() async throws {
-                        guard !events.isEmpty else { return }
+                        guard !batches.isEmpty else { return }
                         if f == .messagePack {
-                            try await outbound.write(.binary(ByteBuffer(bytes: Outbound.messagePackFrame(events))))
+                            let frame = batches.count == 1 ? batches[0].frame : Outbound.messagePackFrame(batches.flatMap(\.events))
+                            try await outbound.write(.binary(ByteBuffer(bytes: frame)))
                         } else {
-                            try await write(Outbound.message(events), f, outbound)
+                            try await write(Outbound.message(batches.flatMap(\.events)), f, outbound)
                         }
-                        events.removeAll()
+                        batches.removeAll()
                     }
                     for item in items {
                         switch item {
-                        case .events(let more): events += more
+                        case .events(let batch): batches.append(batch)
                         case .message(let m):
                             try await flush()
                             try await write(m, f, outbound)
@@ -147,8 +149,8 @@ enum SyncTransports {
                     var text = ""
                     for item in items {
                         switch item {
-                        case .events(let events):
-                            for e in events { text += "id: \(e.lsn)\nevent: SERVER_EVENT\ndata: \(JSON.text(e.payload))\n\n" }
+                        case .events(let batch):
+                            for e in batch.events { text += "id: \(e.lsn)\nevent: SERVER_EVENT\ndata: \(JSON.text(e.payload))\n\n" }
                         case .message(let m):
                             if case .map(let f) = m, case .string(let type)? = f["type"] {
                                 text += type == "KEEPALIVE" ? ": keep-alive\n\n" : "event: \(type)\ndata: \(JSON.text(f["payload"] ?? m))\n\n"

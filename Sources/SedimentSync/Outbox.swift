@@ -6,8 +6,9 @@ public enum Outbound: Sendable, Equatable {
     /// A protocol message.
     case message(Value)
     /// Committed operations as `SERVER_EVENT` payloads, with their LSNs (a transport may send
-    /// several as one `SERVER_BATCH_EVENT`).
-    case events([Event])
+    /// several as one `SERVER_BATCH_EVENT`). Shared: every session following a map gets the
+    /// same batch (one reference), unless it must leave some events out.
+    case events(EventBatch)
     /// Close the connection with a WebSocket close code.
     case close(code: UInt16, reason: String)
 
@@ -29,6 +30,20 @@ public enum Outbound: Sendable, Equatable {
         init(_ record: LogRecord) {
             self.init(lsn: record.lsn, payload: record.serverEvent, origin: record.operation.timestamp.nodeId)
         }
+    }
+
+    /// Events in LSN order, with their msgpack frame encoded once for every session that sends
+    /// them all.
+    public final class EventBatch: Sendable, Equatable {
+        public let events: [Event]
+        public let frame: [UInt8]
+
+        init(_ events: [Event]) {
+            self.events = events
+            frame = Outbound.messagePackFrame(events)
+        }
+
+        public static func == (a: EventBatch, b: EventBatch) -> Bool { a.events == b.events }
     }
 
     /// Events as one msgpack frame: `SERVER_EVENT` for one, `SERVER_BATCH_EVENT` for more,

@@ -37,7 +37,7 @@ public final class SyncSession: Sendable {
         /// Newest LSN pushed; older events (seen again after a catch-up) are skipped.
         var delivered: LSN = 0
         /// While replaying from the log, live events wait here.
-        var held: [String: [Outbound.Event]]?
+        var held: [String: [Outbound.EventBatch]]?
         var clientName = ""
         /// A one-way stream (SSE): never idle-evicted, kept alive instead.
         var streaming = false
@@ -242,8 +242,12 @@ public final class SyncSession: Sendable {
     }
 
     private func follow(_ map: String) {
-        state.withLock { _ = $0.interests?.insert(map) }
+        let added = state.withLock { $0.interests?.insert(map).inserted ?? false }
+        if added { hub.watch([map], all: false, by: +1) }
     }
+
+    /// The maps this session follows (nil: all it may read), for the hub to forget on removal.
+    var interests: Set<String>? { state.withLock { $0.interests } }
 
     // MARK: Writes
 
@@ -605,10 +609,10 @@ public final class SyncSession: Sendable {
     /// Committed operations from the hub, by map: events for the maps this session follows and
     /// may read, and the changes they make to its live queries. While the session replays from
     /// the log (`follow(maps:after:)`), live ones wait.
-    func deliver(_ byMap: [String: [Outbound.Event]]) {
+    func deliver(_ byMap: [String: Outbound.EventBatch]) {
         let ok = state.withLock { s -> Bool in
             if s.held != nil {
-                for (map, events) in byMap { s.held![map, default: []].append(contentsOf: events) }
+                for (map, batch) in byMap { s.held![map, default: []].append(batch) }
                 return true
             }
             return push(byMap, &s)
@@ -618,26 +622,37 @@ public final class SyncSession: Sendable {
 
     /// Queues the events (in LSN order, each once) and query updates; under the state lock, so
     /// that pushes from the hub and from a replay keep their order. False when the outbox is full.
-    private func push(_ byMap: [String: [Outbound.Event]], _ s: inout State) -> Bool {
+    /// The common case — one followed map, nothing to leave out — queues the hub's own batch.
+    private func push(_ byMap: [String: Outbound.EventBatch], _ s: inout State) -> Bool {
         guard !s.closed, let principal = s.principal else { return true }
         let rules = hub.configuration.rules
-        var events: [Outbound.Event] = []
-        for (map, mapEvents) in byMap {
+        var chosen: [Outbound.EventBatch] = []
+        for (map, batch) in byMap {
             guard s.interests?.contains(map) ?? true else { continue }
             if s.readable[map] == nil { s.readable[map] = (try? rules.check(principal, map: map, needs: .read)) != nil }
             guard s.readable[map]! else { continue }
-            let delivered = s.delivered
-            events.append(contentsOf: mapEvents.lazy.filter { $0.lsn > delivered })
+            chosen.append(batch)
         }
-        guard !events.isEmpty else { return true }
-        events.sort { $0.lsn < $1.lsn }
-        s.delivered = events[events.count - 1].lsn
+        guard !chosen.isEmpty else { return true }
+        let delivered = s.delivered
         // A client is not sent its own operations back (it has them), as TopGun does; its live
         // queries still see them.
         let own = s.ownNodes
-        let others = own.isEmpty ? events : events.filter { !own.contains($0.origin) }
-        guard others.isEmpty || outbox.push(.events(others)) else { return false }
-        for u in Self.queryUpdates(&s.queries, events) where !outbox.push(.message(u)) { return false }
+        let all: [Outbound.Event]
+        let send: Outbound.EventBatch
+        if chosen.count == 1, chosen[0].events[0].lsn > delivered, own.isEmpty || !chosen[0].events.contains(where: { own.contains($0.origin) }) {
+            all = chosen[0].events
+            send = chosen[0]
+        } else {
+            all = chosen.flatMap { $0.events.filter { $0.lsn > delivered } }.sorted { $0.lsn < $1.lsn }
+            send = Outbound.EventBatch(own.isEmpty ? all : all.filter { !own.contains($0.origin) })
+        }
+        guard let last = all.last else { return true }
+        s.delivered = last.lsn
+        guard send.events.isEmpty || outbox.push(.events(send)) else { return false }
+        if !s.queries.isEmpty {
+            for u in Self.queryUpdates(&s.queries, all) where !outbox.push(.message(u)) { return false }
+        }
         return true
     }
 
@@ -670,11 +685,16 @@ public final class SyncSession: Sendable {
     /// For streams (SSE): follow every readable map (or only `maps`) and push events committed
     /// after `lsn` (nil: from now on), replaying from the log first what the hub already sent.
     public func follow(maps: Set<String>?, after lsn: LSN?) async throws(SyncError) {
-        state.withLock {
-            $0.interests = maps
-            $0.streaming = true
-            if lsn != nil { $0.held = [:] }
+        let before = state.withLock { s in
+            defer {
+                s.interests = maps
+                s.streaming = true
+                if lsn != nil { s.held = [:] }
+            }
+            return s.interests
         }
+        hub.watch(before ?? [], all: before == nil, by: -1)
+        hub.watch(maps ?? [], all: maps == nil, by: +1)
         let position = hub.attach(self)
         guard let lsn else {
             state.withLock { $0.delivered = max($0.delivered, position) }
@@ -692,12 +712,13 @@ public final class SyncSession: Sendable {
                 for r in batch where r.lsn <= position {
                     byMap[r.operation.map, default: []].append(Outbound.Event(r))
                 }
-                ok = state.withLock { push(byMap, &$0) }
+                let batches = byMap.mapValues(Outbound.EventBatch.init)
+                ok = state.withLock { push(batches, &$0) }
                 if batch[batch.count - 1].lsn >= position { break }
             }
         }
         ok = ok && state.withLock { s in
-            let held = s.held ?? [:]
+            let held = (s.held ?? [:]).mapValues { Outbound.EventBatch($0.flatMap(\.events)) }
             s.held = nil
             return push(held, &s)
         }

@@ -333,7 +333,7 @@ import Testing
                 try await writer.value
                 var lsns: [LSN] = []
                 _ = await waitUntil {
-                    for item in stream.outbox.drain() { if case .events(let e) = item { lsns += e.map(\.lsn) } }
+                    for item in stream.outbox.drain() { if case .events(let b) = item { lsns += b.events.map(\.lsn) } }
                     return lsns.count >= 80
                 }
                 #expect(lsns == Array(21...100))

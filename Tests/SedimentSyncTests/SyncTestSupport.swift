@@ -53,7 +53,7 @@ extension SyncSession {
         outbox.drain().flatMap { item -> [Value] in
             switch item {
             case .message(let m): [m]
-            case .events(let events): events.map { ["type": "SERVER_EVENT", "payload": $0.payload] }
+            case .events(let batch): batch.events.map { ["type": "SERVER_EVENT", "payload": $0.payload] }
             case .close(let code, let reason): [["type": "CLOSE", "code": .int(Int64(code)), "reason": .string(reason)]]
             }
         }
