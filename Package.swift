@@ -130,7 +130,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SedimentSyncTests",
-            dependencies: ["SedimentSync", "SedimentEngine", "SedimentFormat", "SedimentTesting"],
+            dependencies: ["SedimentSync", "SedimentEngine", "SedimentFormat", "SedimentObjectStore", "SedimentTesting"],
             swiftSettings: strict
         ),
         .testTarget(

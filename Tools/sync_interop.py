@@ -175,6 +175,10 @@ def scenario_auth():
     assert pong["timestamp"] == 42 and pong["serverTime"] > 0, pong
     code = closed_with(c.ws, b"\xc1")
     assert code == 1002, f"a malformed frame closed with {code}"
+    # The bare URL works too (where TopGun clients connect when given only the server).
+    ws = connect(URL.replace("http://", "ws://") + "/")
+    assert msgpack.unpackb(ws.recv(timeout=10))["type"] == "AUTH_REQUIRED"
+    ws.close()
     # JSON text frames are answered in JSON.
     ws = connect(WS + "?format=json")
     assert json.loads(ws.recv(timeout=10))["type"] == "AUTH_REQUIRED"

@@ -1,5 +1,6 @@
 import SedimentEngine
 import SedimentFormat
+import SedimentObjectStore
 @testable import SedimentSync
 import SedimentTesting
 import Testing
@@ -90,6 +91,35 @@ import Testing
         }
     }
 
+    /// ARCHIVED is acknowledged once the bucket holds the write; without a bucket it is refused.
+    @Test func archivedWaitsForTheBucket() async throws {
+        try await withTemporaryDirectory("sync-archived") { dir in
+            let bucket = dir.appending("bucket")
+            let f = try SyncFixture(dir, durability: .fsync, uploader: { log in
+                Uploader(log: log, store: try LocalDirectoryStore(root: bucket), layout: BucketLayout(prefix: "p"), logger: quietLogger)
+            })
+            let uploading = Task { await f.hub.uploader!.run(every: .milliseconds(5), rpoTarget: .milliseconds(100)) }
+            defer { uploading.cancel() }
+            let a = await f.client("ada")
+            await a.receive(message("OP_BATCH", ["ops": [putOp("1", "todos", "k", 1, ts(1_800_000_000_000, 0, "a"))], "writeConcern": "ARCHIVED"]))
+            let ack = a.sent()
+            #expect(ack.first?.type == "OP_ACK")
+            #expect(ack.first?["payload"]?["achievedLevel"] == "ARCHIVED")
+            #expect(f.hub.uploader!.status.bucketLSN >= 1)
+            try await f.database.close()
+        }
+        try await withTemporaryDirectory("sync-archived-none") { dir in
+            let f = try SyncFixture(dir)
+            let a = await f.client("ada")
+            await a.receive(message("OP_BATCH", ["ops": [putOp("1", "todos", "k", 1, ts(1_800_000_000_000, 0, "a"))], "writeConcern": "ARCHIVED"]))
+            let refused = a.sent()
+            #expect(refused.first?.type == "ERROR")
+            #expect(refused.first?["payload"]?["code"] == 501)
+            #expect(try f.database.get("todos", "k") == nil)
+            try await f.database.close()
+        }
+    }
+
     @Test func rulesApplyToOpsSyncAndQueries() async throws {
         try await withTemporaryDirectory("sync-rbac") { dir in
             let f = try SyncFixture(dir)
@@ -110,6 +140,28 @@ import Testing
             #expect(stranger.sent().first?["payload"]?["code"] == 403)
             await stranger.receive(["type": "SYNC_INIT", "mapName": "user/cy/notes"])
             #expect(stranger.sent().first?.type == "SYNC_RESP_ROOT")
+
+            // Events: a stream following every map gets only those its token may read.
+            try await f.withHubRunning {
+                let stream = f.hub.makeSession(transport: "test")
+                stream.authenticate(Principal(userId: "cy", roles: []))
+                try await stream.follow(maps: nil, after: 0)
+                try await f.database.put("user/cy/notes", "mine", 1)
+                var seen: [Value] = []
+                _ = await waitUntil {
+                    seen += stream.sent()
+                    return seen.contains { $0["payload"]?["key"] == "mine" }
+                }
+                #expect(seen.map { $0["payload"]?["mapName"] } == ["user/cy/notes"])
+            }
+            // POST /sync: a forbidden map is an error of its own; the rest is answered.
+            let http = f.hub.makeSession(transport: "http")
+            http.authenticate(Principal(userId: "cy", roles: []))
+            let answer = try await http.httpSync([
+                "clientId": "cy", "syncMaps": [["mapName": "user/bo/notes", "lastSyncTimestamp": 0], ["mapName": "user/cy/notes", "lastSyncTimestamp": 0]],
+            ])
+            #expect(answer["errors"]?.arrayCount == 1)
+            #expect(answer["deltas"]?.arrayCount == 1)
             try await f.database.close()
         }
     }
@@ -302,7 +354,7 @@ import Testing
 
     @Test func idleClientsAreClosedAndStreamsKeptAlive() async throws {
         try await withTemporaryDirectory("sync-idle") { dir in
-            let f = try SyncFixture(dir) { $0.idleTimeout = .milliseconds(40) }
+            let f = try SyncFixture(dir, configure: { $0.idleTimeout = .milliseconds(40) })
             try await f.withHubRunning {
                 let a = await f.client("ada")
                 let stream = f.hub.makeSession(transport: "test")

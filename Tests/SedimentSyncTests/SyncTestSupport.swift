@@ -15,7 +15,10 @@ struct SyncFixture {
     let clock: MockWallClock
     let verifier = JWTVerifier(secret: SyncFixture.secret)
 
-    init(_ dir: TemporaryDirectory, durability: Durability = .none, configure: (inout SyncConfiguration) -> Void = { _ in }) throws {
+    init(
+        _ dir: TemporaryDirectory, durability: Durability = .none, uploader: ((SegmentedLog) throws -> Uploader)? = nil,
+        configure: (inout SyncConfiguration) -> Void = { _ in }
+    ) throws {
         clock = MockWallClock(millis: 1_800_000_000_000)
         var log = LogConfiguration(directory: dir.path)
         log.clock = clock
@@ -23,7 +26,8 @@ struct SyncFixture {
         database = try Database.open(DatabaseConfiguration(log: log), logger: quietLogger)
         var config = SyncConfiguration()
         configure(&config)
-        hub = SyncHub(database: database, verifier: verifier, configuration: config, clock: clock, logger: quietLogger)
+        hub = SyncHub(
+            database: database, verifier: verifier, configuration: config, uploader: try uploader?(database.log), clock: clock, logger: quietLogger)
     }
 
     func token(_ user: String, roles: [String] = ["writer"]) -> String {
