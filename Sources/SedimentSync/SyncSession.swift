@@ -163,7 +163,7 @@ public final class SyncSession: Sendable {
             try syncInit(try m.string("mapName"), lastSync: m["lastSyncTimestamp"])
         case "MERKLE_REQ_BUCKET":
             let p = try m.object("payload")
-            try bucket(try p.string("mapName"), path: try p.string("path"))
+            try bucket(try p.string("mapName"), path: try p.string("path"), or: false)
         case "QUERY_SUB":
             let p = try m.object("payload")
             try subscribe(queryId: try p.string("queryId"), map: try p.string("mapName"), query: try p.object("query"))
@@ -192,7 +192,7 @@ public final class SyncSession: Sendable {
             send(message("ORMAP_SYNC_RESP_ROOT", ["mapName": .string(map), "rootHash": .int(Int64(root)), "timestamp": hub.database.makeTimestamp().wire]))
         case "ORMAP_MERKLE_REQ_BUCKET":
             let p = try m.object("payload")
-            try orBucket(try p.string("mapName"), path: try p.string("path"))
+            try bucket(try p.string("mapName"), path: try p.string("path"), or: true)
         case "ORMAP_DIFF_REQUEST":
             let p = try m.object("payload")
             let map = try p.string("mapName")
@@ -375,16 +375,14 @@ public final class SyncSession: Sendable {
     }
 
     private func writeAndAcknowledge(_ raw: [Value], concern: String?, timeout: Int64?) async throws(SyncError) {
-        if try Concern(concern) == .fireAndForget {
+        let fireAndForget = try Concern(concern) == .fireAndForget
+        if fireAndForget {
             // Acknowledged on receipt; the write still happens in order, failures come as ERROR.
             send(message("OP_ACK", ["lastId": Self.lastId(raw), "achievedLevel": "FIRE_AND_FORGET"]))
-            let outcome = try await write(raw, concern: concern, timeout: timeout)
-            for r in outcome.rejected { send(message("OP_REJECTED", ["opId": r.id, "reason": .string(r.reason), "code": .int(Int64(r.code))])) }
-            return
         }
         let outcome = try await write(raw, concern: concern, timeout: timeout)
         for r in outcome.rejected { send(message("OP_REJECTED", ["opId": r.id, "reason": .string(r.reason), "code": .int(Int64(r.code))])) }
-        guard let achieved = outcome.achieved else { return }
+        guard !fireAndForget, let achieved = outcome.achieved else { return }
         send(message("OP_ACK", ["lastId": outcome.lastId, "achievedLevel": .string(achieved.name), "results": .array(outcome.results)]))
     }
 
@@ -408,14 +406,19 @@ public final class SyncSession: Sendable {
         send(message("SYNC_RESP_ROOT", ["mapName": .string(map), "rootHash": .int(Int64(root)), "timestamp": hub.database.makeTimestamp().wire]))
     }
 
-    private func bucket(_ map: String, path: String) throws(SyncError) {
+    /// `MERKLE_REQ_BUCKET` (or `ORMAP_MERKLE_REQ_BUCKET`): the child hashes of an inner node,
+    /// or a leaf's records (OR maps: entries with their tombstones).
+    private func bucket(_ map: String, path: String, or: Bool) throws(SyncError) {
         try check(map, .read)
-        guard let node = try hub.withTree(map, { $0.node(path) }) else {
+        guard let node = try hub.withTree(map, or: or, { $0.node(path) }) else {
             throw SyncError.bad("a Merkle path is 0 to 3 lowercase hex digits, not \"\(path)\"")
         }
+        let prefix = or ? "ORMAP_" : ""
         switch node {
         case .buckets(let hashes):
-            send(message("SYNC_RESP_BUCKETS", ["mapName": .string(map), "path": .string(path), "buckets": .map(hashes.mapValues { .int(Int64($0)) })]))
+            send(message(prefix + "SYNC_RESP_BUCKETS", ["mapName": .string(map), "path": .string(path), "buckets": .map(hashes.mapValues { .int(Int64($0)) })]))
+        case .leaf(let keys) where or:
+            send(message("ORMAP_SYNC_RESP_LEAF", ["mapName": .string(map), "path": .string(path), "entries": .array(try orEntries(map, keys: keys))]))
         case .leaf(let keys):
             var records: [Value] = []
             for key in keys {
@@ -443,19 +446,6 @@ public final class SyncSession: Sendable {
             ])
         }
         return out
-    }
-
-    private func orBucket(_ map: String, path: String) throws(SyncError) {
-        try check(map, .read)
-        guard let node = try hub.withTree(map, or: true, { $0.node(path) }) else {
-            throw SyncError.bad("a Merkle path is 0 to 3 lowercase hex digits, not \"\(path)\"")
-        }
-        switch node {
-        case .buckets(let hashes):
-            send(message("ORMAP_SYNC_RESP_BUCKETS", ["mapName": .string(map), "path": .string(path), "buckets": .map(hashes.mapValues { .int(Int64($0)) })]))
-        case .leaf(let keys):
-            send(message("ORMAP_SYNC_RESP_LEAF", ["mapName": .string(map), "path": .string(path), "entries": .array(try orEntries(map, keys: keys))]))
-        }
     }
 
     /// A client's entries the server lacks: adds of tags it has not seen, removes of tags it

@@ -20,7 +20,12 @@ import Testing
         // A last block of one small record keeps the every-offset tests short.
         _ = try await log.append(SampleOperations.put(key: "z", valueSize: 8))
         try await log.close()
-        return try readAll(try reopen(dir))
+        // Closed before the caller damages and reopens it: a log left to its deinit may still
+        // hold the directory's lock when the next open comes (seen as `.locked` on a loaded CI).
+        let reopened = try reopen(dir)
+        let records = try readAll(reopened)
+        try await reopened.close()
+        return records
     }
 
     private func configuration(_ dir: TemporaryDirectory) -> LogConfiguration {
