@@ -31,8 +31,16 @@ struct ConfigFile: Sendable {
         var rules: [AccessRule]?
     }
 
+    struct Sync: Sendable {
+        var idleTimeoutMs: Int?
+        var maxQueuedMessages: Int?
+        var resetAfterMs: Int?
+        var fanoutIntervalMs: Int?
+    }
+
     var bucket = Bucket()
     var server = Server()
+    var sync = Sync()
 
     static func load(_ path: String) throws -> ConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -45,7 +53,7 @@ struct ConfigFile: Sendable {
         let r = Reader(path: path)
         let top = try r.object(json, at: "")
         var config = ConfigFile()
-        try r.only(["bucket", "server"], in: top, at: "")
+        try r.only(["bucket", "server", "sync"], in: top, at: "")
         if let raw = top["bucket"] {
             let b = try r.object(raw, at: "bucket")
             try r.only(["endpoint", "name", "prefix", "region", "virtualHosted", "retainLocalMB"], in: b, at: "bucket")
@@ -88,6 +96,14 @@ struct ConfigFile: Sendable {
                     return AccessRule(maps: maps, roles: roles, access: access)
                 }
             }
+        }
+        if let raw = top["sync"] {
+            let y = try r.object(raw, at: "sync")
+            try r.only(["idleTimeoutMs", "maxQueuedMessages", "resetAfterMs", "fanoutIntervalMs"], in: y, at: "sync")
+            config.sync.idleTimeoutMs = try r.count(y["idleTimeoutMs"], at: "sync.idleTimeoutMs")
+            config.sync.maxQueuedMessages = try r.count(y["maxQueuedMessages"], at: "sync.maxQueuedMessages")
+            config.sync.resetAfterMs = try r.count(y["resetAfterMs"], at: "sync.resetAfterMs")
+            config.sync.fanoutIntervalMs = try r.count(y["fanoutIntervalMs"], at: "sync.fanoutIntervalMs")
         }
         return config
     }

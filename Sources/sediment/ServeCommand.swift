@@ -46,6 +46,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = file.server.maxBatchOperations { config.maxBatchOperations = n }
         if let n = file.server.maxValueDepth { config.maxValueDepth = n }
         if let rules = file.server.rules { config.rules = rules }
+        if let ms = file.sync.idleTimeoutMs { config.sync.idleTimeout = .milliseconds(max(ms, 1)) }
+        if let n = file.sync.maxQueuedMessages { config.sync.maxQueuedMessages = max(n, 1) }
+        if let ms = file.sync.resetAfterMs { config.sync.resetAfterMillis = UInt64(ms) }
+        if let ms = file.sync.fanoutIntervalMs { config.sync.fanoutInterval = .milliseconds(ms) }
         config.database.memoryBudgetBytes = (memoryBudgetMb ?? file.server.memoryBudgetMB).map { $0 << 20 }
         if settings.isGiven {
             config.bucket = ColdBucket(store: try settings.makeStore(), layout: settings.layout)

@@ -243,6 +243,8 @@ import Testing
             (#"{"bucket": {"endpont": "x"}}"#, "bucket.endpont is not a known setting"),
             (#"{"bucket": {"retainLocalMB": "lots"}}"#, "bucket.retainLocalMB must be a whole number"),
             (#"{"bucket": {"name": "b"}"#, "not valid JSON: unexpected end"),
+            (#"{"sync": {"idleTimeout": 5}}"#, "sync.idleTimeout is not a known setting"),
+            (#"{"sync": {"idleTimeoutMs": "soon"}}"#, "sync.idleTimeoutMs must be a whole number"),
         ] {
             let bad = dir.appending("bad.json")
             try Data(text.utf8).write(to: URL(fileURLWithPath: bad))

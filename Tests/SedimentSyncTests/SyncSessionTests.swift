@@ -281,6 +281,24 @@ import Testing
         }
     }
 
+    /// With a tombstone retention set, a client whose last sync is older is told to reset.
+    @Test func aClientOlderThanRetainedTombstonesResets() async throws {
+        try await withTemporaryDirectory("sync-reset") { dir in
+            let f = try SyncFixture(dir, configure: { $0.resetAfterMillis = 60_000 })
+            let a = await f.client("ada")
+            let now = Int64(f.clock.nowMillis())
+            await a.receive(["type": "SYNC_INIT", "mapName": "todos", "lastSyncTimestamp": .int(now - 120_000)])
+            let reset = a.sent()
+            #expect(reset.map(\.type) == ["SYNC_RESET_REQUIRED"])
+            #expect(reset.first?["payload"]?["mapName"] == "todos")
+            await a.receive(["type": "SYNC_INIT", "mapName": "todos", "lastSyncTimestamp": .int(now - 30_000)])
+            #expect(a.sent().map(\.type) == ["SYNC_RESP_ROOT"])
+            await a.receive(["type": "SYNC_INIT", "mapName": "todos", "lastSyncTimestamp": 0])  // from scratch
+            #expect(a.sent().map(\.type) == ["SYNC_RESP_ROOT"])
+            try await f.database.close()
+        }
+    }
+
     @Test func eventsAndLiveQueriesFollowOtherClientsWrites() async throws {
         try await withTemporaryDirectory("sync-events") { dir in
             let f = try SyncFixture(dir)
