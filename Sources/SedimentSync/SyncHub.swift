@@ -16,6 +16,8 @@ public struct SyncConfiguration: Sendable {
     /// gets a frame per interval under load rather than one per commit: this long, plus 15 µs
     /// per session (each frame costs its writer), up to four times this (20 ms at 1,000).
     public var fanoutInterval: Duration = .milliseconds(5)
+    /// Live queries and topics one session may hold at once.
+    public var maxSubscriptions = 256
     /// Operations in one `OP_BATCH` or `POST /sync`.
     public var maxBatchOperations = 1000
     /// A client whose last sync is older than this is told `SYNC_RESET_REQUIRED` (TopGun's
@@ -160,21 +162,27 @@ public final class SyncHub: Sendable {
         }
     }
 
+    /// Follows the log. If it cannot be read, every session is closed (1011: its client
+    /// reconnects and resynchronizes, nothing is pushed out of order or skipped silently) and
+    /// the tail starts again from where it was a second later.
     private func tail() async {
-        var feed = database.changes(from: fanout.withLock { $0.position } + 1).makeAsyncIterator()
         while !Task.isCancelled {
+            var feed = database.changes(from: fanoutPosition + 1).makeAsyncIterator()
             do {
-                guard let batch = try await feed.nextBatch(max: 16_384) else { return }
-                fan(batch)
-                // Under load, let commits gather for a moment: each session then gets one frame
-                // per interval instead of one per commit.
-                if batch.count > 1, configuration.fanoutInterval > .zero {
-                    let base = configuration.fanoutInterval
-                    try? await Task.sleep(for: min(base + .microseconds(15 * sessionCount), base * 4))
+                while !Task.isCancelled {
+                    guard let batch = try await feed.nextBatch(max: 16_384) else { return }
+                    fan(batch)
+                    // Under load, let commits gather for a moment: each session then gets one
+                    // frame per interval instead of one per commit.
+                    if batch.count > 1, configuration.fanoutInterval > .zero {
+                        let base = configuration.fanoutInterval
+                        try? await Task.sleep(for: min(base + .microseconds(15 * sessionCount), base * 4))
+                    }
                 }
             } catch {
-                logger.error("sync fan-out stopped: the log could not be read", metadata: ["error": "\(error)"])
-                return
+                logger.error("sync fan-out: the log could not be read; closing sessions and retrying", metadata: ["error": "\(error)"])
+                closeAll(code: 1011, reason: "the server could not read its log")
+                try? await Task.sleep(for: .seconds(1))
             }
         }
     }

@@ -176,7 +176,7 @@ public final class SyncSession: Sendable {
             guard !topic.isEmpty, topic.utf8.count <= 256 else { throw SyncError.bad("a topic is 1 to 256 bytes") }
             switch type {
             case "TOPIC_SUB":
-                _ = state.withLock { $0.topics.insert(topic) }
+                try withinSubscriptionLimit { $0.topics.insert(topic) }
                 hub.subscribe(self, topic: topic)
             case "TOPIC_UNSUB":
                 _ = state.withLock { $0.topics.remove(topic) }
@@ -229,6 +229,21 @@ public final class SyncSession: Sendable {
             send(["type": "AUTH_FAIL", "error": .string(error.message)])
             close(code: 4001, reason: "Unauthorized")
         }
+    }
+
+    /// Adds a live query or topic, unless the session already holds `maxSubscriptions`.
+    private func withinSubscriptionLimit(_ add: (inout State) -> Void) throws(SyncError) {
+        let limit = hub.configuration.maxSubscriptions
+        let ok = state.withLock { s in
+            let (queries, topics) = (s.queries, s.topics)
+            add(&s)
+            guard s.queries.count + s.topics.count <= limit else {
+                (s.queries, s.topics) = (queries, topics)
+                return false
+            }
+            return true
+        }
+        guard ok else { throw SyncError(429, "a session holds at most \(limit) live queries and topics") }
     }
 
     // MARK: Access
@@ -587,7 +602,8 @@ public final class SyncSession: Sendable {
         } catch {
             throw SyncError(error)
         }
-        state.withLock { $0.queries[queryId] = LiveQuery(map: map, filter: filter, keys: keys) }
+        let live = LiveQuery(map: map, filter: filter, keys: keys)
+        try withinSubscriptionLimit { $0.queries[queryId] = live }
         follow(map)
         var payload: [String: Value] = ["queryId": .string(queryId), "results": .array(rows), "hasMore": .bool(next != nil)]
         if let next { payload["nextCursor"] = .string(next) }

@@ -354,7 +354,7 @@ import Testing
 
     @Test func topicsReachTheOtherSubscribersOnly() async throws {
         try await withTemporaryDirectory("sync-topics") { dir in
-            let f = try SyncFixture(dir)
+            let f = try SyncFixture(dir, configure: { $0.maxSubscriptions = 3 })
             let a = await f.client("ada")
             let b = await f.client("bo")
             let c = await f.client("cy")
@@ -366,6 +366,15 @@ import Testing
             #expect(got.first?["payload"]?["publisherId"] == "ada")
             #expect(a.sent().isEmpty)
             #expect(c.sent().isEmpty)
+            // Subscriptions per session are bounded; the one refused is not kept.
+            for t in ["t1", "t2"] { await a.receive(message("TOPIC_SUB", ["topic": .string(t)])) }
+            #expect(a.sent().isEmpty)
+            await a.receive(message("TOPIC_SUB", ["topic": "t3"]))
+            #expect(a.sent().first?["payload"]?["code"] == 429)
+            await a.receive(message("QUERY_SUB", ["queryId": "q", "mapName": "m", "query": [:]]))
+            #expect(a.sent().first?["payload"]?["code"] == 429)
+            await a.receive(message("TOPIC_SUB", ["topic": "chat"]))  // already held: fine
+            #expect(a.sent().isEmpty)
             try await f.database.close()
         }
     }
