@@ -110,6 +110,9 @@ public final class Database: Sendable {
     /// Background snapshot bookkeeping.
     private struct SnapshotState {
         var lastLSN: LSN = 0
+        /// Keys the last snapshot held: the next background one waits for at least as many
+        /// operations, so writing snapshots costs O(1) per operation however large the state.
+        var lastKeys = 0
         /// A background snapshot in flight.
         var running: Task<Void, Never>?
         /// A snapshot file is being written (background or asked for).
@@ -269,7 +272,10 @@ public final class Database: Sendable {
                     try views.encodeSnapshot { chunk, count in try writer.append(chunk: chunk, entries: count) }
                 }
             }
-            snapshots.withLock { $0.lastLSN = max($0.lastLSN, entry.lsn) }
+            snapshots.withLock {
+                $0.lastLSN = max($0.lastLSN, entry.lsn)
+                $0.lastKeys = views.keyCount
+            }
             return entry
         } catch {
             throw EngineError.wrap(error)
@@ -279,7 +285,7 @@ public final class Database: Sendable {
     /// Called after each applied group: starts a background snapshot when one is due.
     private func snapshotIfDue(lsn: LSN, every: Int) {
         snapshots.withLock { state in
-            guard state.running == nil, !state.writing, lsn >= state.lastLSN + LSN(every) else { return }
+            guard state.running == nil, !state.writing, lsn >= state.lastLSN + LSN(max(every, state.lastKeys)) else { return }
             state.running = Task.detached { [self] in
                 do { try await snapshot() } catch {
                     logger.warning("background snapshot failed", metadata: ["error": "\(error)"])

@@ -22,8 +22,9 @@ public struct DatabaseConfiguration: Sendable {
     public var maxMapNameBytes = 256
     /// Longest key, in UTF-8 bytes.
     public var maxKeyBytes = 1024
-    /// Take a state snapshot in the background after this many operations since the last one;
-    /// nil: only on close and when asked.
+    /// Take a state snapshot in the background after this many operations since the last one,
+    /// or as many as the last snapshot held keys if that is more (so snapshots cost O(1) per
+    /// operation however large the state grows); nil: only on close and when asked.
     public var snapshotEveryOperations: Int? = 1_000_000
     /// Take a snapshot when closing (if anything changed since the last one).
     public var snapshotOnClose = true

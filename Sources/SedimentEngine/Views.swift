@@ -153,4 +153,7 @@ struct Views: Sendable {
 
     /// Map names, sorted.
     var mapNames: [String] { maps.keys.sorted() }
+
+    /// Keys of every map.
+    var keyCount: Int { maps.values.reduce(0) { $0 + $1.count } }
 }
