@@ -52,6 +52,9 @@ public final class SyncHub: Sendable {
         /// maps someone follows.
         var watchers: [String: Int] = [:]
         var watchingAll = 0
+
+        /// Nothing needs the log's records: no session follows a map, no tree is kept.
+        var isIdle: Bool { watchers.isEmpty && watchingAll == 0 && trees.isEmpty && orTrees.isEmpty }
     }
 
     private let fanout: Mutex<Fanout>
@@ -162,9 +165,9 @@ public final class SyncHub: Sendable {
         }
     }
 
-    /// Follows the log. While nobody is connected and no tree is kept, it does not read the log
-    /// at all (an HTTP-only server pays nothing): it moves its position to the newest commit
-    /// every 10 ms instead. If the log cannot be read, every session is closed (1011: its
+    /// Follows the log. While no session follows a map and no tree is kept, it does not read
+    /// the log at all (an HTTP-only server, or clients that only write, pay nothing): it moves
+    /// its position to the newest commit every 10 ms instead. If the log cannot be read, every session is closed (1011: its
     /// client reconnects and resynchronizes, nothing is pushed out of order or skipped
     /// silently) and the tail starts again from where it was a second later.
     private func tail() async {
@@ -193,13 +196,14 @@ public final class SyncHub: Sendable {
         }
     }
 
-    private var isIdle: Bool { fanout.withLock { $0.sessions.isEmpty && $0.trees.isEmpty && $0.orTrees.isEmpty } }
+    private var isIdle: Bool { fanout.withLock { $0.isIdle } }
 
-    /// With nobody to push to and no tree to keep, moves the position to the newest commit
-    /// (under the lock `attach` takes, so a session arriving now misses nothing) and says so.
+    /// With no session following a map and no tree to keep, moves the position to the newest
+    /// commit (under the lock `attach` and `watch` take, so a session starting to follow now
+    /// misses nothing) and says so.
     private func skipWhileIdle() -> Bool {
         fanout.withLock { f in
-            guard f.sessions.isEmpty, f.trees.isEmpty, f.orTrees.isEmpty else { return false }
+            guard f.isIdle else { return false }
             f.position = max(f.position, database.appliedLSN)
             return true
         }

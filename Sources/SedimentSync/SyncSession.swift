@@ -22,6 +22,8 @@ public final class SyncSession: Sendable {
         var filter: QueryFilter
         /// Keys currently in the result.
         var keys: Set<String>
+        /// While the first answer is computed: the events that arrived meanwhile.
+        var pending: [Outbound.Event]?
     }
 
     private struct State {
@@ -589,25 +591,46 @@ public final class SyncSession: Sendable {
         }
     }
 
+    /// Registers the live query before running it, holding the events that arrive meanwhile;
+    /// then answers `QUERY_RESP` and applies those events newer than what the query read, under
+    /// the lock the hub's pushes take: no update is lost or sent before the response.
     private func subscribe(queryId: String, map: String, query q: Fields) throws(SyncError) {
-        let (query, rows, next) = try runQuery(map, q)
+        try check(map, .read)
         let filter: QueryFilter
+        do { filter = try QueryFilter(try Query(json: q.values)) } catch { throw SyncError(error) }
+        follow(map)
+        let pending = LiveQuery(map: map, filter: filter, keys: [], pending: [])
+        try withinSubscriptionLimit { $0.queries[queryId] = pending }
+        let readFrom = hub.database.appliedLSN
+        let rows: [Value]
+        let next: String?
         let keys: Set<String>
-        do {
-            filter = try QueryFilter(query)
-            var all = query
+        do throws(SyncError) {
+            let page = try runQuery(map, q)
+            (rows, next) = (page.rows, page.next)
+            var all = page.query
             all.limit = nil
             all.cursor = nil
-            keys = Set(try hub.database.query(map, all).rows.map(\.key))
+            do { keys = Set(try hub.database.query(map, all).rows.map(\.key)) } catch { throw SyncError(error) }
         } catch {
-            throw SyncError(error)
+            _ = state.withLock { $0.queries.removeValue(forKey: queryId) }
+            throw error
         }
-        let live = LiveQuery(map: map, filter: filter, keys: keys)
-        try withinSubscriptionLimit { $0.queries[queryId] = live }
-        follow(map)
         var payload: [String: Value] = ["queryId": .string(queryId), "results": .array(rows), "hasMore": .bool(next != nil)]
         if let next { payload["nextCursor"] = .string(next) }
-        send(message("QUERY_RESP", payload))
+        let response = message("QUERY_RESP", payload)
+        let ok = state.withLock { s -> Bool in
+            guard var live = s.queries[queryId] else { return true }  // unsubscribed meanwhile
+            let held = (live.pending ?? []).filter { $0.lsn > readFrom }
+            live.keys = keys
+            live.pending = nil
+            var one = [queryId: live]
+            let updates = Self.queryUpdates(&one, held)
+            s.queries[queryId] = one[queryId]
+            guard outbox.push(.message(response)) else { return false }
+            return updates.allSatisfy { outbox.push(.message($0)) }
+        }
+        if !ok { close(code: 1008, reason: "too slow: \(hub.configuration.maxQueuedMessages) messages queued") }
     }
 
     // MARK: Pushes
@@ -673,6 +696,10 @@ public final class SyncSession: Sendable {
             var value: Value?
             if type == "PUT", case .map(let r)? = p["record"] { value = r["value"] }
             for id in queries.keys where queries[id]!.map == map {
+                if queries[id]!.pending != nil {
+                    queries[id]!.pending!.append(e)
+                    continue
+                }
                 let matches = value.map { queries[id]!.filter.matches(key: key, value: $0) } ?? false
                 let was = queries[id]!.keys.contains(key)
                 let change: String
