@@ -198,6 +198,9 @@ public final class SyncHub: Sendable {
 
     private var isIdle: Bool { fanout.withLock { $0.isIdle } }
 
+    /// Sessions following each map, and every map.
+    var watchCounts: (maps: [String: Int], all: Int) { fanout.withLock { ($0.watchers, $0.watchingAll) } }
+
     /// With no session following a map and no tree to keep, moves the position to the newest
     /// commit (under the lock `attach` and `watch` take, so a session starting to follow now
     /// misses nothing) and says so.

@@ -178,8 +178,16 @@ public final class SyncSession: Sendable {
             guard !topic.isEmpty, topic.utf8.count <= 256 else { throw SyncError.bad("a topic is 1 to 256 bytes") }
             switch type {
             case "TOPIC_SUB":
-                try withinSubscriptionLimit { $0.topics.insert(topic) }
-                hub.subscribe(self, topic: topic)
+                // Subscribed under this session's lock, so a racing close unsubscribes it too.
+                let limit = hub.configuration.maxSubscriptions
+                let full = state.withLock { s -> Bool in
+                    guard !s.closed, !s.topics.contains(topic) else { return false }
+                    guard s.queries.count + s.topics.count < limit else { return true }
+                    s.topics.insert(topic)
+                    hub.subscribe(self, topic: topic)
+                    return false
+                }
+                if full { throw SyncError(429, "a session holds at most \(limit) live queries and topics") }
             case "TOPIC_UNSUB":
                 _ = state.withLock { $0.topics.remove(topic) }
                 hub.unsubscribe(self, topic: topic)
@@ -233,7 +241,7 @@ public final class SyncSession: Sendable {
         }
     }
 
-    /// Adds a live query or topic, unless the session already holds `maxSubscriptions`.
+    /// Adds a live query, unless the session already holds `maxSubscriptions` (with topics).
     private func withinSubscriptionLimit(_ add: (inout State) -> Void) throws(SyncError) {
         let limit = hub.configuration.maxSubscriptions
         let ok = state.withLock { s in
@@ -258,9 +266,13 @@ public final class SyncSession: Sendable {
         do { try hub.configuration.rules.check(principal, map: map, needs: access) } catch { throw SyncError(error) }
     }
 
+    /// Follows `map`'s events. The hub's count changes under this session's lock, so a close
+    /// racing with it (which uncounts what `interests` holds) leaves no count behind.
     private func follow(_ map: String) {
-        let added = state.withLock { $0.interests?.insert(map).inserted ?? false }
-        if added { hub.watch([map], all: false, by: +1) }
+        state.withLock { s in
+            guard !s.closed, s.interests?.insert(map).inserted == true else { return }
+            hub.watch([map], all: false, by: +1)
+        }
     }
 
     /// The maps this session follows (nil: all it may read), for the hub to forget on removal.
@@ -718,16 +730,14 @@ public final class SyncSession: Sendable {
     /// For streams (SSE): follow every readable map (or only `maps`) and push events committed
     /// after `lsn` (nil: from now on), replaying from the log first what the hub already sent.
     public func follow(maps: Set<String>?, after lsn: LSN?) async throws(SyncError) {
-        let before = state.withLock { s in
-            defer {
-                s.interests = maps
-                s.streaming = true
-                if lsn != nil { s.held = [:] }
-            }
-            return s.interests
+        state.withLock { s in
+            guard !s.closed else { return }
+            hub.watch(s.interests ?? [], all: s.interests == nil, by: -1)
+            hub.watch(maps ?? [], all: maps == nil, by: +1)
+            s.interests = maps
+            s.streaming = true
+            if lsn != nil { s.held = [:] }
         }
-        hub.watch(before ?? [], all: before == nil, by: -1)
-        hub.watch(maps ?? [], all: maps == nil, by: +1)
         let position = hub.attach(self)
         guard let lsn else {
             state.withLock { $0.delivered = max($0.delivered, position) }

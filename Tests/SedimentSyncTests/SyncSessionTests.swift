@@ -91,6 +91,31 @@ import Testing
         }
     }
 
+    /// Sessions count the maps they follow in the hub (which reads the log only while some are
+    /// followed) and uncount them when they go, however they go.
+    @Test func followedMapsAreCountedAndUncounted() async throws {
+        try await withTemporaryDirectory("sync-watch") { dir in
+            let f = try SyncFixture(dir)
+            let a = await f.client("ada")
+            let b = await f.client("bo")
+            for s in [a, b] { await s.receive(message("QUERY_SUB", ["queryId": "q", "mapName": "m", "query": [:]])) }
+            await a.receive(message("QUERY_SUB", ["queryId": "q2", "mapName": "m", "query": [:]]))
+            let stream = f.hub.makeSession(transport: "test")
+            stream.authenticate(Principal(userId: "cy", roles: ["reader"]))
+            try await stream.follow(maps: nil, after: nil)
+            #expect(f.hub.watchCounts.maps == ["m": 2])
+            #expect(f.hub.watchCounts.all == 1)
+            a.close(code: 1000, reason: "bye")
+            b.disconnected()
+            stream.disconnected()
+            a.disconnected()  // twice: no double uncount
+            #expect(f.hub.watchCounts.maps.isEmpty)
+            #expect(f.hub.watchCounts.all == 0)
+            #expect(f.hub.sessionCount == 0)
+            try await f.database.close()
+        }
+    }
+
     /// ARCHIVED is acknowledged once the bucket holds the write; without a bucket it is refused.
     @Test func archivedWaitsForTheBucket() async throws {
         try await withTemporaryDirectory("sync-archived") { dir in
