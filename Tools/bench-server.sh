@@ -13,40 +13,17 @@
 # Environment: DURATION=10 (seconds per wrk run)  KEYS=100000 (read keys)  SEDIMENT=path
 #              BENCH_TMPDIR=dir (scratch parent; default bench-results/)  OUT=bench-results/server.json
 set -euo pipefail
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+NAME=server
 DURATION=${DURATION:-10}
 KEYS=${KEYS:-100000}
-OUT=${OUT:-$ROOT/bench-results/server.json}
-"$SCRIPT_DIR/setup.sh" --bench >&2
-if [[ -z ${SEDIMENT:-} ]]; then
-    SEDIMENT=$ROOT/.build/release/sediment
-    [[ ${1:-} == --no-build ]] || (cd "$ROOT" && swift build -c release --product sediment >&2)
-fi
-mkdir -p "$ROOT/bench-results"
-WORK=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/bench-results}/server-tmp.XXXXXX")
-SERVER_PID=""
-REDIS_PID=""
-cleanup() {
-    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    [[ -n $REDIS_PID ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-step() { echo "bench-server: $*" >&2; }
+OUT=${OUT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench-results/server.json}
+source "$(dirname "${BASH_SOURCE[0]}")/bench/server_common.sh"
+export TOKEN
 export WRK_COMMON=$SCRIPT_DIR/bench/wrk_common.lua
 wrk_json() { grep '^WRK ' | tail -n1 | cut -c5-; }
 
-SECRET=bench-secret-$RANDOM$RANDOM
-export TOKEN
-TOKEN=$(python3 -W ignore -c "import jwt,sys; print(jwt.encode({'sub':'bench','roles':['admin']}, sys.argv[1], algorithm='HS256'))" "$SECRET")
-
 step "starting sediment serve"
-SEDIMENT_LOG_LEVEL=warning "$SEDIMENT" serve --data "$WORK/data" --port 0 --jwt-secret "$SECRET" >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-for _ in $(seq 1 300); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
-URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$WORK/serve.out" | head -n1)
-[[ -n $URL ]] || { echo "sediment serve did not start: $(cat "$WORK/serve.err")" >&2; exit 1; }
+start_server
 
 declare -A R
 for c in 16 64; do
@@ -83,16 +60,9 @@ step "GET asOf, 16 connections"
 R[getasof]=$(KEYS=$KEYS ASOF=$ASOF wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
 step "GET /health (no auth, no database), 16 connections"
 R[health]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_health.lua" "$URL/health" | wrk_json)
-kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+stop_server
 
-step "redis-server --appendonly yes --appendfsync always"
-mkdir -p "$WORK/redis"
-REDIS_PORT=$((20000 + RANDOM % 20000))
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" --appendonly yes --appendfsync always --save "" \
-    --daemonize no >"$WORK/redis.log" 2>&1 &
-REDIS_PID=$!
-for _ in $(seq 1 150); do redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
-[[ $(redis-cli -p "$REDIS_PORT" config get appendfsync | tail -n1) == always ]] || { echo "redis is not appendfsync always" >&2; exit 1; }
+start_redis
 rb() { redis-benchmark -p "$REDIS_PORT" -r 1000000 -d 80 --csv "$@" | tail -n1 | cut -d, -f2 | tr -d '"'; }
 for c in 16 64; do
     step "redis-benchmark -t set -c $c"

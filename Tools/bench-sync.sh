@@ -14,43 +14,15 @@
 # Environment: DURATION=10 (seconds per run)  CLIENTS=200  SUBSCRIBERS=1000  RATE=10000  SEDIMENT=path
 #              BENCH_TMPDIR=dir (scratch parent; default bench-results/)  OUT=bench-results/sync.json
 set -euo pipefail
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+NAME=sync
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-200}
 SUBSCRIBERS=${SUBSCRIBERS:-1000}
 RATE=${RATE:-10000}
-OUT=${OUT:-$ROOT/bench-results/sync.json}
-"$SCRIPT_DIR/setup.sh" --bench >&2
-if [[ -z ${SEDIMENT:-} ]]; then
-    SEDIMENT=$ROOT/.build/release/sediment
-    [[ ${1:-} == --no-build ]] || (cd "$ROOT" && swift build -c release --product sediment >&2)
-fi
-mkdir -p "$ROOT/bench-results"
-WORK=$(mktemp -d "${BENCH_TMPDIR:-$ROOT/bench-results}/sync-tmp.XXXXXX")
-SERVER_PID=""
-REDIS_PID=""
-cleanup() {
-    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    [[ -n $REDIS_PID ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-step() { echo "bench-sync: $*" >&2; }
+OUT=${OUT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench-results/sync.json}
+source "$(dirname "${BASH_SOURCE[0]}")/bench/server_common.sh"
 ulimit -n 65536 2>/dev/null || true
 
-SECRET=bench-secret-$RANDOM$RANDOM-$RANDOM$RANDOM
-TOKEN=$(python3 -W ignore -c "import jwt,sys; print(jwt.encode({'sub':'bench','roles':['admin']}, sys.argv[1], algorithm='HS256'))" "$SECRET")
-
-start_server() {
-    rm -rf "$WORK/data"
-    SEDIMENT_LOG_LEVEL=warning "$SEDIMENT" serve --data "$WORK/data" --port 0 --jwt-secret "$SECRET" >"$WORK/serve.out" 2>"$WORK/serve.err" &
-    SERVER_PID=$!
-    for _ in $(seq 1 300); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
-    URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$WORK/serve.out" | head -n1)
-    [[ -n $URL ]] || { echo "sediment serve did not start: $(cat "$WORK/serve.err")" >&2; exit 1; }
-}
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; }
 bench() { "$SEDIMENT" bench sync --url "$URL" --token "$TOKEN" --duration "$DURATION" "$@" | tail -n1; }
 
 declare -A R
@@ -70,14 +42,7 @@ for case in "${FANOUT_CASES[@]}"; do
     stop_server
 done
 
-step "redis-server --appendonly yes --appendfsync always"
-mkdir -p "$WORK/redis"
-REDIS_PORT=$((20000 + RANDOM % 20000))
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" --appendonly yes --appendfsync always --save "" \
-    --maxclients 10000 --daemonize no >"$WORK/redis.log" 2>&1 &
-REDIS_PID=$!
-for _ in $(seq 1 150); do redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
-[[ $(redis-cli -p "$REDIS_PORT" config get appendfsync | tail -n1) == always ]] || { echo "redis is not appendfsync always" >&2; exit 1; }
+start_redis
 step "redis-benchmark -t set -c $CLIENTS -P 10"
 R[redis]=$(redis-benchmark -p "$REDIS_PORT" -r 100000 -d 40 --csv -t set -c "$CLIENTS" -P 10 -n $((CLIENTS * 5000)) | tail -n1)
 
