@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 
 import jwt
@@ -311,5 +312,10 @@ def read_sse(curl, count):
     return ids
 
 
-for name in sys.argv[3:] or ["auth", "merkle", "events_and_queries", "http_and_sse"]:
-    globals()["scenario_" + name]()
+try:
+    for name in sys.argv[3:] or ["auth", "merkle", "events_and_queries", "http_and_sse"]:
+        globals()["scenario_" + name]()
+except BaseException:
+    # On stdout: the test that runs this shows stdout.
+    traceback.print_exc(file=sys.stdout)
+    sys.exit(1)

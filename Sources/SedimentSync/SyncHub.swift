@@ -60,6 +60,7 @@ public final class SyncHub: Sendable {
     private let fanout: Mutex<Fanout>
     private let topics = Mutex<[String: [UInt64: SyncSession]]>([:])
     private let nextID = Atomic<UInt64>(1)
+    private let running = Atomic<Bool>(false)
 
     public init(
         database: Database, verifier: JWTVerifier, configuration: SyncConfiguration, uploader: Uploader? = nil,
@@ -154,9 +155,22 @@ public final class SyncHub: Sendable {
 
     // MARK: Fan-out
 
+    /// Waits (a second at most) until the hub has taken in everything committed so far, so that
+    /// a tree answers what the database holds: a client that syncs right after its write is
+    /// acknowledged finds the write in the root. Immediate when the hub is not running.
+    func catchUp() async {
+        let target = database.appliedLSN
+        let deadline = ContinuousClock.now + .seconds(1)
+        while running.load(ordering: .relaxed), fanoutPosition < target, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     /// Tails the log until cancelled or the database closes: keeps the trees current and pushes
     /// every committed operation to the sessions. Also closes idle sessions.
     public func run() async {
+        running.store(true, ordering: .relaxed)
+        defer { running.store(false, ordering: .relaxed) }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.tail() }
             group.addTask { await self.evictIdle() }

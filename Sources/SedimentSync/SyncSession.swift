@@ -34,6 +34,8 @@ public final class SyncSession: Sendable {
         var interests: Set<String>? = []
         /// Read access per map, as the rules decided it.
         var readable: [String: Bool] = [:]
+        /// The greatest access `check` has seen granted, per map.
+        var granted: [String: Access] = [:]
         var queries: [String: LiveQuery] = [:]
         var topics: Set<String> = []
         /// Newest LSN pushed; older events (seen again after a catch-up) are skipped.
@@ -162,6 +164,7 @@ public final class SyncSession: Sendable {
             guard let ops = try p.array("ops"), !ops.isEmpty else { throw SyncError.bad("OP_BATCH needs a non-empty payload.ops") }
             try await writeAndAcknowledge(ops, concern: try p.optionalString("writeConcern"), timeout: try p.optionalInt("timeout"))
         case "SYNC_INIT":
+            await hub.catchUp()
             try syncInit(try m.string("mapName"), lastSync: m["lastSyncTimestamp"])
         case "MERKLE_REQ_BUCKET":
             let p = try m.object("payload")
@@ -195,6 +198,7 @@ public final class SyncSession: Sendable {
                 hub.publish(p["data"] ?? .null, topic: topic, from: self)
             }
         case "ORMAP_SYNC_INIT":
+            await hub.catchUp()
             let map = try m.string("mapName")
             try check(map, .read)
             follow(map)
@@ -232,6 +236,7 @@ public final class SyncSession: Sendable {
             state.withLock {
                 $0.principal = principal
                 $0.readable = [:]
+                $0.granted = [:]
                 $0.clientName = principal.userId
             }
             send(["type": "AUTH_ACK", "protocolVersion": 1])
@@ -259,11 +264,20 @@ public final class SyncSession: Sendable {
     // MARK: Access
 
     /// The map name is valid and the principal may use the map so.
+    /// Grants are remembered per session (up to 1,024 maps), so a batch costs one rule match
+    /// per map, not per operation.
     private func check(_ map: String, _ access: Access) throws(SyncError) {
-        guard let principal else { throw SyncError(401, "not authenticated") }
         let limit = hub.database.configuration.maxMapNameBytes
         guard !map.isEmpty, map.utf8.count <= limit else { throw SyncError.bad("a map name is 1 to \(limit) bytes") }
+        let (principal, granted) = state.withLock { ($0.principal, $0.granted[map].map { $0 >= access } ?? false) }
+        guard let principal else { throw SyncError(401, "not authenticated") }
+        guard !granted else { return }
         do { try hub.configuration.rules.check(principal, map: map, needs: access) } catch { throw SyncError(error) }
+        state.withLock { s in
+            guard s.principal == principal else { return }
+            if s.granted.count >= 1024 { s.granted.removeAll() }
+            s.granted[map] = max(s.granted[map] ?? access, access)
+        }
     }
 
     /// Follows `map`'s events. The hub's count changes under this session's lock, so a close
