@@ -2,12 +2,21 @@ import Foundation
 import SedimentTesting
 import Testing
 
-/// The server under durable write load from a client we did not write (Tools/crash_load.py:
-/// Python's http.client, 16 connections), killed with SIGKILL at random moments and restarted,
-/// 50 times: every write that was answered 2xx must be readable afterwards with its value, and
-/// every restart must succeed.
+/// The server under durable write load from clients we did not write (Tools/crash_load.py:
+/// Python's http.client, 16 connections; or 16 TopGun clients over WebSocket with write concern
+/// PERSISTED), killed with SIGKILL at random moments and restarted, 50 times each: every write
+/// that was acknowledged must be readable afterwards with its value, and every restart must
+/// succeed.
 @Suite struct ServerCrashTests {
     @Test func acknowledgedWritesSurviveSIGKILLOfTheServer() async throws {
+        try await Self.crashes(cycles: 50, loadArguments: [])
+    }
+
+    @Test func acknowledgedSyncWritesSurviveSIGKILLOfTheServer() async throws {
+        try await Self.crashes(cycles: 50, loadArguments: ["--websocket"])
+    }
+
+    static func crashes(cycles: Int, loadArguments: [String]) async throws {
         let dir = TemporaryDirectory("server-crash")
         defer { dir.remove() }
         let data = dir.appending("data")
@@ -17,7 +26,6 @@ import Testing
         var rng = SystemRandomNumberGenerator()
         var acknowledged: [Int: [String: Int]] = [:]
         var killedUnderLoad = 0
-        let cycles = 50
         for cycle in 0...cycles {
             // Zero refused restarts: every start must come up.
             let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", secret])
@@ -33,10 +41,13 @@ import Testing
                 break
             }
             let url = server.url
-            let generator = Task.detached { try runCapturingOutput(["/usr/bin/env", "python3", load, url, token, "crash-\(cycle)"]) }
-            // A random moment under load (this wait is the experiment, not synchronization;
-            // Python takes about 100 ms to start sending).
-            try await Task.sleep(for: .milliseconds(Int.random(in: 150...500, using: &rng)))
+            let before = try Self.appliedLSN(url)
+            let generator = Task { try await runCapturingOutputOnOwnThread(["/usr/bin/env", "python3", "-W", "ignore", load, url, token, "crash-\(cycle)"] + loadArguments) }
+            // Once the load is writing (Python's start takes 100 ms to seconds on a busy
+            // machine), a random moment under it: this wait is the experiment, not
+            // synchronization.
+            _ = await waitUntil(timeout: .seconds(30)) { ((try? Self.appliedLSN(url)) ?? 0) > before }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &rng)))
             #expect(server.crash() == 128 + 9)
             let output = try await generator.value.output
             var acks: [String: Int] = [:]
@@ -49,9 +60,14 @@ import Testing
             if !acks.isEmpty { killedUnderLoad += 1 }
         }
         let total = acknowledged.values.reduce(0) { $0 + $1.count }
-        print("server crash test: \(total) acknowledged durable writes over \(cycles) SIGKILLs (\(killedUnderLoad) under load)")
+        print("server crash test\(loadArguments.isEmpty ? "" : " " + loadArguments.joined(separator: " ")): \(total) acknowledged durable writes over \(cycles) SIGKILLs (\(killedUnderLoad) under load)")
         #expect(total > 500, "only \(total) writes were acknowledged in \(cycles) cycles")
         #expect(killedUnderLoad > cycles * 3 / 4, "the server was killed under load in only \(killedUnderLoad) of \(cycles) cycles")
+    }
+
+    /// The server's newest applied LSN (`/ready`).
+    static func appliedLSN(_ url: String) throws -> Int {
+        try ServerTests.curl("GET", url + "/ready", token: nil).json["lsn"] as? Int ?? 0
     }
 
     /// Every live key of `map` with its `n`, through the query API (paged).
