@@ -23,6 +23,13 @@ lock = threading.Lock()
 stop = threading.Event()
 
 
+def report(line):
+    """One line on stdout, whole and flushed (workers share it)."""
+    with lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def worker(url, token, map_name, w):
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
@@ -37,15 +44,10 @@ def worker(url, token, map_name, w):
             resp.read()
         except Exception:
             return
-        if 200 <= resp.status < 300:
-            with lock:
-                sys.stdout.write(f"ACK {key} {n}\n")
-                sys.stdout.flush()
-        else:
-            with lock:
-                sys.stdout.write(f"ERR {key} {resp.status}\n")
-                sys.stdout.flush()
+        if not 200 <= resp.status < 300:
+            report(f"ERR {key} {resp.status}")
             return
+        report(f"ACK {key} {n}")
         n += 1
 
 
@@ -70,15 +72,10 @@ def ws_worker(url, token, map_name, w):
             answer = msgpack.unpackb(ws.recv(timeout=30))
         except Exception:
             return
-        if answer.get("type") == "OP_ACK" and answer["payload"].get("lastId") == key and answer["payload"].get("achievedLevel") == "PERSISTED":
-            with lock:
-                sys.stdout.write(f"ACK {key} {n}\n")
-                sys.stdout.flush()
-        else:
-            with lock:
-                sys.stdout.write(f"ERR {key} {answer}\n")
-                sys.stdout.flush()
+        if not (answer.get("type") == "OP_ACK" and answer["payload"].get("lastId") == key and answer["payload"].get("achievedLevel") == "PERSISTED"):
+            report(f"ERR {key} {answer}")
             return
+        report(f"ACK {key} {n}")
         n += 1
 
 

@@ -228,28 +228,30 @@ struct KeyHistory: Sendable {
         let or = self.or
         let end = Self.visibleEnd(or[...], asOf: asOf)
         guard end > 0 else { return [] }
+        let alive = Self.observed(or[..<end]) { $0.isValid(at: validAt) && !$0.isExpired(at: validAt) }.alive
+        return alive.values.sorted { $0.tag! < $1.tag! }
+    }
+
+    /// Observed-remove over `versions`: the removed tags, and by tag the newest add that `keep`
+    /// accepts and no remove names.
+    private static func observed(
+        _ versions: ArraySlice<Version>, keep: (Version) -> Bool
+    ) -> (alive: [String: Version], removed: Set<String>) {
         var removed: Set<String> = []
-        for v in or[..<end] where v.kind == .orRemove { removed.insert(v.tag!) }
+        for v in versions where v.kind == .orRemove { removed.insert(v.tag!) }
         var alive: [String: Version] = [:]
-        for v in or[..<end] where v.kind == .orAdd && !removed.contains(v.tag!) {
-            guard v.isValid(at: validAt), !v.isExpired(at: validAt) else { continue }
+        for v in versions where v.kind == .orAdd && !removed.contains(v.tag!) && keep(v) {
             if let existing = alive[v.tag!], !(existing.timestamp < v.timestamp) { continue }
             alive[v.tag!] = v
         }
-        return alive.values.sorted { $0.tag! < $1.tag! }
+        return (alive, removed)
     }
 
     /// The observed-remove state now, as a sync client holds it: every add whose tag no remove
     /// names (expired ones too; one per tag, the newest), and the removed tags.
     func orState() -> (live: [Version], removed: Set<String>) {
-        var removed: Set<String> = []
-        for v in or where v.kind == .orRemove { removed.insert(v.tag!) }
-        var alive: [String: Version] = [:]
-        for v in or where v.kind == .orAdd && !removed.contains(v.tag!) {
-            if let existing = alive[v.tag!], !(existing.timestamp < v.timestamp) { continue }
-            alive[v.tag!] = v
-        }
-        return (Array(alive.values), removed)
+        let state = Self.observed(or[...]) { _ in true }
+        return (Array(state.alive.values), state.removed)
     }
 
     /// Every version in memory, LSN order (the cold ones are not: see `loadingColdVersions`).

@@ -133,17 +133,11 @@ struct Views: Sendable {
     /// The observed-remove state of every OR key of a map (`KeyHistory.orState`), or of one key.
     func orStates(_ map: String, key: String? = nil) -> [(key: String, live: [Version], removed: Set<String>)] {
         guard let keys = maps[map] else { return [] }
-        if let key {
-            guard let h = keys[key], !h.or.isEmpty else { return [] }
-            let s = h.orState()
-            return [(key, s.live, s.removed)]
+        let histories: [(key: String, history: KeyHistory)] = key.map { k in keys[k].map { [(k, $0)] } ?? [] } ?? keys.map { ($0, $1) }
+        return histories.filter { !$0.history.or.isEmpty }.map { entry in
+            let s = entry.history.orState()
+            return (entry.key, s.live, s.removed)
         }
-        var out: [(key: String, live: [Version], removed: Set<String>)] = []
-        for (key, h) in keys where !h.or.isEmpty {
-            let s = h.orState()
-            out.append((key, s.live, s.removed))
-        }
-        return out
     }
 
     /// A key's history (its cold versions, if any, still to be read back).

@@ -14,7 +14,6 @@ public struct API: Sendable {
     public let metrics: ServerMetrics
     /// The sync server (WebSocket, `POST /sync`, `GET /events`).
     public let hub: SyncHub
-    let verifier: JWTVerifier
 
     public init(database: Database, configuration: ServerConfiguration, uploader: Uploader?, metrics: ServerMetrics, hub: SyncHub) {
         self.database = database
@@ -22,7 +21,6 @@ public struct API: Sendable {
         self.uploader = uploader
         self.metrics = metrics
         self.hub = hub
-        self.verifier = hub.verifier
     }
 
     /// Adds every route to `router`.
@@ -131,7 +129,7 @@ public struct API: Sendable {
     @discardableResult
     func authenticate(_ request: Request) throws -> Principal {
         do {
-            return try verifier.principal(
+            return try hub.verifier.principal(
                 authorization: request.headers[.authorization], nowSeconds: Int64(Date().timeIntervalSince1970))
         } catch {
             throw APIError(error)

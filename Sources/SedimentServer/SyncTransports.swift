@@ -63,6 +63,8 @@ enum SyncTransports {
                             try await flush()
                             try await outbound.close(.init(codeNumber: Int(code)), reason: reason)
                             return
+                        case .keepAlive:
+                            break  // WebSocket has its own pings
                         }
                     }
                     try await flush()
@@ -153,8 +155,10 @@ enum SyncTransports {
                             for e in batch.events { text += "id: \(e.lsn)\nevent: SERVER_EVENT\ndata: \(JSON.text(e.payload))\n\n" }
                         case .message(let m):
                             if case .map(let f) = m, case .string(let type)? = f["type"] {
-                                text += type == "KEEPALIVE" ? ": keep-alive\n\n" : "event: \(type)\ndata: \(JSON.text(f["payload"] ?? m))\n\n"
+                                text += "event: \(type)\ndata: \(JSON.text(f["payload"] ?? m))\n\n"
                             }
+                        case .keepAlive:
+                            text += ": keep-alive\n\n"
                         case .close:
                             break
                         }

@@ -11,6 +11,9 @@ public enum Outbound: Sendable, Equatable {
     case events(EventBatch)
     /// Close the connection with a WebSocket close code.
     case close(code: UInt16, reason: String)
+    /// Nothing to say, but the connection should show it is alive (streams without inbound
+    /// messages: SSE writes a comment).
+    case keepAlive
 
     public struct Event: Sendable, Equatable {
         public var lsn: LSN

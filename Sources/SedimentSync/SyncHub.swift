@@ -258,7 +258,7 @@ public final class SyncHub: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: every)
             let now = clock.nowMillis()
-            for session in fanout.withLock({ Array($0.sessions.values) }) where session.isIdle(now: now, limit: limit) {
+            for session in fanout.withLock({ Array($0.sessions.values) }) where session.shouldEvict(now: now, limit: limit) {
                 session.close(code: 4002, reason: "Heartbeat timeout")
             }
         }

@@ -64,15 +64,17 @@ public final class SyncSession: Sendable {
     var topicNames: Set<String> { state.withLock { $0.topics } }
     var clientName: String { state.withLock { $0.clientName.isEmpty ? "session-\(id)" : $0.clientName } }
 
-    /// Whether the client has been silent too long; a stream instead gets a keep-alive (its
-    /// transport writes a comment, and finds a vanished client when the write fails).
-    func isIdle(now: UInt64, limit: UInt64) -> Bool {
-        let (idle, streaming) = state.withLock { s in (!s.closed && now > s.lastSeen && now - s.lastSeen > limit, s.streaming) }
-        guard streaming else { return idle }
-        if idle {
-            state.withLock { $0.lastSeen = now }
-            send(["type": "KEEPALIVE"])
+    /// Whether the client has been silent too long and should be closed. A stream is never
+    /// closed for it: it is sent a keep-alive instead (its transport writes a comment, and finds
+    /// a vanished client when the write fails).
+    func shouldEvict(now: UInt64, limit: UInt64) -> Bool {
+        let (idle, streaming) = state.withLock { s in
+            let idle = !s.closed && now > s.lastSeen && now - s.lastSeen > limit
+            if idle && s.streaming { s.lastSeen = now }
+            return (idle, s.streaming)
         }
+        guard streaming else { return idle }
+        if idle { outbox.push(.keepAlive) }
         return false
     }
 
@@ -95,6 +97,7 @@ public final class SyncSession: Sendable {
             return !s.closed
         }
         guard first else { return }
+        hub.logger.debug("sync session closed", metadata: ["session": "\(id)", "transport": "\(transport)", "code": "\(code)", "reason": "\(reason)"])
         outbox.push(.close(code: code, reason: reason))
         hub.remove(self)
     }
@@ -406,11 +409,13 @@ public final class SyncSession: Sendable {
         } catch {
             throw SyncError(error)
         }
-        var achieved = concern
-        if concern >= .persisted, database.log.configuration.durability != .fsync { achieved = .applied }
-        if concern == .archived, let uploader = hub.uploader {
-            let waited = await uploader.waitForBucket(result.lastLSN, timeout: .milliseconds(timeout ?? 30_000))
-            if !waited { achieved = database.log.configuration.durability == .fsync ? .persisted : .applied }
+        // What "durable" reaches under this log's policy: fsynced only under `fsync`.
+        let durable: Concern = database.log.configuration.durability == .fsync ? .persisted : .applied
+        var achieved = concern >= .persisted && durable != .persisted ? .applied : concern
+        if concern == .archived, let uploader = hub.uploader,
+            !(await uploader.waitForBucket(result.lastLSN, timeout: .milliseconds(timeout ?? 30_000)))
+        {
+            achieved = durable
         }
         outcome.achieved = achieved
         outcome.results = accepted.map { ["opId": $0.id, "success": true, "achievedLevel": .string(achieved.name)] }

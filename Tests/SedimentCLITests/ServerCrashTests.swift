@@ -43,10 +43,11 @@ import Testing
             let url = server.url
             let before = try Self.appliedLSN(url)
             let generator = Task { try await runCapturingOutputOnOwnThread(["/usr/bin/env", "python3", "-W", "ignore", load, url, token, "crash-\(cycle)"] + loadArguments) }
-            // Once the load is writing (Python's start takes 100 ms to seconds on a busy
-            // machine), a random moment under it: this wait is the experiment, not
-            // synchronization.
+            // Synchronization: poll (with a deadline) until the load is writing; Python's start
+            // takes 100 ms to seconds on a busy machine.
             _ = await waitUntil(timeout: .seconds(30)) { ((try? Self.appliedLSN(url)) ?? 0) > before }
+            // A deliberate delay, not synchronization: the kill lands at a random moment under
+            // load, which is the experiment.
             try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &rng)))
             #expect(server.crash() == 128 + 9)
             let output = try await generator.value.output

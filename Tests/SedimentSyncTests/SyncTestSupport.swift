@@ -59,6 +59,7 @@ extension SyncSession {
             case .message(let m): [m]
             case .events(let batch): batch.events.map { ["type": "SERVER_EVENT", "payload": $0.payload] }
             case .close(let code, let reason): [["type": "CLOSE", "code": .int(Int64(code)), "reason": .string(reason)]]
+            case .keepAlive: [["type": "KEEPALIVE"]]
             }
         }
     }
