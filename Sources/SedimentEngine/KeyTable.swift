@@ -9,8 +9,17 @@ struct KeyTable: Sendable, Sequence {
     private var shards = [[String: KeyHistory]](repeating: [:], count: shardCount)
     private(set) var count = 0
 
+    /// FNV-1a over the key's UTF-8: spreads keys over the shards for a fraction of the cost of
+    /// `hashValue` (SipHash), which the shard's dictionary computes anyway.
     @inline(__always)
-    private static func shard(_ key: String) -> Int { key.hashValue & (shardCount - 1) }
+    private static func shard(_ key: String) -> Int {
+        let h = key.utf8.withContiguousStorageIfAvailable { bytes in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            return Int(truncatingIfNeeded: h ^ (h >> 29))
+        }
+        return (h ?? key.hashValue) & (shardCount - 1)
+    }
 
     subscript(key: String) -> KeyHistory? {
         get { shards[Self.shard(key)][key] }
@@ -26,13 +35,12 @@ struct KeyTable: Sendable, Sequence {
     /// The history of `key`, created empty if absent, for changing in place.
     subscript(key: String, default defaultValue: @autoclosure () -> KeyHistory) -> KeyHistory {
         get { shards[Self.shard(key)][key] ?? defaultValue() }
+        // One lookup: the dictionary's own defaulting accessor inserts and yields in place.
         _modify {
             let s = Self.shard(key)
-            if shards[s][key] == nil {
-                shards[s][key] = defaultValue()
-                count += 1
-            }
-            yield &shards[s][key]!
+            let before = shards[s].count
+            defer { count += shards[s].count - before }
+            yield &shards[s][key, default: defaultValue()]
         }
     }
 

@@ -108,7 +108,7 @@ public enum JSON {
 
         mutating func object(depth: Int) throws(ParseError) -> Value {
             i += 1
-            var fields: [String: Value] = [:]
+            var fields: [String: Value] = .init(minimumCapacity: 8)
             skipSpace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
                 i += 1
@@ -123,8 +123,9 @@ public enum JSON {
                 guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
                 i += 1
                 skipSpace()
-                guard fields[key] == nil else { throw ParseError(offset: keyAt, message: "duplicate key \"\(key)\"") }
-                fields[key] = try value(depth: depth + 1)
+                guard fields.updateValue(try value(depth: depth + 1), forKey: key) == nil else {
+                    throw ParseError(offset: keyAt, message: "duplicate key \"\(key)\"")
+                }
                 skipSpace()
                 guard i < bytes.count else { throw fail("unexpected end inside an object") }
                 if bytes[i] == UInt8(ascii: ",") {
@@ -179,11 +180,15 @@ public enum JSON {
             i += 1
             let start = i
             // Most strings have no escape: find the closing quote and decode the bytes at once.
-            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+            var ascii = true
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 {
+                ascii = ascii && bytes[i] < 0x80
+                i += 1
+            }
             guard i < bytes.count else { throw fail("unterminated string") }
             if bytes[i] == UInt8(ascii: "\"") {
                 i += 1
-                return try text(bytes[start..<(i - 1)], at: start)
+                return ascii ? Self.asciiText(bytes, start..<(i - 1)) : try text(bytes[start..<(i - 1)], at: start)
             }
             var out = Array(bytes[start..<i])
             while true {
@@ -225,6 +230,16 @@ public enum JSON {
                     UTF8.encode(scalar) { out.append($0) }
                 default: throw fail("invalid escape")
                 }
+            }
+        }
+
+        /// ASCII bytes (already checked) as a string, copied without validating again.
+        static func asciiText(_ bytes: [UInt8], _ range: Range<Int>) -> String {
+            String(unsafeUninitializedCapacity: range.count) { buffer in
+                bytes.withUnsafeBufferPointer { source in
+                    _ = buffer.initialize(from: source[range])
+                }
+                return range.count
             }
         }
 
