@@ -113,6 +113,8 @@ public final class Database: Sendable {
         /// Keys the last snapshot held: the next background one waits for at least as many
         /// operations, so writing snapshots costs O(1) per operation however large the state.
         var lastKeys = 0
+        /// When the last background snapshot started (wall-clock milliseconds).
+        var lastStartedMillis: UInt64?
         /// A background snapshot in flight.
         var running: Task<Void, Never>?
         /// A snapshot file is being written (background or asked for).
@@ -286,6 +288,13 @@ public final class Database: Sendable {
     private func snapshotIfDue(lsn: LSN, every: Int) {
         snapshots.withLock { state in
             guard state.running == nil, !state.writing, lsn >= state.lastLSN + LSN(max(every, state.lastKeys)) else { return }
+            let now = configuration.clock.nowMillis()
+            if let last = state.lastStartedMillis, now >= last,
+                Duration.milliseconds(now - last) < configuration.snapshotMinimumInterval
+            {
+                return
+            }
+            state.lastStartedMillis = now
             state.running = Task.detached { [self] in
                 do { try await snapshot() } catch {
                     logger.warning("background snapshot failed", metadata: ["error": "\(error)"])

@@ -72,10 +72,39 @@ import Testing
         }
     }
 
+    @Test func backgroundSnapshotsWaitTheMinimumIntervalOfTheWallClock() async throws {
+        try await withTemporaryDirectory("snapinterval") { dir in
+            let clock = MockWallClock()
+            var config = databaseConfiguration(dir, clock: clock)
+            config.snapshotEveryOperations = 50
+            config.snapshotMinimumInterval = .seconds(60)
+            config.snapshotOnClose = false
+            config.keepSnapshots = 10
+            let db = try Database.open(config, logger: quietLogger)
+            try await fill(db, from: 0, count: 40)  // 80 operations: the first is due
+            let deadline = ContinuousClock.now + .seconds(20)
+            while db.log.snapshots.isEmpty && ContinuousClock.now < deadline { await Task.yield() }
+            #expect(db.log.snapshots.count == 1)
+            // Hundreds of operations more, but the wall clock has not moved: none.
+            try await fill(db, from: 40, count: 200)
+            clock.advance(by: 59_000)
+            try await fill(db, from: 240, count: 40)
+            #expect(db.log.snapshots.count == 1)
+            // A minute after the first started, the next write starts one.
+            clock.advance(by: 1_000)
+            try await fill(db, from: 280, count: 1)
+            while db.log.snapshots.count < 2 && ContinuousClock.now < deadline { await Task.yield() }
+            try await db.close()
+            #expect(db.log.snapshots.count == 2)
+            #expect(db.log.snapshots.last?.lsn ?? 0 > 560)
+        }
+    }
+
     @Test func snapshotsAreTakenInTheBackgroundAndOldOnesDeleted() async throws {
         try await withTemporaryDirectory("snapbg") { dir in
             var config = databaseConfiguration(dir, clock: MockWallClock())
             config.snapshotEveryOperations = 50
+            config.snapshotMinimumInterval = .zero
             config.keepSnapshots = 2
             let db = try Database.open(config, logger: quietLogger)
             try await fill(db, from: 0, count: 200)
