@@ -96,16 +96,21 @@ struct KeyHistory: Sendable {
     /// Adds the newest version. Returns the LWW version it supersedes (a candidate for
     /// eviction), and whether the history was empty.
     @discardableResult
-    mutating func append(_ version: Version) -> (superseded: LSN?, wasEmpty: Bool) {
+    mutating func append(_ version: consuming Version) -> (superseded: LSN?, wasEmpty: Bool) {
         let wasEmpty = isEmpty
         var superseded: LSN?
         switch version.kind {
         case .put, .remove:
             var version = version
-            version.bestIndex = Int32(coldCount + lww.count)
-            if let previous = lww.last {
-                if !(timestamp(at: previous.bestIndex) < version.timestamp) { version.bestIndex = previous.bestIndex }
-                superseded = previous.lsn
+            let hot = hotStart
+            version.bestIndex = Int32(coldCount + lwwStorage.count - hot)
+            // The previous version's fields are read in place: copying it retains its value,
+            // tag and node id.
+            if lwwStorage.count > hot {
+                let previous = lwwStorage.count - 1
+                let previousBest = lwwStorage[previous].bestIndex
+                if !(timestamp(at: previousBest) < version.timestamp) { version.bestIndex = previousBest }
+                superseded = lwwStorage[previous].lsn
             } else if let coldMax = extras?.versions.maxTimestamp, !(coldMax < version.timestamp) {
                 version.bestIndex = 0
             }
