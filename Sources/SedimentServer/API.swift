@@ -145,6 +145,8 @@ public struct API: Sendable {
 
     private func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
         guard let raw = context.parameters.get(name) else { throw APIError.badRequest("missing \(name)") }
+        // Most names have no escapes; Foundation's decoding costs as much as a map lookup.
+        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
         guard let decoded = raw.removingPercentEncoding else { throw APIError.badRequest("\(name) is not valid percent-encoding") }
         return decoded
     }

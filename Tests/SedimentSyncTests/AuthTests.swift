@@ -10,6 +10,13 @@ import Testing
         let p = try verifier.principal(authorization: "Bearer \(token)", nowSeconds: 1_000)
         #expect(p == Principal(userId: "ada", roles: ["writer"]))
         #expect(throws: AuthError(status: 401, message: "token expired")) { try verifier.verify(token, nowSeconds: 2_000) }
+        // The same header again comes from the cache, which still honours the expiry.
+        #expect(try verifier.principal(authorization: "Bearer \(token)", nowSeconds: 1_999) == p)
+        #expect(throws: AuthError(status: 401, message: "token expired")) {
+            try verifier.principal(authorization: "Bearer \(token)", nowSeconds: 2_000)
+        }
+        // A header cached as valid does not make its text a valid token for the sync AUTH message.
+        #expect(throws: AuthError.self) { try verifier.verify("Bearer \(token)", nowSeconds: 1_000) }
         #expect(throws: AuthError.self) { try JWTVerifier(secret: "other").verify(token, nowSeconds: 1_000) }
         var parts = token.split(separator: ".").map(String.init)
         parts[1] = JWTVerifierTestSupport.base64url(#"{"sub":"root","roles":["admin"]}"#)
