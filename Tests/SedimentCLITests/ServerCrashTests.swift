@@ -46,9 +46,11 @@ import Testing
             // Synchronization: poll (with a deadline) until the load is writing; Python's start
             // takes 100 ms to seconds on a busy machine.
             _ = await waitUntil(timeout: .seconds(30)) { ((try? Self.appliedLSN(url)) ?? 0) > before }
-            // A deliberate delay, not synchronization: the kill lands at a random moment under
-            // load, which is the experiment.
-            try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &rng)))
+            // The kill lands at a random point under load, which is the experiment: after a
+            // random number of further operations (polled, so it is under load whatever the
+            // machine's speed).
+            let target = ((try? Self.appliedLSN(url)) ?? before) + Int.random(in: 1...400, using: &rng)
+            _ = await waitUntil(timeout: .seconds(30)) { ((try? Self.appliedLSN(url)) ?? 0) >= target }
             #expect(server.crash() == 128 + 9)
             let output = try await generator.value.output
             var acks: [String: Int] = [:]
