@@ -57,10 +57,7 @@ public final class JWTVerifier: Sendable {
         }
         let entry = try verifiedEntry(parts[1].trimmingCharacters(in: .whitespaces))
         try Self.checkTimes(exp: entry.exp, nbf: entry.nbf, nowSeconds: nowSeconds)
-        verified.withLock { cache in
-            if cache.headers.count >= Self.cacheLimit { cache.headers.removeAll(keepingCapacity: true) }
-            cache.headers[authorization] = entry
-        }
+        verified.withLock { Self.remember(entry, under: authorization, in: &$0.headers) }
         return entry.principal
     }
 
@@ -74,11 +71,14 @@ public final class JWTVerifier: Sendable {
     private func verifiedEntry(_ token: String) throws(AuthError) -> Verified {
         if let hit = verified.withLock({ $0.tokens[token] }) { return hit }
         let entry = try verifyUncached(token)
-        verified.withLock { cache in
-            if cache.tokens.count >= Self.cacheLimit { cache.tokens.removeAll(keepingCapacity: true) }
-            cache.tokens[token] = entry
-        }
+        verified.withLock { Self.remember(entry, under: token, in: &$0.tokens) }
         return entry
+    }
+
+    /// Adds to a bounded cache (emptied when full: tokens are few, and re-verifying is cheap).
+    private static func remember(_ entry: Verified, under key: String, in cache: inout [String: Verified]) {
+        if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
+        cache[key] = entry
     }
 
     private static func checkTimes(exp: Int64?, nbf: Int64?, nowSeconds: Int64) throws(AuthError) {

@@ -82,8 +82,7 @@ import Testing
             config.keepSnapshots = 10
             let db = try Database.open(config, logger: quietLogger)
             try await fill(db, from: 0, count: 40)  // 80 operations: the first is due
-            let deadline = ContinuousClock.now + .seconds(20)
-            while db.log.snapshots.isEmpty && ContinuousClock.now < deadline { await Task.yield() }
+            _ = await waitUntil { !db.log.snapshots.isEmpty }
             #expect(db.log.snapshots.count == 1)
             // Hundreds of operations more, but the wall clock has not moved: none.
             try await fill(db, from: 40, count: 200)
@@ -93,7 +92,7 @@ import Testing
             // A minute after the first started, the next write starts one.
             clock.advance(by: 1_000)
             try await fill(db, from: 280, count: 1)
-            while db.log.snapshots.count < 2 && ContinuousClock.now < deadline { await Task.yield() }
+            _ = await waitUntil { db.log.snapshots.count >= 2 }
             try await db.close()
             #expect(db.log.snapshots.count == 2)
             #expect(db.log.snapshots.last?.lsn ?? 0 > 560)
@@ -108,8 +107,7 @@ import Testing
             config.keepSnapshots = 2
             let db = try Database.open(config, logger: quietLogger)
             try await fill(db, from: 0, count: 200)
-            let deadline = ContinuousClock.now + .seconds(20)
-            while db.log.snapshots.count < 2 && ContinuousClock.now < deadline { await Task.yield() }
+            _ = await waitUntil { db.log.snapshots.count >= 2 }
             try await db.close()
             let listed = db.log.snapshots
             #expect(listed.count == 2)
