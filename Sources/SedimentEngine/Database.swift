@@ -113,8 +113,9 @@ public final class Database: Sendable {
         /// Keys the last snapshot held: the next background one waits for at least as many
         /// operations, so writing snapshots costs O(1) per operation however large the state.
         var lastKeys = 0
-        /// When the last background snapshot started (wall-clock milliseconds).
-        var lastStartedMillis: UInt64?
+        /// When the last background snapshot started, or the database opened (wall-clock
+        /// milliseconds): the next one waits `snapshotMinimumInterval` from there.
+        var intervalStartMillis: UInt64 = 0
         /// A background snapshot in flight.
         var running: Task<Void, Never>?
         /// A snapshot file is being written (background or asked for).
@@ -140,7 +141,11 @@ public final class Database: Sendable {
         self.clock = Mutex(clock)
         self.logger = logger
         self.openReport = openReport
-        snapshots.withLock { $0.lastLSN = openReport.snapshot?.lsn ?? 0 }
+        let opened = configuration.clock.nowMillis()
+        snapshots.withLock {
+            $0.lastLSN = openReport.snapshot?.lsn ?? 0
+            $0.intervalStartMillis = opened
+        }
     }
 
     // MARK: Opening and closing
@@ -289,12 +294,9 @@ public final class Database: Sendable {
         snapshots.withLock { state in
             guard state.running == nil, !state.writing, lsn >= state.lastLSN + LSN(max(every, state.lastKeys)) else { return }
             let now = configuration.clock.nowMillis()
-            if let last = state.lastStartedMillis, now >= last,
-                Duration.milliseconds(now - last) < configuration.snapshotMinimumInterval
-            {
-                return
-            }
-            state.lastStartedMillis = now
+            let last = state.intervalStartMillis
+            if now >= last, Duration.milliseconds(now - last) < configuration.snapshotMinimumInterval { return }
+            state.intervalStartMillis = now
             state.running = Task.detached { [self] in
                 do { try await snapshot() } catch {
                     logger.warning("background snapshot failed", metadata: ["error": "\(error)"])

@@ -81,11 +81,20 @@ import Testing
             config.snapshotOnClose = false
             config.keepSnapshots = 10
             let db = try Database.open(config, logger: quietLogger)
-            try await fill(db, from: 0, count: 40)  // 80 operations: the first is due
+            // 80 operations, due by count, but the interval counts from open (as Redis's from
+            // start-up): none until a minute has passed.
+            try await fill(db, from: 0, count: 40)
+            clock.advance(by: 59_000)
+            try await fill(db, from: 40, count: 1)
+            #expect(db.log.snapshots.isEmpty)
+            clock.advance(by: 1_000)
+            try await fill(db, from: 41, count: 1)
             _ = await waitUntil { !db.log.snapshots.isEmpty }
             #expect(db.log.snapshots.count == 1)
+            // Started by the write after the minute: the 82 operations before it are all in.
+            #expect(db.log.snapshots.first?.lsn ?? 0 >= 84)
             // Hundreds of operations more, but the wall clock has not moved: none.
-            try await fill(db, from: 40, count: 200)
+            try await fill(db, from: 42, count: 198)
             clock.advance(by: 59_000)
             try await fill(db, from: 240, count: 40)
             #expect(db.log.snapshots.count == 1)
