@@ -115,7 +115,7 @@ public struct API: Sendable {
         router.post("/v1/batch") { request, _ in
             let principal = try self.authenticate(request)
             var request = request
-            return try await self.batch(try await self.body(&request), principal: principal)
+            return try await self.batch(try await self.bodyBytes(&request), principal: principal)
         }
     }
 
@@ -157,13 +157,14 @@ public struct API: Sendable {
 
     /// The request body as one JSON value, within the body and depth limits.
     private func body(_ request: inout Request) async throws -> Value {
+        let bytes = try await bodyBytes(&request)
+        do { return try JSON.parse(bytes, maxDepth: configuration.maxValueDepth) } catch { throw APIError.malformedJSON(error) }
+    }
+
+    private func bodyBytes(_ request: inout Request) async throws -> [UInt8] {
         let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
         guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
-        do {
-            return try JSON.parse(Array(buffer.readableBytesView), maxDepth: configuration.maxValueDepth)
-        } catch {
-            throw APIError.badRequest("malformed JSON: \(error)")
-        }
+        return Array(buffer.readableBytesView)
     }
 
     /// RFC 3339 or epoch milliseconds.
@@ -208,80 +209,106 @@ public struct API: Sendable {
         ])
     }
 
-    private func batch(_ body: Value, principal: Principal) async throws -> Response {
-        guard case .map(let fields) = body, case .array(let items)? = fields["operations"] else {
-            throw APIError.badRequest("a batch is {\"operations\": [...], \"durability\": ...}")
-        }
-        if let extra = fields.keys.first(where: { $0 != "operations" && $0 != "durability" }) {
-            throw APIError.badRequest("unknown field \"\(extra)\" in a batch")
-        }
-        guard !items.isEmpty else { throw APIError.badRequest("a batch needs at least one operation") }
-        guard items.count <= configuration.maxBatchOperations else {
-            throw APIError(.contentTooLarge, "too_large", "a batch holds at most \(configuration.maxBatchOperations) operations, not \(items.count)")
-        }
+    /// `POST /v1/batch`, read straight from the JSON text into operations (no `Value` maps).
+    private func batch(_ bytes: [UInt8], principal: Principal) async throws -> Response {
+        let shape = APIError.badRequest("a batch is {\"operations\": [...], \"durability\": ...}")
         var operations: [SedimentFormat.Operation] = []
-        operations.reserveCapacity(items.count)
+        var durability: Value?
+        var sawOperations = false
         var allowed: Set<String> = []
-        for (i, item) in items.enumerated() {
-            guard case .map(let o) = item else { throw APIError.badRequest("operation \(i): needs op, map and key strings") }
-            // One pass over the fields (a batch of 100 hashed each name a dozen times before).
-            var kind: String?, map: String?, key: String?, value: Value?
-            var validFrom: Value?, validTo: Value?, ttlMs: Value?
-            for (field, v) in o {
+        var reader = JSON.Reader(bytes, maxDepth: configuration.maxValueDepth)
+        do {
+            guard reader.peek() == UInt8(ascii: "{") else { throw shape }
+            try reader.enterObject()
+            while let field = try reader.nextMember() {
                 switch field {
-                case "op": if case .string(let s) = v { kind = s }
-                case "map": if case .string(let s) = v { map = s }
-                case "key": if case .string(let s) = v { key = s }
-                case "value": value = v
-                case "validFrom": validFrom = v
-                case "validTo": validTo = v
-                case "ttlMs": ttlMs = v
-                default: throw APIError.badRequest("operation \(i): unknown field \"\(field)\"")
+                case "operations" where !sawOperations:
+                    sawOperations = true
+                    guard reader.peek() == UInt8(ascii: "[") else { throw shape }
+                    try reader.enterArray()
+                    while try reader.nextElement() {
+                        guard operations.count < configuration.maxBatchOperations else {
+                            throw APIError(.contentTooLarge, "too_large", "a batch holds at most \(configuration.maxBatchOperations) operations")
+                        }
+                        if operations.isEmpty { operations.reserveCapacity(64) }
+                        operations.append(try operation(&reader, number: operations.count, principal: principal, allowed: &allowed))
+                    }
+                case "durability" where durability == nil: durability = try reader.value()
+                case "operations", "durability": throw APIError.badRequest("duplicate field \"\(field)\" in a batch")
+                default: throw APIError.badRequest("unknown field \"\(field)\" in a batch")
                 }
             }
-            guard let kind, let map, let key else { throw APIError.badRequest("operation \(i): needs op, map and key strings") }
-            if !allowed.contains(map) {
-                do { try configuration.rules.check(principal, map: map, needs: .write) } catch { throw APIError(error) }
-                allowed.insert(map)
-            }
-            func time(_ name: String, _ v: Value?) throws -> Int64? {
-                switch v {
-                case nil: return nil
-                case .int(let n)?: return n
-                case .string(let s)?: return try Self.time(s, "operation \(i): \(name)")
-                default: throw APIError.badRequest("operation \(i): \(name) must be RFC 3339 or epoch milliseconds")
-                }
-            }
-            var ttl: UInt64?
-            switch ttlMs {
-            case nil: break
-            case .int(let n)? where n >= 0: ttl = UInt64(n)
-            default: throw APIError.badRequest("operation \(i): ttlMs must be a whole number ≥ 0")
-            }
-            // One HLC per operation, in order (a batch is one group commit).
-            let hlc = database.makeTimestamp()
-            switch kind {
-            case "put":
-                guard let value else { throw APIError.badRequest("operation \(i): put needs a value") }
-                operations.append(
-                    SedimentFormat.Operation(
-                        map: map, key: key, kind: .put, value: value, timestamp: hlc, validFrom: try time("validFrom", validFrom),
-                        validTo: try time("validTo", validTo), ttlMillis: ttl))
-            case "delete":
-                operations.append(
-                    SedimentFormat.Operation(
-                        map: map, key: key, kind: .remove, timestamp: hlc, validFrom: try time("validFrom", validFrom),
-                        validTo: try time("validTo", validTo)))
-            default: throw APIError.badRequest("operation \(i): op must be put or delete, not \(kind)")
-            }
+            try reader.end()
+        } catch let error as JSON.ParseError {
+            throw APIError.malformedJSON(error)
         }
-        let durability: String?
-        switch fields["durability"] {
-        case nil: durability = nil
-        case .string(let s)?: durability = s
+        guard sawOperations else { throw shape }
+        guard !operations.isEmpty else { throw APIError.badRequest("a batch needs at least one operation") }
+        switch durability {
+        case nil: return try await commit(operations, durability: nil)
+        case .string(let s)?: return try await commit(operations, durability: s)
         default: throw APIError.badRequest("durability must be a string")
         }
-        return try await commit(operations, durability: durability)
+    }
+
+    /// Operation `i` of a batch, the reader at its object; checks the principal may write its
+    /// map (once per map and batch: `allowed`).
+    private func operation(
+        _ reader: inout JSON.Reader, number i: Int, principal: Principal, allowed: inout Set<String>
+    ) throws -> SedimentFormat.Operation {
+        guard reader.peek() == UInt8(ascii: "{") else { throw APIError.badRequest("operation \(i): needs op, map and key strings") }
+        try reader.enterObject()
+        var kind: String?, map: String?, key: String?, value: Value?
+        var validFrom: Value?, validTo: Value?, ttlMs: Value?
+        var seen: UInt8 = 0
+        while let field = try reader.nextMember() {
+            let bit: UInt8
+            switch field {
+            case "op": bit = 1; if case .string(let s) = try reader.value() { kind = s }
+            case "map": bit = 2; if case .string(let s) = try reader.value() { map = s }
+            case "key": bit = 4; if case .string(let s) = try reader.value() { key = s }
+            case "value": bit = 8; value = try reader.value()
+            case "validFrom": bit = 16; validFrom = try reader.value()
+            case "validTo": bit = 32; validTo = try reader.value()
+            case "ttlMs": bit = 64; ttlMs = try reader.value()
+            default: throw APIError.badRequest("operation \(i): unknown field \"\(field)\"")
+            }
+            guard seen & bit == 0 else { throw APIError.badRequest("operation \(i): duplicate field \"\(field)\"") }
+            seen |= bit
+        }
+        guard let kind, let map, let key else { throw APIError.badRequest("operation \(i): needs op, map and key strings") }
+        if !allowed.contains(map) {
+            do { try configuration.rules.check(principal, map: map, needs: .write) } catch { throw APIError(error) }
+            allowed.insert(map)
+        }
+        func time(_ name: String, _ v: Value?) throws -> Int64? {
+            switch v {
+            case nil: return nil
+            case .int(let n)?: return n
+            case .string(let s)?: return try Self.time(s, "operation \(i): \(name)")
+            default: throw APIError.badRequest("operation \(i): \(name) must be RFC 3339 or epoch milliseconds")
+            }
+        }
+        var ttl: UInt64?
+        switch ttlMs {
+        case nil: break
+        case .int(let n)? where n >= 0: ttl = UInt64(n)
+        default: throw APIError.badRequest("operation \(i): ttlMs must be a whole number ≥ 0")
+        }
+        // One HLC per operation, in order (a batch is one group commit).
+        let hlc = database.makeTimestamp()
+        switch kind {
+        case "put":
+            guard let value else { throw APIError.badRequest("operation \(i): put needs a value") }
+            return SedimentFormat.Operation(
+                map: map, key: key, kind: .put, value: value, timestamp: hlc, validFrom: try time("validFrom", validFrom),
+                validTo: try time("validTo", validTo), ttlMillis: ttl)
+        case "delete":
+            return SedimentFormat.Operation(
+                map: map, key: key, kind: .remove, timestamp: hlc, validFrom: try time("validFrom", validFrom),
+                validTo: try time("validTo", validTo))
+        default: throw APIError.badRequest("operation \(i): op must be put or delete, not \(kind)")
+        }
     }
 
     private func query(_ map: String, _ body: Value) throws -> [String: Value] {

@@ -19,6 +19,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
     public static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
+    static func malformedJSON(_ error: JSON.ParseError) -> APIError { badRequest("malformed JSON: \(error)") }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = JSON.text(.map(["error": .string(code), "message": .string(message)]))

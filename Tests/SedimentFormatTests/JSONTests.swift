@@ -53,4 +53,50 @@ import Testing
         #expect(throws: JSON.ParseError.self) { try JSON.parse(deep, maxDepth: 32) }
         _ = try JSON.parse(deep, maxDepth: 64)
     }
+
+    /// A whole text through the pull reader: containers stepped into, leaves read whole.
+    static func readAll(_ bytes: [UInt8], maxDepth: Int) throws -> Value {
+        var reader = JSON.Reader(bytes, maxDepth: maxDepth)
+        func next() throws -> Value {
+            switch reader.peek() {
+            case UInt8(ascii: "{"):
+                try reader.enterObject()
+                var fields: [String: Value] = [:]
+                while let name = try reader.nextMember() { fields[name] = try next() }
+                return .map(fields)
+            case UInt8(ascii: "["):
+                try reader.enterArray()
+                var items: [Value] = []
+                while try reader.nextElement() { items.append(try next()) }
+                return .array(items)
+            default: return try reader.value()
+            }
+        }
+        let value = try next()
+        try reader.end()
+        return value
+    }
+
+    @Test func theReaderReadsWhatParseReadsAndRefusesWhatItRefuses() throws {
+        let texts = [
+            #" {"operations" : [ {"op":"put","map":"m","key":"k\u00e9","value":{"v":[1,2.5,null]}} , {} , [] ], "d": "x" } "#,
+            "[]", "{}", " [ [ ], { } , [1, [2, [3]]] ] ", #""a""#, "-0.5", "true",
+            String(repeating: "[", count: 31) + String(repeating: "]", count: 31),
+            // Malformed: the same complaint at the same byte.
+            "", "{", "[", "[1,]", "[1 2]", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{1:2}", "01", "[1]]", "{\"a\":}",
+            "[\"\\x\"]", "{\"a\":nul}", "[1e999]",
+            String(repeating: "[", count: 33) + String(repeating: "]", count: 33),
+            String(repeating: "{\"a\":", count: 33) + "1" + String(repeating: "}", count: 33),
+        ]
+        for text in texts {
+            let bytes = Array(text.utf8)
+            let parsed = Result { try JSON.parse(bytes, maxDepth: 32) }
+            let read = Result { try Self.readAll(bytes, maxDepth: 32) }
+            switch (parsed, read) {
+            case (.success(let a), .success(let b)): #expect(a == b, "\(text)")
+            case (.failure(let a), .failure(let b)): #expect("\(a)" == "\(b)", "\(text)")
+            default: Issue.record("\(text): parse \(parsed), reader \(read)")
+            }
+        }
+    }
 }
