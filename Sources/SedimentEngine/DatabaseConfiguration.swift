@@ -27,9 +27,10 @@ public struct DatabaseConfiguration: Sendable {
     /// operation however large the state grows); nil: only on close and when asked.
     public var snapshotEveryOperations: Int? = 1_000_000
     /// And at least this long after the previous background snapshot started or the database
-    /// opened (by the log's wall clock), like Redis's default `save 60 10000`: under sustained heavy writes the whole state
-    /// is not rewritten every few seconds (with 1M keys at 300k operations/s that took a third of
-    /// the server's throughput); open then replays at most this much more log.
+    /// opened (by the log's wall clock), like Redis's default `save 60 10000`: under sustained
+    /// heavy writes the whole state is not rewritten every few seconds (with 1M keys at 300k
+    /// operations/s that took a third of the server's throughput); open then replays at most
+    /// this much more log.
     public var snapshotMinimumInterval: Duration = .seconds(60)
     /// Take a snapshot when closing (if anything changed since the last one).
     public var snapshotOnClose = true

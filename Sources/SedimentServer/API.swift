@@ -230,7 +230,6 @@ public struct API: Sendable {
                         guard operations.count < configuration.maxBatchOperations else {
                             throw APIError(.contentTooLarge, "too_large", "a batch holds at most \(configuration.maxBatchOperations) operations")
                         }
-                        if operations.isEmpty { operations.reserveCapacity(64) }
                         operations.append(try operation(&reader, number: operations.count, principal: principal, allowed: &allowed))
                     }
                 case "durability" where durability == nil: durability = try reader.value()
