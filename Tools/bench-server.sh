@@ -8,32 +8,22 @@
 #   reads                       wrk (wrk_get.lua), GET of random keys now and asOf a past time, 16 connections
 #                               (redis-benchmark -t get -c 16 for scale); GET /health: the HTTP stack's ceiling
 # wrk runs 2 threads on the same 2-core machine as the server (as redis-benchmark does for Redis).
+# REPEAT rounds, each Sediment's cases then Redis's, interleaved; every cell is the median of
+# the rounds, with the range beside it (this VM moves ±15% between runs).
 #
 # Usage: Tools/bench-server.sh [--no-build]
-# Environment: DURATION=10 (seconds per wrk run)  KEYS=100000 (read keys)  SEDIMENT=path
+# Environment: DURATION=10 (seconds per wrk run)  KEYS=100000 (read keys)  REPEAT=3  SEDIMENT=path
 #              BENCH_TMPDIR=dir (scratch parent; default bench-results/)  OUT=bench-results/server.json
 set -euo pipefail
 NAME=server
 DURATION=${DURATION:-10}
 KEYS=${KEYS:-100000}
+REPEAT=${REPEAT:-3}
 OUT=${OUT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bench-results/server.json}
 source "$(dirname "${BASH_SOURCE[0]}")/bench/server_common.sh"
 export TOKEN
 export WRK_COMMON=$SCRIPT_DIR/bench/wrk_common.lua
 wrk_json() { grep '^WRK ' | tail -n1 | cut -c5-; }
-
-step "starting sediment serve"
-start_server
-
-declare -A R
-for c in 16 64; do
-    step "PUT, $c connections, ${DURATION}s"
-    R[put$c]=$(wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
-done
-step "PUT ?durability=memory (answered once written), 16 connections"
-R[putmem]=$(DURABILITY=memory wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
-step "POST /v1/batch of 100, 16 connections"
-R[batch]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_batch.lua" "$URL" | wrk_json)
 
 # Writes version V of keys k0..k(KEYS-1) of map "read", 1000 to a batch.
 load_version() {
@@ -47,52 +37,88 @@ for start in range(0, keys, 1000):
     r = c.getresponse(); r.read(); assert r.status == 200, r.status
 PY
 }
-step "loading $KEYS keys for reads"
-load_version 1
-# asOf: just after the last key's first version (every key exists there).
-ASOF=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/maps/read/keys/k$((KEYS - 1))" | python3 -c 'import json,sys; print(json.load(sys.stdin)["txTimeMillis"] + 1)')
-# A second version of every key after the asOf point, so asOf reads really go back in time.
-sleep 1.1
-load_version 2
-step "GET now, 16 connections"
-R[get]=$(KEYS=$KEYS wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
-step "GET asOf, 16 connections"
-R[getasof]=$(KEYS=$KEYS ASOF=$ASOF wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
-step "GET /health (no auth, no database), 16 connections"
-R[health]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_health.lua" "$URL/health" | wrk_json)
-stop_server
-
-start_redis
 rb() { redis-benchmark -p "$REDIS_PORT" -r 1000000 -d 80 --csv "$@" | tail -n1 | cut -d, -f2 | tr -d '"'; }
-for c in 16 64; do
-    step "redis-benchmark -t set -c $c"
-    R[redis_set$c]=$(rb -t set -c "$c" -n $((c * 4000)))
-done
-step "redis-benchmark -t set -P 100 -c 16"
-R[redis_pipe]=$(rb -t set -P 100 -c 16 -n 2000000)
-step "redis-benchmark -t get -c 16"
-R[redis_get]=$(rb -t get -c 16 -n 400000)
 
-python3 - "$OUT" "${R[put16]}" "${R[put64]}" "${R[batch]}" "${R[get]}" "${R[getasof]}" "${R[health]}" "${R[putmem]}" \
-    "${R[redis_set16]}" "${R[redis_set64]}" "${R[redis_pipe]}" "${R[redis_get]}" <<'PY'
-import json, sys
+# One JSON object per round: every case's wrk summary (Sediment) or rate (Redis).
+ROUNDS=()
+for round in $(seq 1 "$REPEAT"); do
+    declare -A R=()
+    step "round $round of $REPEAT: starting sediment serve"
+    start_server
+    for c in 16 64; do
+        step "PUT, $c connections, ${DURATION}s"
+        R[put$c]=$(wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
+    done
+    step "PUT ?durability=memory (answered once written), 16 connections"
+    R[putmem]=$(DURABILITY=memory wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
+    step "POST /v1/batch of 100, 16 connections"
+    R[batch]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_batch.lua" "$URL" | wrk_json)
+    step "loading $KEYS keys for reads"
+    load_version 1
+    # asOf: just after the last key's first version (every key exists there).
+    ASOF=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/maps/read/keys/k$((KEYS - 1))" | python3 -c 'import json,sys; print(json.load(sys.stdin)["txTimeMillis"] + 1)')
+    # A second version of every key after the asOf point, so asOf reads really go back in time.
+    sleep 1.1
+    load_version 2
+    step "GET now, 16 connections"
+    R[get]=$(KEYS=$KEYS wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
+    step "GET asOf, 16 connections"
+    R[getasof]=$(KEYS=$KEYS ASOF=$ASOF wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
+    step "GET /health (no auth, no database), 16 connections"
+    R[health]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_health.lua" "$URL/health" | wrk_json)
+    stop_server
+
+    start_redis
+    for c in 16 64; do
+        step "redis-benchmark -t set -c $c"
+        R[redis_set$c]=$(rb -t set -c "$c" -n $((c * 4000)))
+    done
+    step "redis-benchmark -t set -P 100 -c 16"
+    R[redis_pipe]=$(rb -t set -P 100 -c 16 -n 2000000)
+    step "redis-benchmark -t get -c 16"
+    R[redis_get]=$(rb -t get -c 16 -n 400000)
+    stop_redis
+
+    ROUNDS+=("{\"put16\":${R[put16]},\"put64\":${R[put64]},\"putmem\":${R[putmem]},\"batch\":${R[batch]},\"get\":${R[get]},\"getasof\":${R[getasof]},\"health\":${R[health]},\"redis_set16\":${R[redis_set16]},\"redis_set64\":${R[redis_set64]},\"redis_pipe\":${R[redis_pipe]},\"redis_get\":${R[redis_get]}}")
+done
+
+python3 - "$OUT" "${ROUNDS[@]}" <<'PY'
+import json, statistics, sys
 out = sys.argv[1]
-put16, put64, batch, get, getasof, health, putmem = (json.loads(a) for a in sys.argv[2:9])
-rs16, rs64, rpipe, rget = (float(a) for a in sys.argv[9:13])
+rounds = [json.loads(a) for a in sys.argv[2:]]
 rate = lambda r, ops=1: r["requests"] * ops / r["seconds"]
-rows = [
-    ("durable PUT, 16 connections", rate(put16), put16, "redis-benchmark -t set -c 16", rs16, "≥ 1×"),
-    ("durable PUT, 64 connections", rate(put64), put64, "redis-benchmark -t set -c 64", rs64, "≥ 1×"),
-    ("PUT ?durability=memory, 16 connections", rate(putmem), putmem, "", None, ""),
-    ("POST /v1/batch of 100, 16 connections (operations/s)", rate(batch, 100), batch, "redis-benchmark -t set -P 100 -c 16", rpipe, "≥ 1×"),
-    ("GET now, 16 connections", rate(get), get, "redis-benchmark -t get -c 16", rget, ""),
-    ("GET asOf a past time, 16 connections", rate(getasof), getasof, "", None, ""),
-    ("GET /health (HTTP stack alone), 16 connections", rate(health), health, "", None, ""),
+med = statistics.median
+cases = [
+    ("durable PUT, 16 connections", "put16", 1, "redis-benchmark -t set -c 16", "redis_set16", "≥ 1×"),
+    ("durable PUT, 64 connections", "put64", 1, "redis-benchmark -t set -c 64", "redis_set64", "≥ 1×"),
+    ("PUT ?durability=memory, 16 connections", "putmem", 1, "", None, ""),
+    ("POST /v1/batch of 100, 16 connections (operations/s)", "batch", 100, "redis-benchmark -t set -P 100 -c 16", "redis_pipe", "≥ 1×"),
+    ("GET now, 16 connections", "get", 1, "redis-benchmark -t get -c 16", "redis_get", ""),
+    ("GET asOf a past time, 16 connections", "getasof", 1, "", None, ""),
+    ("GET /health (HTTP stack alone), 16 connections", "health", 1, "", None, ""),
 ]
-json.dump({"rows": [{"case": c, "sediment_ops_s": s, "wrk": w, "peer": p, "peer_ops_s": ps} for c, s, w, p, ps, _ in rows]}, open(out, "w"), indent=1)
-print("| case | Sediment ops/s | p50 / p99 ms | errors | peer | peer ops/s | Sediment ÷ peer | goal |")
-print("|---|---:|---:|---:|---|---:|---:|---|")
-for c, s, w, p, ps, goal in rows:
-    ratio = f"{s / ps:.2f}" if ps else ""
-    print(f"| {c} | {s:,.0f} | {w['p50_ms']:.2f} / {w['p99_ms']:.2f} | {w['errors']} | {('`' + p + '`') if p else ''} | {f'{ps:,.0f}' if ps else ''} | {ratio} | {goal} |")
+rows = []
+for case, key, ops, peer, peer_key, goal in cases:
+    ours = [rate(r[key], ops) for r in rounds]
+    theirs = [r[peer_key] for r in rounds] if peer_key else []
+    rows.append({
+        "case": case, "sediment_ops_s": med(ours), "sediment_runs": ours, "peer": peer,
+        "peer_ops_s": med(theirs) if theirs else None, "peer_runs": theirs,
+        "p50_ms": med([r[key]["p50_ms"] for r in rounds]), "p99_ms": med([r[key]["p99_ms"] for r in rounds]),
+        "errors": sum(r[key]["errors"] for r in rounds), "goal": goal,
+        "ratio_runs": [o / t for o, t in zip(ours, theirs)]})
+json.dump({"rounds": rounds, "rows": rows}, open(out, "w"), indent=1)
+k = lambda x: f"{x / 1000:,.1f}k"
+print(f"Median of {len(rounds)} interleaved rounds; ranges over the rounds; p50 / p99 are medians too.\n")
+print("| case | Sediment ops/s | range | p50 / p99 ms | errors | peer | peer ops/s | range | Sediment ÷ peer | per round | goal |")
+print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
+for r in rows:
+    ours = r["sediment_runs"]; theirs = r["peer_runs"]
+    ratio = f"{r['sediment_ops_s'] / r['peer_ops_s']:.2f}" if theirs else ""
+    per = " ".join(f"{x:.2f}" for x in r["ratio_runs"])
+    peer = f"`{r['peer']}`" if r["peer"] else ""
+    peer_rate = f"{r['peer_ops_s']:,.0f}" if theirs else ""
+    peer_range = f"{k(min(theirs))}–{k(max(theirs))}" if theirs else ""
+    print(f"| {r['case']} | {r['sediment_ops_s']:,.0f} | {k(min(ours))}–{k(max(ours))} | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | "
+          f"{r['errors']} | {peer} | {peer_rate} | {peer_range} | {ratio} | {per} | {r['goal']} |")
 PY

@@ -37,6 +37,7 @@ stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; }
 # Starts redis-server with the append-only file fsynced on every write; sets REDIS_PID, REDIS_PORT.
 start_redis() {
     step "redis-server --appendonly yes --appendfsync always"
+    rm -rf "$WORK/redis"
     mkdir -p "$WORK/redis"
     REDIS_PORT=$((20000 + RANDOM % 20000))
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" --appendonly yes --appendfsync always --save "" \
@@ -45,3 +46,4 @@ start_redis() {
     for _ in $(seq 1 150); do redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
     [[ $(redis-cli -p "$REDIS_PORT" config get appendfsync | tail -n1) == always ]] || { echo "redis is not appendfsync always" >&2; exit 1; }
 }
+stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""; }
