@@ -196,23 +196,7 @@ public enum JSON {
         /// Inside an object (after its `{`, or after a member's value): the next member's name and
         /// where it starts, with the parser at its value; nil once the closing `}` is consumed.
         mutating func nextMember(first: inout Bool) throws(ParseError) -> (String, Int)? {
-            skipSpace()
-            if first {
-                first = false
-                if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
-                    i += 1
-                    return nil
-                }
-            } else {
-                guard i < bytes.count else { throw fail("unexpected end inside an object") }
-                if bytes[i] == UInt8(ascii: "}") {
-                    i += 1
-                    return nil
-                }
-                guard bytes[i] == UInt8(ascii: ",") else { throw fail("expected ',' or '}' in an object") }
-                i += 1
-                skipSpace()
-            }
+            guard try nextItem(first: &first, closing: UInt8(ascii: "}"), in: "an object") else { return nil }
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyAt = i
             let key = try string()
@@ -226,21 +210,27 @@ public enum JSON {
         /// Inside an array (after its `[`, or after an element): whether another element follows,
         /// with the parser at it; false once the closing `]` is consumed.
         mutating func nextElement(first: inout Bool) throws(ParseError) -> Bool {
+            try nextItem(first: &first, closing: UInt8(ascii: "]"), in: "an array")
+        }
+
+        /// The step both containers share: past the separating `,` (none before the first item)
+        /// to the next item, or past `closing` (false).
+        private mutating func nextItem(first: inout Bool, closing: UInt8, in container: String) throws(ParseError) -> Bool {
             skipSpace()
             if first {
                 first = false
-                if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
-                    i += 1
-                    return false
-                }
-                return true
-            }
-            guard i < bytes.count else { throw fail("unexpected end inside an array") }
-            if bytes[i] == UInt8(ascii: "]") {
+                guard i < bytes.count, bytes[i] == closing else { return true }
                 i += 1
                 return false
             }
-            guard bytes[i] == UInt8(ascii: ",") else { throw fail("expected ',' or ']' in an array") }
+            guard i < bytes.count else { throw fail("unexpected end inside \(container)") }
+            if bytes[i] == closing {
+                i += 1
+                return false
+            }
+            guard bytes[i] == UInt8(ascii: ",") else {
+                throw fail("expected ',' or '\(Character(Unicode.Scalar(closing)))' in \(container)")
+            }
             i += 1
             skipSpace()
             return true
