@@ -320,6 +320,28 @@ public final class Database: Sendable {
     /// oversized names and invalid operations.
     @discardableResult
     public func write(_ operations: [Operation], acknowledge: SegmentedLog.Acknowledgement = .durable) async throws(EngineError) -> AppendResult {
+        try admit(operations)
+        do { return try await log.append(operations, acknowledge: acknowledge) } catch { throw EngineError.wrap(error) }
+    }
+
+    /// `write` for callers that cannot wait in a task (the server's event loop): refused
+    /// operations throw here; otherwise `completion` gets what `write` would return, on one of
+    /// the log's threads (or at once on this one if the log is closed). It must only hand the
+    /// result on.
+    public func write(
+        _ operations: [Operation], acknowledge: SegmentedLog.Acknowledgement = .durable,
+        completion: @escaping @Sendable (Result<AppendResult, EngineError>) -> Void
+    ) throws(EngineError) {
+        try admit(operations)
+        do {
+            try log.append(operations, acknowledge: acknowledge) { result in completion(result.mapError(EngineError.init)) }
+        } catch {
+            throw EngineError(error)
+        }
+    }
+
+    /// Validates operations and merges their HLCs into this node's clock.
+    private func admit(_ operations: [Operation]) throws(EngineError) {
         guard !operations.isEmpty else { throw EngineError(.invalidArgument, "a write needs at least one operation") }
         for op in operations { try validate(op) }
         let now = configuration.clock.nowMillis()
@@ -330,7 +352,6 @@ public final class Database: Sendable {
                 }
             }
         }
-        do { return try await log.append(operations, acknowledge: acknowledge) } catch { throw EngineError.wrap(error) }
     }
 
     private func validate(_ op: Operation) throws(EngineError) {

@@ -9,7 +9,7 @@ import SedimentFormat
 /// Resuming hundreds of appenders takes about as long as a sync, so an acknowledger thread does
 /// that and the sync thread goes straight on to the next sync.
 final class DurabilitySyncer: Sendable {
-    typealias Waiter = (continuation: UnsafeContinuation<AppendResult, any Error>, result: AppendResult)
+    typealias Waiter = (reply: AppendReply, result: AppendResult)
 
     private struct Pending {
         var file: POSIXFile
@@ -78,9 +78,9 @@ final class DurabilitySyncer: Sendable {
 
     private static func resume(_ ack: Acknowledgement) {
         if let error = ack.error {
-            for w in ack.waiters { w.continuation.resume(throwing: error) }
+            for w in ack.waiters { w.reply.resume(throwing: error) }
         } else {
-            for w in ack.waiters { w.continuation.resume(returning: w.result) }
+            for w in ack.waiters { w.reply.resume(returning: w.result) }
         }
     }
 

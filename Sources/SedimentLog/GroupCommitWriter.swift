@@ -26,7 +26,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// once written (before the sync; `Acknowledgement.written`).
     struct Pending {
         var payload: Payload
-        var continuation: UnsafeContinuation<AppendResult, any Error>
+        var reply: AppendReply
         var ackOnWrite: Bool
     }
 
@@ -201,7 +201,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         guard !requested.isEmpty else { return }
         if failure == nil, let error = syncer.error { fail(error) }
         if let failure {
-            for a in requested { a.continuation.resume(throwing: failure) }
+            for a in requested { a.reply.resume(throwing: failure) }
             return
         }
         // Copied records must continue the log exactly; a request that does not is refused alone.
@@ -228,7 +228,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     t = r.txTime
                 }
                 if let problem {
-                    a.continuation.resume(throwing: LogError(.invalidArgument, problem))
+                    a.reply.resume(throwing: LogError(.invalidArgument, problem))
                 } else {
                     next = n
                     lastTx = t
@@ -306,7 +306,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             unsynced = true
         } catch {
             fail(error)
-            for a in appends { a.continuation.resume(throwing: failure!) }
+            for a in appends { a.reply.resume(throwing: failure!) }
             return
         }
         active.blocks.append(contentsOf: newBlocks)
@@ -322,11 +322,11 @@ final class GroupCommitWriter: @unchecked Sendable {
             // answered once written, now); meanwhile the next group. The group is synced either way.
             var waiters: [DurabilitySyncer.Waiter] = []
             for (append, result) in zip(appends, results) {
-                if append.ackOnWrite { append.continuation.resume(returning: result) } else { waiters.append((append.continuation, result)) }
+                if append.ackOnWrite { append.reply.resume(returning: result) } else { waiters.append((append.reply, result)) }
             }
             syncer.submit(file: activeFile, lastLSN: written, waiters: waiters)
         } else {
-            for (append, result) in zip(appends, results) { append.continuation.resume(returning: result) }
+            for (append, result) in zip(appends, results) { append.reply.resume(returning: result) }
         }
 
         if activeEnd >= configuration.maxSegmentBytes {
@@ -388,7 +388,7 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private static func fail(_ request: Request, _ error: LogError) {
         switch request {
-        case .append(let pending): pending.continuation.resume(throwing: error)
+        case .append(let pending): pending.reply.resume(throwing: error)
         case .roll(let c), .sync(let c), .close(_, let c): c.resume(throwing: error)
         }
     }

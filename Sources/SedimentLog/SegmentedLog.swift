@@ -300,6 +300,24 @@ public final class SegmentedLog: Sendable {
     /// `LogError` (`.invalidArgument` for an invalid operation, `.failed` after an I/O error,
     /// `.closed` after `close()`).
     public func append(_ operations: [Operation], acknowledge: Acknowledgement = .durable) async throws -> AppendResult {
+        try admit(operations)
+        return try await withUnsafeThrowingContinuation { continuation in
+            writer.enqueue(.append(.init(payload: .operations(operations), reply: .task(continuation), ackOnWrite: acknowledge == .written)))
+        }
+    }
+
+    /// `append` for callers that cannot wait in a task: invalid operations are refused here (the
+    /// error is thrown); otherwise `completion` gets the result when `append` would return. It
+    /// runs on one of the log's threads and must not block or append.
+    public func append(
+        _ operations: [Operation], acknowledge: Acknowledgement = .durable,
+        completion: @escaping @Sendable (Result<AppendResult, LogError>) -> Void
+    ) throws(LogError) {
+        try admit(operations)
+        writer.enqueue(.append(.init(payload: .operations(operations), reply: .callback(completion), ackOnWrite: acknowledge == .written)))
+    }
+
+    private func admit(_ operations: [Operation]) throws(LogError) {
         guard !operations.isEmpty else { throw LogError(.invalidArgument, "append of no operations") }
         for op in operations {
             do { try op.validate() } catch { throw LogError(.invalidArgument, error.message) }
@@ -309,9 +327,6 @@ public final class SegmentedLog: Sendable {
                     .invalidArgument,
                     "record for \(op.map)/\(op.key) is up to \(size) bytes; the limit is \(configuration.maxRecordBytes)")
             }
-        }
-        return try await withUnsafeThrowingContinuation { continuation in
-            writer.enqueue(.append(.init(payload: .operations(operations), continuation: continuation, ackOnWrite: acknowledge == .written)))
         }
     }
 
@@ -324,7 +339,7 @@ public final class SegmentedLog: Sendable {
             do { try r.operation.validate() } catch { throw LogError(.invalidArgument, "record \(r.lsn): \(error.message)") }
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            writer.enqueue(.append(.init(payload: .records(records), continuation: continuation, ackOnWrite: false)))
+            writer.enqueue(.append(.init(payload: .records(records), reply: .task(continuation), ackOnWrite: false)))
         }
     }
 

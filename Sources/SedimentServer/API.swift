@@ -56,30 +56,24 @@ public struct API: Sendable {
             let names = self.database.mapNames.filter { (try? self.configuration.rules.check(principal, map: $0, needs: .read)) != nil }
             return json(["maps": .array(names.map(Value.string))])
         }
+        // The event loop answers most of these itself (KeyWriteHandler); these routes take the rest.
         router.put("/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
-            try self.authorize(request, map: map, needs: .write)
+            try self.authorize(request.headers[.authorization], map: map, needs: .write)
             var request = request
-            let value = try await self.body(&request)
-            let q = request.uri.queryParameters
-            let op = SedimentFormat.Operation(
-                map: map, key: key, kind: .put, value: value, timestamp: self.database.makeTimestamp(),
-                validFrom: try Self.time(q.get("validFrom"), "validFrom"), validTo: try Self.time(q.get("validTo"), "validTo"),
-                ttlMillis: try Self.count(q.get("ttlMs"), "ttlMs"))
-            return try await self.commit([op], durability: q.get("durability"))
+            let body = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
+            let (op, durability) = try self.keyWrite(map: map, key: key, query: request.uri.queryParameters, body: body)
+            return try await self.commit([op], durability: durability)
         }
         router.delete("/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
-            try self.authorize(request, map: map, needs: .write)
-            let q = request.uri.queryParameters
-            let op = SedimentFormat.Operation(
-                map: map, key: key, kind: .remove, timestamp: self.database.makeTimestamp(),
-                validFrom: try Self.time(q.get("validFrom"), "validFrom"), validTo: try Self.time(q.get("validTo"), "validTo"))
-            return try await self.commit([op], durability: q.get("durability"))
+            try self.authorize(request.headers[.authorization], map: map, needs: .write)
+            let (op, durability) = try self.keyWrite(map: map, key: key, query: request.uri.queryParameters, body: nil)
+            return try await self.commit([op], durability: durability)
         }
         router.get("/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
-            try self.authorize(request, map: map, needs: .read)
+            try self.authorize(request.headers[.authorization], map: map, needs: .read)
             let q = request.uri.queryParameters
             let point = try self.readPoint(asOf: q.get("asOf"), validAt: q.get("validAt"))
             self.metrics.count("get")
@@ -93,13 +87,13 @@ public struct API: Sendable {
         }
         router.get("/v1/maps/:map/keys/:key/history") { request, context in
             let (map, key) = try self.mapAndKey(context)
-            try self.authorize(request, map: map, needs: .read)
+            try self.authorize(request.headers[.authorization], map: map, needs: .read)
             let versions = try self.database.history(map, key)
             return json(["map": .string(map), "key": .string(key), "versions": .array(versions.map { .map(Self.versionJSON($0)) })])
         }
         router.post("/v1/maps/:map/query") { request, context in
             let map = try self.parameter(context, "map")
-            try self.authorize(request, map: map, needs: .read)
+            try self.authorize(request.headers[.authorization], map: map, needs: .read)
             var request = request
             self.metrics.count("query")
             return json(try self.query(map, try await self.body(&request)))
@@ -128,16 +122,20 @@ public struct API: Sendable {
 
     @discardableResult
     func authenticate(_ request: Request) throws -> Principal {
+        try authenticate(request.headers[.authorization])
+    }
+
+    private func authenticate(_ authorization: String?) throws -> Principal {
         do {
-            return try hub.verifier.principal(
-                authorization: request.headers[.authorization], nowSeconds: Int64(Date().timeIntervalSince1970))
+            return try hub.verifier.principal(authorization: authorization, nowSeconds: Int64(Date().timeIntervalSince1970))
         } catch {
             throw APIError(error)
         }
     }
 
-    private func authorize(_ request: Request, map: String, needs access: Access) throws {
-        let principal = try authenticate(request)
+    /// Checks the bearer token of an `Authorization` header and that it grants `access` to `map`.
+    func authorize(_ authorization: String?, map: String, needs access: Access) throws {
+        let principal = try authenticate(authorization)
         do { try configuration.rules.check(principal, map: map, needs: access) } catch { throw APIError(error) }
     }
 
@@ -145,9 +143,14 @@ public struct API: Sendable {
 
     private func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
         guard let raw = context.parameters.get(name) else { throw APIError.badRequest("missing \(name)") }
+        return try Self.name(raw, name)
+    }
+
+    /// A map name or key from its path segment.
+    static func name(_ segment: some StringProtocol, _ what: String) throws -> String {
         // Most names have no escapes; Foundation's decoding costs as much as a map lookup.
-        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
-        guard let decoded = raw.removingPercentEncoding else { throw APIError.badRequest("\(name) is not valid percent-encoding") }
+        guard segment.utf8.contains(UInt8(ascii: "%")) else { return String(segment) }
+        guard let decoded = segment.removingPercentEncoding else { throw APIError.badRequest("\(what) is not valid percent-encoding") }
         return decoded
     }
 
@@ -157,14 +160,72 @@ public struct API: Sendable {
 
     /// The request body as one JSON value, within the body and depth limits.
     private func body(_ request: inout Request) async throws -> Value {
-        let bytes = try await bodyBytes(&request)
+        try value(try await request.collectBody(upTo: configuration.maxBodyBytes))
+    }
+
+    private func value(_ body: ByteBuffer) throws -> Value {
+        let bytes = try Self.bytes(body)
         do { return try JSON.parse(bytes, maxDepth: configuration.maxValueDepth) } catch { throw APIError.malformedJSON(error) }
     }
 
     private func bodyBytes(_ request: inout Request) async throws -> [UInt8] {
-        let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
-        guard buffer.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
-        return Array(buffer.readableBytesView)
+        try Self.bytes(try await request.collectBody(upTo: configuration.maxBodyBytes))
+    }
+
+    private static func bytes(_ body: ByteBuffer) throws -> [UInt8] {
+        guard body.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
+        return Array(body.readableBytesView)
+    }
+
+    // MARK: Single-key writes (these routes and the event loop's KeyWriteHandler)
+
+    /// The durability a write asks for (`durability`; `fsync` if absent).
+    enum Durability: String {
+        case memory, fsync, bucket
+
+        var acknowledgement: SegmentedLog.Acknowledgement { self == .memory ? .written : .durable }
+    }
+
+    func durability(_ text: (some StringProtocol)?) throws -> Durability {
+        guard let text else { return .fsync }
+        guard let level = Durability(rawValue: String(text)) else {
+            throw APIError.badRequest("durability must be memory, fsync or bucket, not \(text)")
+        }
+        if level == .bucket, uploader == nil { throw APIError.badRequest("durability bucket needs a bucket (--bucket)") }
+        return level
+    }
+
+    /// The operation of `PUT /v1/maps/{map}/keys/{key}` (`body`: its JSON value) or of `DELETE`
+    /// (`body` nil), and the durability it asks for; the caller has checked access.
+    func keyWrite(map: String, key: String, query: Parameters, body: ByteBuffer?) throws -> (SedimentFormat.Operation, Durability) {
+        let durability = try durability(query.get("durability"))
+        let validFrom = try Self.time(query.get("validFrom"), "validFrom"), validTo = try Self.time(query.get("validTo"), "validTo")
+        guard let body else {
+            return (
+                SedimentFormat.Operation(
+                    map: map, key: key, kind: .remove, timestamp: database.makeTimestamp(), validFrom: validFrom, validTo: validTo),
+                durability
+            )
+        }
+        let value = try value(body)
+        let op = SedimentFormat.Operation(
+            map: map, key: key, kind: .put, value: value, timestamp: database.makeTimestamp(), validFrom: validFrom, validTo: validTo,
+            ttlMillis: try Self.count(query.get("ttlMs"), "ttlMs"))
+        return (op, durability)
+    }
+
+    /// Counts committed operations by kind.
+    func counted(_ operations: [SedimentFormat.Operation]) {
+        metrics.count("put", operations.count { $0.kind == .put })
+        metrics.count("delete", operations.count { $0.kind == .remove })
+    }
+
+    /// The answer to a commit.
+    static func committed(_ result: AppendResult, _ durability: Durability) -> [String: Value] {
+        [
+            "lsn": .int(Int64(result.lastLSN)), "firstLsn": .int(Int64(result.firstLSN)), "txTime": .string(Self.txText(result.lastTxTime)),
+            "durability": .string(durability.rawValue),
+        ]
     }
 
     /// RFC 3339 or epoch milliseconds.
@@ -191,22 +252,13 @@ public struct API: Sendable {
     /// Commits operations as one group and answers once `durability` is reached: `memory` once
     /// written (readable; the group's fsync follows at once), `fsync` once fdatasync covers it,
     /// `bucket` once the uploader has the operations in the bucket.
-    private func commit(_ operations: [SedimentFormat.Operation], durability: String?) async throws -> Response {
-        let level = durability ?? "fsync"
-        guard ["memory", "fsync", "bucket"].contains(level) else {
-            throw APIError.badRequest("durability must be memory, fsync or bucket, not \(level)")
-        }
-        if level == "bucket", uploader == nil { throw APIError.badRequest("durability bucket needs a bucket (--bucket)") }
-        let result = try await database.write(operations, acknowledge: level == "memory" ? .written : .durable)
-        metrics.count("put", operations.count { $0.kind == .put })
-        metrics.count("delete", operations.count { $0.kind == .remove })
-        if level == "bucket", let uploader, await !uploader.waitForBucket(result.lastLSN, timeout: .seconds(60)) {
+    private func commit(_ operations: [SedimentFormat.Operation], durability: Durability) async throws -> Response {
+        let result = try await database.write(operations, acknowledge: durability.acknowledgement)
+        counted(operations)
+        if durability == .bucket, let uploader, await !uploader.waitForBucket(result.lastLSN, timeout: .seconds(60)) {
             throw APIError(.gatewayTimeout, "timeout", "committed at LSN \(result.lastLSN) but not in the bucket within 60 s")
         }
-        return json([
-            "lsn": .int(Int64(result.lastLSN)), "firstLsn": .int(Int64(result.firstLSN)), "txTime": .string(Self.txText(result.lastTxTime)),
-            "durability": .string(level),
-        ])
+        return json(Self.committed(result, durability))
     }
 
     /// `POST /v1/batch`, read straight from the JSON text into operations (no `Value` maps).
@@ -244,8 +296,8 @@ public struct API: Sendable {
         guard sawOperations else { throw shape }
         guard !operations.isEmpty else { throw APIError.badRequest("a batch needs at least one operation") }
         switch durability {
-        case nil: return try await commit(operations, durability: nil)
-        case .string(let s)?: return try await commit(operations, durability: s)
+        case nil: return try await commit(operations, durability: .fsync)
+        case .string(let s)?: return try await commit(operations, durability: try self.durability(s))
         default: throw APIError.badRequest("durability must be a string")
         }
     }

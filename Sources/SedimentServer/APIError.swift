@@ -22,11 +22,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     static func malformedJSON(_ error: JSON.ParseError) -> APIError { badRequest("malformed JSON: \(error)") }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = JSON.text(.map(["error": .string(code), "message": .string(message)]))
-        return Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: body + "\n")))
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
     }
+
+    /// `{"error": code, "message": text}` and a newline.
+    var body: ByteBuffer { ByteBuffer(string: JSON.text(.map(["error": .string(code), "message": .string(message)])) + "\n") }
 
     init(_ error: AuthError) {
         self = error.status == 403 ? APIError(.forbidden, "forbidden", error.message) : APIError(.unauthorized, "unauthorized", error.message)

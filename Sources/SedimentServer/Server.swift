@@ -64,11 +64,16 @@ public enum Server {
             database: database, verifier: JWTVerifier(secret: configuration.jwtSecret), configuration: syncConfiguration, uploader: uploader,
             logger: logger)
         let router = Router(context: BasicRequestContext.self)
-        API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub).register(router)
+        let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub)
+        api.register(router)
+        let serverName = "sediment"
+        let shared = KeyWriteHandler.Shared(serverName: serverName)
         let app = Application(
             router: router,
-            server: SyncTransports.webSocket(hub: hub, maxFrameBytes: configuration.maxBodyBytes),
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "sediment"),
+            server: SyncTransports.webSocket(
+                hub: hub, maxFrameBytes: configuration.maxBodyBytes,
+                http1: .init(additionalChannelHandlers: [KeyWriteHandler(api: api, shared: shared)])),
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in
                 let address = channel.localAddress
                 onListening(address?.ipAddress ?? configuration.host, address?.port ?? configuration.port)

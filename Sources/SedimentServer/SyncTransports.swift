@@ -17,8 +17,9 @@ enum SyncTransports {
     /// binary frames are msgpack, text frames JSON; replies follow the format the client used
     /// last (`?format=json` makes the first, `AUTH_REQUIRED`, JSON too). Queued events go out as
     /// one `SERVER_BATCH_EVENT` when there is more than one.
-    static func webSocket(hub: SyncHub, maxFrameBytes: Int) -> HTTPServerBuilder {
-        .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: maxFrameBytes))) {
+    /// Other requests go through the handlers `http1` makes for each connection, then Hummingbird's.
+    static func webSocket(hub: SyncHub, maxFrameBytes: Int, http1: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+        .http1WebSocketUpgrade(configuration: .init(http1: http1, ws: .init(maxFrameSize: maxFrameBytes))) {
             request, _, _ in
             let target = (request.path ?? "").split(separator: "?", maxSplits: 1)
             guard let path = target.first, path == "/ws" || path == "/" else { return .dontUpgrade }

@@ -222,6 +222,85 @@ import Testing
         #expect(try cli.run(["verify", "--data", restored]).stdout.contains("21 records"))
     }
 
+    /// Single-key writes are answered on the event loop, everything else by the router: on one
+    /// connection, with requests pipelined (sent together, before any answer), every answer
+    /// comes back in request order with what that request alone would get, whichever side
+    /// answered it, including errors, a body over the limit (sent without `Expect`, so the
+    /// event loop reads it) and a bucket write the router refuses.
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let dir = TemporaryDirectory("server-pipeline")
+        defer { dir.remove() }
+        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+        // Python's socket module: the requests written at once, then the answers read one by one
+        // (by Content-Length); prints [[status, body], ...].
+        let script = #"""
+            import json, socket, sys
+            host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
+            token, requests = sys.argv[2], json.loads(sys.argv[3])
+            s = socket.create_connection((host, int(port)), timeout=60)
+            out = b""
+            for method, path, body in requests:
+                # "@N": a JSON string of N bytes.
+                body = ('"' + "v" * int(body[1:]) + '"' if body and body[0] == "@" else body or "").encode()
+                out += f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            s.sendall(out)
+            f = s.makefile("rb")
+            answers = []
+            for _ in requests:
+                status = int(f.readline().split()[1])
+                length = 0
+                while (line := f.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "content-length": length = int(value)
+                answers.append([status, f.read(length).decode()])
+            print(json.dumps(answers))
+            """#
+        func pipelined(_ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) {
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: requests.map { $0.map { $0 ?? NSNull() as Any } }), as: UTF8.self)
+            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, Self.admin, json])
+            let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
+            #expect(answers.count == requests.count)
+            return (
+                answers.map { $0[0] as? Int ?? 0 },
+                answers.map { (try? JSONSerialization.jsonObject(with: Data(($0[1] as? String ?? "").utf8))) as? [String: Any] ?? [:] }
+            )
+        }
+        let mixed = try pipelined([
+            // A write that takes a while (900 kB to write and sync), then one the router answers at once.
+            ["PUT", "/v1/maps/p/keys/slow", "@900000"],
+            ["GET", "/health", nil],
+            ["PUT", "/v1/maps/p/keys/a", #"{"v":1}"#],
+            ["GET", "/v1/maps/p/keys/a", nil],
+            ["PUT", "/v1/maps/p/keys/a?durability=memory", #"{"v":2}"#],
+            ["DELETE", "/v1/maps/p/keys/gone", nil],
+            ["PUT", "/v1/maps/p/keys/a", #"{"v":"#],
+            ["PUT", "/v1/maps/p/keys/a?durability=bucket", "3"],
+            ["GET", "/v1/maps/p/keys/a", nil],
+            ["GET", "/health", nil],
+        ])
+        #expect(mixed.statuses == [200, 200, 200, 200, 200, 200, 400, 400, 200, 200], "\(mixed.statuses)")
+        #expect(mixed.bodies[0]["lsn"] as? Int == 1)
+        #expect(mixed.bodies[1]["status"] as? String == "ok")
+        #expect(mixed.bodies[2]["lsn"] as? Int == 2)
+        #expect((mixed.bodies[3]["value"] as? [String: Any])?["v"] as? Int == 1)
+        #expect(mixed.bodies[4]["durability"] as? String == "memory")
+        #expect(mixed.bodies[5]["lsn"] as? Int == 4)
+        #expect((mixed.bodies[6]["message"] as? String)?.contains("malformed JSON") == true)
+        #expect((mixed.bodies[7]["message"] as? String)?.contains("needs a bucket") == true)
+        #expect((mixed.bodies[8]["value"] as? [String: Any])?["v"] as? Int == 2)
+        #expect(mixed.bodies[9]["status"] as? String == "ok")
+        // A body over the limit, then a run of writes, each answered before the next is taken.
+        let run = try pipelined([["PUT", "/v1/maps/p/keys/big", "@1100000"], ["GET", "/health", nil]] + (0..<200).map { ["PUT", "/v1/maps/p/keys/k\($0)", "\($0)"] })
+        #expect(Array(run.statuses.prefix(2)) == [413, 200])
+        #expect(run.bodies[0]["error"] as? String == "too_large")
+        #expect(run.bodies.dropFirst(2).map { $0["lsn"] as? Int ?? 0 } == Array(5..<205))
+        // Counted in /metrics like the router's requests.
+        let metrics = try Self.curl("GET", server.url + "/metrics", token: nil).body
+        #expect(metrics.contains(#"hb_requests{http_route="/v1/maps/{map}/keys/{key}",http_request_method="PUT",http_response_status_code="200"} 203"#))
+        #expect(metrics.contains(#"sediment_operations_total{kind="put"} 203"#))
+        #expect(server.terminate() == 0)
+    }
+
     @Test func noSecretMeansADevelopmentTokenIsPrinted() throws {
         let dir = TemporaryDirectory("server-dev")
         defer { dir.remove() }

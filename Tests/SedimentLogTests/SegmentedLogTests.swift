@@ -118,6 +118,57 @@ import Testing
         }
     }
 
+    /// The completion-handler append answers as the awaited one does: after fdatasync under
+    /// `fsync`, in LSN order with the task appends it shares groups with; invalid operations
+    /// throw at once; after close the completion gets `.closed`.
+    @Test func completionAppendsAnswerLikeAwaitedOnes() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.durability = .fsync
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            let results = try await withThrowingTaskGroup(of: (String, AppendResult).self) { group in
+                for i in 0..<64 {
+                    group.addTask {
+                        let key = "k\(i)"
+                        if i.isMultiple(of: 2) { return (key, try await log.append(SampleOperations.put(key: key))) }
+                        let r = try await withCheckedThrowingContinuation { (c: CheckedContinuation<AppendResult, any Error>) in
+                            do {
+                                try log.append([SampleOperations.put(key: key)]) { result in
+                                    // Answered from the log's thread once fdatasync covers it.
+                                    if case .success(let r) = result, log.durableLSN < r.lastLSN {
+                                        c.resume(throwing: LogError(.io, "answered before fdatasync covered LSN \(r.lastLSN)"))
+                                    } else {
+                                        c.resume(with: result)
+                                    }
+                                }
+                            } catch {
+                                c.resume(throwing: error)
+                            }
+                        }
+                        return (key, r)
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+            #expect(Set(results.values.map(\.firstLSN)) == Set(1...64))
+            let records = try readAll(log)
+            #expect(records.allSatisfy { results[$0.operation.key]?.firstLSN == $0.lsn })
+            let bad = Operation(map: "m", key: "k", kind: .put, value: nil, timestamp: HLCTimestamp(millis: 1, counter: 0, nodeId: "n"))
+            #expect(throws: LogError.self) { try log.append([bad]) { _ in Issue.record("an invalid operation was answered later") } }
+            try await log.close()
+            let closed = await withCheckedContinuation { (c: CheckedContinuation<LogError?, Never>) in
+                do {
+                    try log.append([SampleOperations.put(key: "late")]) { result in
+                        if case .failure(let e) = result { c.resume(returning: e) } else { c.resume(returning: nil) }
+                    }
+                } catch {
+                    c.resume(returning: nil)
+                }
+            }
+            #expect(closed?.code == .closed)
+        }
+    }
+
     @Test func aSecondOpenOfTheSameDirectoryIsRefused() async throws {
         try await withTemporaryDirectory { dir in
             let log = try SegmentedLog.open(configuration(dir), logger: quietLogger)

@@ -1,0 +1,282 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Metrics
+import NIOCore
+import NIOHTTPTypes
+import SedimentEngine
+import SedimentFormat
+import Synchronization
+
+/// Answers single-key writes (`PUT` and `DELETE /v1/maps/{map}/keys/{key}`) on the connection's
+/// event loop; every other request goes on to Hummingbird's router.
+///
+/// Hummingbird hands each request to a task and its answer back to the event loop: two thread
+/// hops that cost more than the write itself (`GET /health` takes ~48 µs of server CPU there,
+/// ~16 µs answered here). This handler sits in the HTTP pipeline between the codec and
+/// Hummingbird's, parses the request with the router's own steps (`API.authorize`,
+/// `API.keyWrite`), commits with the database's completion-handler `write`, and writes the
+/// answer when the log's thread calls back: the same answer, headers, error bodies and
+/// request metrics as the routes.
+///
+/// Answers stay in request order. A write is taken here only when nothing is waiting for
+/// Hummingbird's answer on the connection; while one of ours is committing, further reads are
+/// held (and bytes already read are kept) until its answer is written. `durability=bucket`,
+/// `Expect` and `Connection: close` requests go to the router, which has their waits and
+/// closing. On graceful shutdown the quiesce event is held until the write in progress is
+/// answered, so the connection closes after it.
+final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// What the connection's current request is.
+    private enum Mode {
+        case idle
+        /// Ours, its body arriving (`tooLarge`: over the limit; the rest is dropped).
+        case collecting(Write, body: ByteBuffer, tooLarge: Bool)
+        /// Ours, committing.
+        case committing
+        /// Hummingbird's: its parts pass on.
+        case forwarding
+    }
+
+    private struct Write {
+        var method: HTTPRequest.Method
+        var uri: URI
+        var map: Substring
+        var key: Substring
+        var authorization: String?
+        var started: UInt64
+    }
+
+    private let api: API
+    private let shared: Shared
+    private var mode = Mode.idle
+    /// Requests passed on whose answer has not ended yet.
+    private var forwardedOpen = 0
+    /// Parts read while a write was committing, handled after its answer.
+    private var held = CircularBuffer<HTTPRequestPart>()
+    private var readHeld = false
+    private var quiesce: Any?
+    private var quiescing = false
+
+    init(api: API, shared: Shared) {
+        self.api = api
+        self.shared = shared
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .committing = mode {
+            held.append(part)
+        } else if !held.isEmpty {
+            held.append(part)
+        } else {
+            handle(part, context: context)
+        }
+    }
+
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch (mode, part) {
+        case (.idle, .head(let head)):
+            if forwardedOpen == 0, !quiescing, let write = Self.write(head) {
+                mode = .collecting(write, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false)
+            } else {
+                forwardedOpen += 1
+                mode = .forwarding
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case (.collecting(let write, var body, let tooLarge), .body(var chunk)):
+            mode = .idle  // no second reference to `body` while it grows
+            let over = tooLarge || body.readableBytes + chunk.readableBytes > api.configuration.maxBodyBytes
+            if !over { body.writeBuffer(&chunk) }
+            mode = .collecting(write, body: over ? ByteBuffer() : body, tooLarge: over)
+        case (.collecting(let write, let body, let tooLarge), .end):
+            mode = .committing
+            commit(write, body: body, tooLarge: tooLarge, context: context)
+        case (.forwarding, .end):
+            mode = .idle
+            context.fireChannelRead(wrapInboundOut(part))
+        default:
+            context.fireChannelRead(wrapInboundOut(part))
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        quiescing = true
+        switch mode {
+        case .collecting, .committing: quiesce = event
+        case .idle, .forwarding: context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: Outbound
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // Only Hummingbird's answers pass here (ours start at this handler); it also answers
+        // requests it never got from here (a parse error's 400).
+        if case .end = unwrapOutboundIn(data) { forwardedOpen = max(0, forwardedOpen - 1) }
+        context.write(data, promise: promise)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .committing = mode {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Writes
+
+    /// The write a request head asks for, if this handler takes it.
+    private static func write(_ head: HTTPRequest) -> Write? {
+        guard head.method == .put || head.method == .delete, let path = head.path, path.hasPrefix("/v1/maps/"),
+            head.headerFields[.expect] == nil, head.headerFields[.connection] != "close"
+        else { return nil }
+        let uri = URI(path)
+        let segments = uri.path.split(separator: "/", omittingEmptySubsequences: false)
+        guard segments.count == 6, segments[1] == "v1", segments[2] == "maps", segments[4] == "keys", !segments[3].isEmpty,
+            !segments[5].isEmpty, uri.queryParameters.get("durability") != "bucket"
+        else { return nil }
+        return Write(
+            method: head.method, uri: uri, map: segments[3], key: segments[5], authorization: head.headerFields[.authorization],
+            started: DispatchTime.now().uptimeNanoseconds)
+    }
+
+    private func commit(_ write: Write, body: ByteBuffer, tooLarge: Bool, context: ChannelHandlerContext) {
+        shared.active(write.method).increment()
+        do {
+            if tooLarge { throw APIError(.contentTooLarge, "too_large", "the request body is larger than the limit") }
+            let map = try API.name(write.map, "map"), key = try API.name(write.key, "key")
+            try api.authorize(write.authorization, map: map, needs: .write)
+            let (op, durability) = try api.keyWrite(map: map, key: key, query: write.uri.queryParameters, body: write.method == .put ? body : nil)
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            try api.database.write([op], acknowledge: durability.acknowledgement) { [api] result in
+                let answer: Result<ByteBuffer, APIError> = result.map { ByteBuffer(string: JSON.text(.map(API.committed($0, durability))) + "\n") }
+                    .mapError(APIError.init)
+                if case .success = answer { api.counted([op]) }
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.answer(write, answer, context: context)
+                }
+            }
+        } catch {
+            answer(write, .failure(APIError.wrap(error)), context: context)
+        }
+    }
+
+    private func answer(_ write: Write, _ answer: Result<ByteBuffer, APIError>, context: ChannelHandlerContext) {
+        let status: HTTPResponse.Status, body: ByteBuffer
+        switch answer {
+        case .success(let b): (status, body) = (.ok, b)
+        case .failure(let e): (status, body) = (e.status, e.body)
+        }
+        var fields = HTTPFields()
+        fields.reserveCapacity(4)
+        fields[.contentType] = "application/json; charset=utf-8"
+        fields[.contentLength] = String(body.readableBytes)
+        fields[.date] = shared.date()
+        fields[.server] = shared.serverName
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        shared.record(write.method, started: write.started, status: status)
+        mode = .idle
+        if let event = quiesce {
+            quiesce = nil
+            context.fireUserInboundEventTriggered(event)
+        }
+        // What arrived meanwhile, in order; it may hold another write of ours.
+        let replayed = !held.isEmpty
+        while !isCommitting, let part = held.popFirst() { handle(part, context: context) }
+        if replayed { context.fireChannelReadComplete() }
+        if readHeld, !isCommitting {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    private var isCommitting: Bool {
+        if case .committing = mode { true } else { false }
+    }
+
+    /// What the handlers of all connections share: the server's name, the `Date` header of the
+    /// current second, and the router's request metrics (the labels of Hummingbird's
+    /// `MetricsMiddleware`), so `/metrics` counts these requests like the others.
+    final class Shared: Sendable {
+        static let route = "/v1/maps/{map}/keys/{key}"
+        let serverName: String
+        private let dates = Mutex<(second: Int, text: String)>((-1, ""))
+        private let metrics = Mutex<[MetricKey: RequestMetrics]>([:])
+        private let activeMeters: [HTTPRequest.Method: Meter]
+
+        private struct MetricKey: Hashable {
+            var method: HTTPRequest.Method
+            var status: Int
+        }
+
+        private struct RequestMetrics {
+            var requests: Counter
+            var duration: Metrics.Timer
+            var errors: Counter
+        }
+
+        init(serverName: String) {
+            self.serverName = serverName
+            activeMeters = Dictionary(uniqueKeysWithValues: [HTTPRequest.Method.put, .delete].map {
+                ($0, Meter(label: "http.server.active_requests", dimensions: [("http.request.method", $0.rawValue)]))
+            })
+        }
+
+        func active(_ method: HTTPRequest.Method) -> Meter { activeMeters[method]! }
+
+        /// Records an answered request as `MetricsMiddleware` does: counted; timed if it
+        /// succeeded, counted as an error if not.
+        func record(_ method: HTTPRequest.Method, started: UInt64, status: HTTPResponse.Status) {
+            let key = MetricKey(method: method, status: status.code)
+            let m = metrics.withLock { cache in
+                if let m = cache[key] { return m }
+                let dimensions = [
+                    ("http.route", Self.route), ("http.request.method", method.rawValue), ("http.response.status_code", String(status.code)),
+                ]
+                let m = RequestMetrics(
+                    requests: Counter(label: "hb.requests", dimensions: dimensions),
+                    duration: Metrics.Timer(label: "http.server.request.duration", dimensions: dimensions, preferredDisplayUnit: .seconds),
+                    errors: Counter(
+                        label: "hb.request.errors",
+                        dimensions: [("http.route", Self.route), ("http.request.method", method.rawValue), ("error.type", String(status.code))]))
+                cache[key] = m
+                return m
+            }
+            m.requests.increment()
+            if status == .ok {
+                m.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            } else {
+                m.errors.increment()
+            }
+            active(method).decrement()
+        }
+
+        /// An IMF-fixdate (`Fri, 27 Nov 2026 08:00:00 GMT`), made once a second.
+        func date() -> String {
+            var now = time(nil)
+            return dates.withLock { cache in
+                if cache.second == now { return cache.text }
+                var parts = tm()
+                gmtime_r(&now, &parts)
+                var buffer = [CChar](repeating: 0, count: 40)
+                let n = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+                cache = (now, String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                return cache.text
+            }
+        }
+    }
+}
