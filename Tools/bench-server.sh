@@ -5,8 +5,11 @@
 #                               vs redis-benchmark -t set -c N against redis-server --appendfsync always
 #   batches of 100              wrk (wrk_batch.lua), POST /v1/batch of 100 puts, 16 connections
 #                               vs redis-benchmark -t set -P 100 -c 16 (same appendfsync always)
+#   the ceiling of a write      the same PUTs with ?durability=none: authenticated, then refused (400) on the event
+#                               loop before the database, so it is what HTTP, the handler and the sockets cost
+#                               (its "errors" are those 400s)
 #   reads                       wrk (wrk_get.lua), GET of random keys now and asOf a past time, 16 connections
-#                               (redis-benchmark -t get -c 16 for scale); GET /health: the HTTP stack's ceiling
+#                               (redis-benchmark -t get -c 16 for scale); GET /health: through the router (a task per request)
 # wrk runs 2 threads on the same 2-core machine as the server (as redis-benchmark does for Redis).
 # REPEAT rounds, each Sediment's cases then Redis's, interleaved; every cell is the median of
 # the rounds, with the range beside it (this VM moves ±15% between runs).
@@ -49,6 +52,10 @@ for round in $(seq 1 "$REPEAT"); do
         step "PUT, $c connections, ${DURATION}s"
         R[put$c]=$(wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
     done
+    for c in 16 64; do
+        step "PUT refused before the database (?durability=none: 400), $c connections: the ceiling of a single-key write over HTTP"
+        R[refused$c]=$(DURABILITY=none wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
+    done
     step "PUT ?durability=memory (answered once written), 16 connections"
     R[putmem]=$(DURABILITY=memory wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
     step "POST /v1/batch of 100, 16 connections"
@@ -79,7 +86,7 @@ for round in $(seq 1 "$REPEAT"); do
     R[redis_get]=$(rb -t get -c 16 -n 400000)
     stop_redis
 
-    ROUNDS+=("{\"put16\":${R[put16]},\"put64\":${R[put64]},\"putmem\":${R[putmem]},\"batch\":${R[batch]},\"get\":${R[get]},\"getasof\":${R[getasof]},\"health\":${R[health]},\"redis_set16\":${R[redis_set16]},\"redis_set64\":${R[redis_set64]},\"redis_pipe\":${R[redis_pipe]},\"redis_get\":${R[redis_get]}}")
+    ROUNDS+=("{\"put16\":${R[put16]},\"put64\":${R[put64]},\"refused16\":${R[refused16]},\"refused64\":${R[refused64]},\"putmem\":${R[putmem]},\"batch\":${R[batch]},\"get\":${R[get]},\"getasof\":${R[getasof]},\"health\":${R[health]},\"redis_set16\":${R[redis_set16]},\"redis_set64\":${R[redis_set64]},\"redis_pipe\":${R[redis_pipe]},\"redis_get\":${R[redis_get]}}")
 done
 
 python3 - "$OUT" "${ROUNDS[@]}" <<'PY'
@@ -91,11 +98,13 @@ med = statistics.median
 cases = [
     ("durable PUT, 16 connections", "put16", 1, "redis-benchmark -t set -c 16", "redis_set16", "≥ 1×"),
     ("durable PUT, 64 connections", "put64", 1, "redis-benchmark -t set -c 64", "redis_set64", "≥ 1×"),
+    ("PUT refused (400) before the database: the HTTP ceiling, 16 connections", "refused16", 1, "redis-benchmark -t set -c 16", "redis_set16", ""),
+    ("PUT refused (400) before the database: the HTTP ceiling, 64 connections", "refused64", 1, "redis-benchmark -t set -c 64", "redis_set64", ""),
     ("PUT ?durability=memory, 16 connections", "putmem", 1, "", None, ""),
     ("POST /v1/batch of 100, 16 connections (operations/s)", "batch", 100, "redis-benchmark -t set -P 100 -c 16", "redis_pipe", "≥ 1×"),
     ("GET now, 16 connections", "get", 1, "redis-benchmark -t get -c 16", "redis_get", ""),
     ("GET asOf a past time, 16 connections", "getasof", 1, "", None, ""),
-    ("GET /health (HTTP stack alone), 16 connections", "health", 1, "", None, ""),
+    ("GET /health (the router, no database), 16 connections", "health", 1, "", None, ""),
 ]
 rows = []
 for case, key, ops, peer, peer_key, goal in cases:
