@@ -56,7 +56,7 @@ public struct API: Sendable {
             let names = self.database.mapNames.filter { (try? self.configuration.rules.check(principal, map: $0, needs: .read)) != nil }
             return json(["maps": .array(names.map(Value.string))])
         }
-        // The event loop answers most of these itself (KeyWriteHandler); these routes take the rest.
+        // The event loop answers most writes itself (WriteHandler); these routes take the rest.
         router.put("/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .write)
@@ -109,7 +109,8 @@ public struct API: Sendable {
         router.post("/v1/batch") { request, _ in
             let principal = try self.authenticate(request)
             var request = request
-            return try await self.batch(try await self.bodyBytes(&request), principal: principal)
+            let (operations, durability) = try self.batch(try await self.bodyBytes(&request), principal: principal)
+            return try await self.commit(operations, durability: durability)
         }
     }
 
@@ -125,7 +126,7 @@ public struct API: Sendable {
         try authenticate(request.headers[.authorization])
     }
 
-    private func authenticate(_ authorization: String?) throws -> Principal {
+    func authenticate(_ authorization: String?) throws -> Principal {
         do {
             return try hub.verifier.principal(authorization: authorization, nowSeconds: Int64(Date().timeIntervalSince1970))
         } catch {
@@ -172,12 +173,12 @@ public struct API: Sendable {
         try Self.bytes(try await request.collectBody(upTo: configuration.maxBodyBytes))
     }
 
-    private static func bytes(_ body: ByteBuffer) throws -> [UInt8] {
+    static func bytes(_ body: ByteBuffer) throws -> [UInt8] {
         guard body.readableBytes > 0 else { throw APIError.badRequest("the request needs a JSON body") }
         return Array(body.readableBytesView)
     }
 
-    // MARK: Single-key writes (these routes and the event loop's KeyWriteHandler)
+    // MARK: Single-key writes (these routes and the event loop's WriteHandler)
 
     /// The durability a write asks for (`durability`; `fsync` if absent).
     enum Durability: String {
@@ -255,14 +256,21 @@ public struct API: Sendable {
     private func commit(_ operations: [SedimentFormat.Operation], durability: Durability) async throws -> Response {
         let result = try await database.write(operations, acknowledge: durability.acknowledgement)
         counted(operations)
+        return json(try await inBucket(result, durability))
+    }
+
+    /// The answer to a commit, once the uploader has it in the bucket if `durability` is `bucket`
+    /// (504 after a minute).
+    func inBucket(_ result: AppendResult, _ durability: Durability) async throws -> [String: Value] {
         if durability == .bucket, let uploader, await !uploader.waitForBucket(result.lastLSN, timeout: .seconds(60)) {
             throw APIError(.gatewayTimeout, "timeout", "committed at LSN \(result.lastLSN) but not in the bucket within 60 s")
         }
-        return json(Self.committed(result, durability))
+        return Self.committed(result, durability)
     }
 
-    /// `POST /v1/batch`, read straight from the JSON text into operations (no `Value` maps).
-    private func batch(_ bytes: [UInt8], principal: Principal) async throws -> Response {
+    /// The operations of a `POST /v1/batch` body and the durability it asks for, read straight
+    /// from the JSON text (no `Value` maps); checks the principal may write each map.
+    func batch(_ bytes: [UInt8], principal: Principal) throws -> ([SedimentFormat.Operation], Durability) {
         let shape = APIError.badRequest("a batch is {\"operations\": [...], \"durability\": ...}")
         var operations: [SedimentFormat.Operation] = []
         var durability: Value?
@@ -296,8 +304,8 @@ public struct API: Sendable {
         guard sawOperations else { throw shape }
         guard !operations.isEmpty else { throw APIError.badRequest("a batch needs at least one operation") }
         switch durability {
-        case nil: return try await commit(operations, durability: .fsync)
-        case .string(let s)?: return try await commit(operations, durability: try self.durability(s))
+        case nil: return (operations, .fsync)
+        case .string(let s)?: return (operations, try self.durability(s))
         default: throw APIError.badRequest("durability must be a string")
         }
     }

@@ -222,11 +222,11 @@ import Testing
         #expect(try cli.run(["verify", "--data", restored]).stdout.contains("21 records"))
     }
 
-    /// Single-key writes are answered on the event loop, everything else by the router: on one
-    /// connection, with requests pipelined (sent together, before any answer), every answer
-    /// comes back in request order with what that request alone would get, whichever side
-    /// answered it, including errors, a body over the limit (sent without `Expect`, so the
-    /// event loop reads it) and a bucket write the router refuses.
+    /// Writes are answered on the event loop, everything else by the router: on one connection,
+    /// with requests pipelined (sent together, before any answer), every answer comes back in
+    /// request order with what that request alone would get, whichever side answered it,
+    /// including errors and a body over the limit (sent without `Expect`, so the event loop
+    /// reads it).
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
         let dir = TemporaryDirectory("server-pipeline")
         defer { dir.remove() }
@@ -276,9 +276,10 @@ import Testing
             ["PUT", "/v1/maps/p/keys/a", #"{"v":"#],
             ["PUT", "/v1/maps/p/keys/a?durability=bucket", "3"],
             ["GET", "/v1/maps/p/keys/a", nil],
+            ["POST", "/v1/batch", #"{"operations":[{"op":"put","map":"p","key":"b1","value":1},{"op":"put","map":"p","key":"b2","value":2}]}"#],
             ["GET", "/health", nil],
         ])
-        #expect(mixed.statuses == [200, 200, 200, 200, 200, 200, 400, 400, 200, 200], "\(mixed.statuses)")
+        #expect(mixed.statuses == [200, 200, 200, 200, 200, 200, 400, 400, 200, 200, 200], "\(mixed.statuses)")
         #expect(mixed.bodies[0]["lsn"] as? Int == 1)
         #expect(mixed.bodies[1]["status"] as? String == "ok")
         #expect(mixed.bodies[2]["lsn"] as? Int == 2)
@@ -288,16 +289,19 @@ import Testing
         #expect((mixed.bodies[6]["message"] as? String)?.contains("malformed JSON") == true)
         #expect((mixed.bodies[7]["message"] as? String)?.contains("needs a bucket") == true)
         #expect((mixed.bodies[8]["value"] as? [String: Any])?["v"] as? Int == 2)
-        #expect(mixed.bodies[9]["status"] as? String == "ok")
+        #expect(mixed.bodies[9]["firstLsn"] as? Int == 5)
+        #expect(mixed.bodies[9]["lsn"] as? Int == 6)
+        #expect(mixed.bodies[10]["status"] as? String == "ok")
         // A body over the limit, then a run of writes, each answered before the next is taken.
         let run = try pipelined([["PUT", "/v1/maps/p/keys/big", "@1100000"], ["GET", "/health", nil]] + (0..<200).map { ["PUT", "/v1/maps/p/keys/k\($0)", "\($0)"] })
         #expect(Array(run.statuses.prefix(2)) == [413, 200])
         #expect(run.bodies[0]["error"] as? String == "too_large")
-        #expect(run.bodies.dropFirst(2).map { $0["lsn"] as? Int ?? 0 } == Array(5..<205))
+        #expect(run.bodies.dropFirst(2).map { $0["lsn"] as? Int ?? 0 } == Array(7..<207))
         // Counted in /metrics like the router's requests.
         let metrics = try Self.curl("GET", server.url + "/metrics", token: nil).body
         #expect(metrics.contains(#"hb_requests{http_route="/v1/maps/{map}/keys/{key}",http_request_method="PUT",http_response_status_code="200"} 203"#))
-        #expect(metrics.contains(#"sediment_operations_total{kind="put"} 203"#))
+        #expect(metrics.contains(#"hb_requests{http_route="/v1/batch",http_request_method="POST",http_response_status_code="200"} 1"#))
+        #expect(metrics.contains(#"sediment_operations_total{kind="put"} 205"#))
         #expect(server.terminate() == 0)
     }
 

@@ -9,24 +9,25 @@ import SedimentEngine
 import SedimentFormat
 import Synchronization
 
-/// Answers single-key writes (`PUT` and `DELETE /v1/maps/{map}/keys/{key}`) on the connection's
-/// event loop; every other request goes on to Hummingbird's router.
+/// Answers writes (`PUT` and `DELETE /v1/maps/{map}/keys/{key}`, `POST /v1/batch`) on the
+/// connection's event loop; every other request goes on to Hummingbird's router.
 ///
 /// Hummingbird hands each request to a task and its answer back to the event loop: two thread
-/// hops that cost more than the write itself (`GET /health` takes ~48 µs of server CPU there,
-/// ~16 µs answered here). This handler sits in the HTTP pipeline between the codec and
-/// Hummingbird's, parses the request with the router's own steps (`API.authorize`,
-/// `API.keyWrite`), commits with the database's completion-handler `write`, and writes the
-/// answer when the log's thread calls back: the same answer, headers, error bodies and
-/// request metrics as the routes.
+/// hops that cost more than a single-key write itself (`GET /health` takes ~48 µs of server CPU
+/// there; a PUT refused before the database ~35 µs here). This handler sits in the HTTP
+/// pipeline between the codec and Hummingbird's handlers, reads the request with the routes' own
+/// steps (`API.authorize`, `API.keyWrite`, `API.batch`), commits with the database's
+/// completion-handler `write`, and writes the answer when the log's thread calls back (for
+/// `durability=bucket`, when a task has seen the bucket confirm it): the same answer, headers,
+/// error bodies and request metrics as the routes.
 ///
 /// Answers stay in request order. A write is taken here only when nothing is waiting for
 /// Hummingbird's answer on the connection; while one of ours is committing, further reads are
-/// held (and bytes already read are kept) until its answer is written. `durability=bucket`,
-/// `Expect` and `Connection: close` requests go to the router, which has their waits and
-/// closing. On graceful shutdown the quiesce event is held until the write in progress is
-/// answered, so the connection closes after it.
-final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// held (and bytes already read are kept) until its answer is written. `Expect` and
+/// `Connection: close` requests go to the router, which has their handling. On graceful
+/// shutdown the quiesce event is held until the write in progress is answered, so the
+/// connection closes after it.
+final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -44,12 +45,19 @@ final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private struct Write {
+        enum Target {
+            case key(uri: URI, map: Substring, key: Substring)
+            case batch
+        }
+
         var method: HTTPRequest.Method
-        var uri: URI
-        var map: Substring
-        var key: Substring
+        var target: Target
         var authorization: String?
         var started: UInt64
+
+        var route: String {
+            if case .batch = target { "/v1/batch" } else { "/v1/maps/{map}/keys/{key}" }
+        }
     }
 
     private let api: API
@@ -137,35 +145,59 @@ final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The write a request head asks for, if this handler takes it.
     private static func write(_ head: HTTPRequest) -> Write? {
-        guard head.method == .put || head.method == .delete, let path = head.path, path.hasPrefix("/v1/maps/"),
-            head.headerFields[.expect] == nil, head.headerFields[.connection] != "close"
+        guard let path = head.path, path.hasPrefix("/v1/"), head.headerFields[.expect] == nil, head.headerFields[.connection] != "close"
         else { return nil }
-        let uri = URI(path)
-        let segments = uri.path.split(separator: "/", omittingEmptySubsequences: false)
-        guard segments.count == 6, segments[1] == "v1", segments[2] == "maps", segments[4] == "keys", !segments[3].isEmpty,
-            !segments[5].isEmpty, uri.queryParameters.get("durability") != "bucket"
-        else { return nil }
-        return Write(
-            method: head.method, uri: uri, map: segments[3], key: segments[5], authorization: head.headerFields[.authorization],
-            started: DispatchTime.now().uptimeNanoseconds)
+        let target: Write.Target
+        if head.method == .post, path == "/v1/batch" {
+            target = .batch
+        } else if head.method == .put || head.method == .delete {
+            let uri = URI(path)
+            let segments = uri.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard segments.count == 6, segments[1] == "v1", segments[2] == "maps", segments[4] == "keys", !segments[3].isEmpty,
+                !segments[5].isEmpty
+            else { return nil }
+            target = .key(uri: uri, map: segments[3], key: segments[5])
+        } else {
+            return nil
+        }
+        return Write(method: head.method, target: target, authorization: head.headerFields[.authorization], started: DispatchTime.now().uptimeNanoseconds)
     }
 
     private func commit(_ write: Write, body: ByteBuffer, tooLarge: Bool, context: ChannelHandlerContext) {
         shared.active(write.method).increment()
         do {
             if tooLarge { throw APIError(.contentTooLarge, "too_large", "the request body is larger than the limit") }
-            let map = try API.name(write.map, "map"), key = try API.name(write.key, "key")
-            try api.authorize(write.authorization, map: map, needs: .write)
-            let (op, durability) = try api.keyWrite(map: map, key: key, query: write.uri.queryParameters, body: write.method == .put ? body : nil)
+            let operations: [SedimentFormat.Operation], durability: API.Durability
+            switch write.target {
+            case .key(let uri, let rawMap, let rawKey):
+                let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
+                try api.authorize(write.authorization, map: map, needs: .write)
+                let (op, d) = try api.keyWrite(map: map, key: key, query: uri.queryParameters, body: write.method == .put ? body : nil)
+                (operations, durability) = ([op], d)
+            case .batch:
+                let principal = try api.authenticate(write.authorization)
+                (operations, durability) = try api.batch(try API.bytes(body), principal: principal)
+            }
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
-            try api.database.write([op], acknowledge: durability.acknowledgement) { [api] result in
-                let answer: Result<ByteBuffer, APIError> = result.map { ByteBuffer(string: JSON.text(.map(API.committed($0, durability))) + "\n") }
-                    .mapError(APIError.init)
-                if case .success = answer { api.counted([op]) }
+            let api = api
+            @Sendable func reply(_ answer: Result<[String: Value], APIError>) {
+                let text = answer.map { ByteBuffer(string: JSON.text(.map($0)) + "\n") }
                 loop.execute {
                     let (handler, context) = bound.value
-                    handler.answer(write, answer, context: context)
+                    handler.answer(write, text, context: context)
+                }
+            }
+            try api.database.write(operations, acknowledge: durability.acknowledgement) { result in
+                switch result {
+                case .failure(let error): reply(.failure(APIError(error)))
+                case .success(let result):
+                    api.counted(operations)
+                    guard durability == .bucket else { return reply(.success(API.committed(result, durability))) }
+                    // Up to a minute: a task waits, not this thread (the log's).
+                    Task {
+                        do { reply(.success(try await api.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
+                    }
                 }
             }
         } catch {
@@ -188,7 +220,7 @@ final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        shared.record(write.method, started: write.started, status: status)
+        shared.record(write.method, route: write.route, started: write.started, status: status)
         mode = .idle
         if let event = quiesce {
             quiesce = nil
@@ -212,7 +244,6 @@ final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// current second, and the router's request metrics (the labels of Hummingbird's
     /// `MetricsMiddleware`), so `/metrics` counts these requests like the others.
     final class Shared: Sendable {
-        static let route = "/v1/maps/{map}/keys/{key}"
         let serverName: String
         private let dates = Mutex<(second: Int, text: String)>((-1, ""))
         private let metrics = Mutex<[MetricKey: RequestMetrics]>([:])
@@ -220,6 +251,7 @@ final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         private struct MetricKey: Hashable {
             var method: HTTPRequest.Method
+            var route: String
             var status: Int
         }
 
@@ -231,7 +263,7 @@ final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         init(serverName: String) {
             self.serverName = serverName
-            activeMeters = Dictionary(uniqueKeysWithValues: [HTTPRequest.Method.put, .delete].map {
+            activeMeters = Dictionary(uniqueKeysWithValues: [HTTPRequest.Method.put, .delete, .post].map {
                 ($0, Meter(label: "http.server.active_requests", dimensions: [("http.request.method", $0.rawValue)]))
             })
         }
@@ -240,19 +272,19 @@ final class KeyWriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         /// Records an answered request as `MetricsMiddleware` does: counted; timed if it
         /// succeeded, counted as an error if not.
-        func record(_ method: HTTPRequest.Method, started: UInt64, status: HTTPResponse.Status) {
-            let key = MetricKey(method: method, status: status.code)
+        func record(_ method: HTTPRequest.Method, route: String, started: UInt64, status: HTTPResponse.Status) {
+            let key = MetricKey(method: method, route: route, status: status.code)
             let m = metrics.withLock { cache in
                 if let m = cache[key] { return m }
                 let dimensions = [
-                    ("http.route", Self.route), ("http.request.method", method.rawValue), ("http.response.status_code", String(status.code)),
+                    ("http.route", route), ("http.request.method", method.rawValue), ("http.response.status_code", String(status.code)),
                 ]
                 let m = RequestMetrics(
                     requests: Counter(label: "hb.requests", dimensions: dimensions),
                     duration: Metrics.Timer(label: "http.server.request.duration", dimensions: dimensions, preferredDisplayUnit: .seconds),
                     errors: Counter(
                         label: "hb.request.errors",
-                        dimensions: [("http.route", Self.route), ("http.request.method", method.rawValue), ("error.type", String(status.code))]))
+                        dimensions: [("http.route", route), ("http.request.method", method.rawValue), ("error.type", String(status.code))]))
                 cache[key] = m
                 return m
             }
