@@ -178,7 +178,7 @@ public struct API: Sendable {
         return Array(body.readableBytesView)
     }
 
-    // MARK: Single-key writes (these routes and the event loop's WriteHandler)
+    // MARK: Writes (these routes and the event loop's WriteHandler)
 
     /// The durability a write asks for (`durability`; `fsync` if absent).
     enum Durability: String {

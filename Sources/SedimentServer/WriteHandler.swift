@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// Hummingbird hands each request to a task and its answer back to the event loop: two thread
 /// hops that cost more than a single-key write itself (`GET /health` takes ~48 µs of server CPU
-/// there; a PUT refused before the database ~35 µs here). This handler sits in the HTTP
+/// there; a PUT refused before the database ~38 µs here). This handler sits in the HTTP
 /// pipeline between the codec and Hummingbird's handlers, reads the request with the routes' own
 /// steps (`API.authorize`, `API.keyWrite`, `API.batch`), commits with the database's
 /// completion-handler `write`, and writes the answer when the log's thread calls back (for
