@@ -86,7 +86,8 @@ for round in $(seq 1 "$REPEAT"); do
     R[redis_get]=$(rb -t get -c 16 -n 400000)
     stop_redis
 
-    ROUNDS+=("{\"put16\":${R[put16]},\"put64\":${R[put64]},\"refused16\":${R[refused16]},\"refused64\":${R[refused64]},\"putmem\":${R[putmem]},\"batch\":${R[batch]},\"get\":${R[get]},\"getasof\":${R[getasof]},\"health\":${R[health]},\"redis_set16\":${R[redis_set16]},\"redis_set64\":${R[redis_set64]},\"redis_pipe\":${R[redis_pipe]},\"redis_get\":${R[redis_get]}}")
+    # Every case's result under its name, as one JSON object.
+    ROUNDS+=("{$(for k in "${!R[@]}"; do printf '"%s":%s,' "$k" "${R[$k]}"; done | sed 's/,$//')}")
 done
 
 python3 - "$OUT" "${ROUNDS[@]}" <<'PY'

@@ -21,11 +21,23 @@ public enum EpochMillis {
         return "\(pad(t.year, 4))\(pad(t.month, 2))\(pad(t.day, 2))T\(pad(t.hour, 2))\(pad(t.minute, 2))\(pad(t.second, 2))Z"
     }
 
-    private static func utc(seconds: Int64) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+    /// `Fri, 27 Nov 2026 08:00:00 GMT`: HTTP's IMF-fixdate (RFC 9110), for the `Date` header.
+    public static func httpDate(seconds: Int64) -> String {
+        let t = utc(seconds: seconds)
+        let day = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][t.weekday]
+        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][t.month - 1]
+        return "\(day), \(pad(t.day, 2)) \(month) \(pad(t.year, 4)) \(pad(t.hour, 2)):\(pad(t.minute, 2)):\(pad(t.second, 2)) GMT"
+    }
+
+    /// The calendar fields in UTC (`weekday`: 0 is Sunday).
+    private static func utc(seconds: Int64) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, weekday: Int) {
         var t = time_t(seconds)
         var parts = tm()
         gmtime_r(&t, &parts)
-        return (Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+        return (
+            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec),
+            Int(parts.tm_wday)
+        )
     }
 
     private static func pad(_ v: Int, _ n: Int) -> String {

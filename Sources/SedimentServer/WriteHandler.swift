@@ -80,9 +80,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if case .committing = mode {
-            held.append(part)
-        } else if !held.isEmpty {
+        if isCommitting || !held.isEmpty {
             held.append(part)
         } else {
             handle(part, context: context)
@@ -245,7 +243,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// `MetricsMiddleware`), so `/metrics` counts these requests like the others.
     final class Shared: Sendable {
         let serverName: String
-        private let dates = Mutex<(second: Int, text: String)>((-1, ""))
+        private let dates = Mutex<(second: Int64, text: String)>((-1, ""))
         private let metrics = Mutex<[MetricKey: RequestMetrics]>([:])
         private let activeMeters: [HTTPRequest.Method: Meter]
 
@@ -297,16 +295,11 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             active(method).decrement()
         }
 
-        /// An IMF-fixdate (`Fri, 27 Nov 2026 08:00:00 GMT`), made once a second.
+        /// The `Date` header's value, made once a second.
         func date() -> String {
-            var now = time(nil)
+            let now = Int64(time(nil))
             return dates.withLock { cache in
-                if cache.second == now { return cache.text }
-                var parts = tm()
-                gmtime_r(&now, &parts)
-                var buffer = [CChar](repeating: 0, count: 40)
-                let n = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
-                cache = (now, String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                if cache.second != now { cache = (now, EpochMillis.httpDate(seconds: now)) }
                 return cache.text
             }
         }

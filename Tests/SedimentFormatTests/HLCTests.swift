@@ -229,4 +229,12 @@ private func hlc(_ millis: UInt64, _ counter: UInt32, _ nodeId: String = "n") ->
     func refuses(text: String) {
         #expect(EpochMillis.parse(text) == nil)
     }
+
+    @Test func formatsUTC() {
+        #expect(EpochMillis.format(1_795_694_400_250) == "2026-11-26T12:00:00.250Z")
+        #expect(EpochMillis.basicISO8601(seconds: 1_795_694_400) == "20261126T120000Z")
+        // RFC 9110's example, and a date of this project's.
+        #expect(EpochMillis.httpDate(seconds: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(EpochMillis.httpDate(seconds: 1_795_694_400) == "Thu, 26 Nov 2026 12:00:00 GMT")
+    }
 }
