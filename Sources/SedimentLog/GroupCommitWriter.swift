@@ -14,6 +14,12 @@ struct WriterStats: Sendable {
 /// LSNs and transaction times, encodes it as one or more blocks, writes them with one `pwrite`
 /// and publishes the new blocks to readers. Under `fsync` durability it hands the appenders to
 /// the `DurabilitySyncer` and goes on with the next group; otherwise it resumes them at once.
+///
+/// A caller that has gathered a group itself (the server's event loop, a group per pass over its
+/// connections) can commit it on its own thread with `commitHere`, without the hop to this
+/// thread and its wake-up. The writer's state (the active segment, LSNs, the clock) belongs to
+/// whoever holds `stateLock`: the thread while it works through a batch, or such a caller
+/// during its commit.
 final class GroupCommitWriter: @unchecked Sendable {
     /// What one append carries: new operations (given LSNs and tx times here) or records
     /// committed elsewhere that keep theirs (copying a log).
@@ -42,8 +48,12 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var queue: [Request] = []
     private var idle = false
     private var closed = false
+    /// Set by `commitHere` when the thread's next timed work may have changed.
+    private var poked = false
 
-    // Owned by the writer thread.
+    // Guarded by `stateLock`: held by the writer thread while it works, or by `commitHere`.
+    private let stateLock = ConditionLock()
+    private var isFinished = false
     private let configuration: LogConfiguration
     private let catalog: SegmentCatalog
     private let sealer: SegmentSealingQueue
@@ -111,19 +121,23 @@ final class GroupCommitWriter: @unchecked Sendable {
         var batch: [Request] = []
         batch.reserveCapacity(1024)
         while true {
+            let timeout = stateLock.withLock { nextTimedWork() }
             lock.lock()
-            if queue.isEmpty {
+            if queue.isEmpty && !poked {
                 idle = true
-                if let timeout = nextTimedWork() {
+                if let timeout {
                     if timeout > 0 { lock.wait(nanoseconds: timeout) }
                 } else {
                     lock.wait()
                 }
                 idle = false
             }
+            poked = false
             swap(&batch, &queue)
             lock.unlock()
 
+            stateLock.lock()
+            defer { stateLock.unlock() }
             // Timed work first: an overdue roll happens before the new group lands in an old segment.
             timedWork()
             var closeRequest: (Bool, UnsafeContinuation<AppendResult, any Error>)?
@@ -133,17 +147,17 @@ final class GroupCommitWriter: @unchecked Sendable {
                 switch request {
                 case .append(let pending): appends.append(pending)
                 case .roll(let c):
-                    commit(appends)
+                    deliver(commit(appends))
                     appends.removeAll(keepingCapacity: true)
                     do { try roll() ; c.resume(returning: emptyResult()) } catch { c.resume(throwing: error) }
                 case .sync(let c):
-                    commit(appends)
+                    deliver(commit(appends))
                     appends.removeAll(keepingCapacity: true)
                     do { try syncForRequest() ; c.resume(returning: emptyResult()) } catch { c.resume(throwing: error) }
                 case .close(let seal, let c): closeRequest = (seal, c)
                 }
             }
-            commit(appends)
+            deliver(commit(appends))
             batch.removeAll(keepingCapacity: true)
 
             if let (seal, c) = closeRequest {
@@ -197,12 +211,66 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    private func commit(_ requested: [Pending]) {
-        guard !requested.isEmpty else { return }
+    /// What a committed group leaves to do: appenders to answer now and, under `fsync`
+    /// durability, those that wait until `file` is synced through `lastLSN`.
+    struct Committed {
+        var answerNow: [DurabilitySyncer.Waiter] = []
+        var sync: (file: POSIXFile, lastLSN: LSN, waiters: [DurabilitySyncer.Waiter])?
+
+        /// Hands the sync to the syncer, while the writer's state is held (so a close, which
+        /// stops the syncer, comes after).
+        func submitSync(to syncer: DurabilitySyncer) {
+            if let s = sync { syncer.submit(file: s.file, lastLSN: s.lastLSN, waiters: s.waiters) }
+        }
+
+        func answer() {
+            for w in answerNow { w.reply.resume(returning: w.result) }
+        }
+    }
+
+    /// Commits a group gathered by the caller on the caller's thread, as the writer thread would
+    /// (waiting for it if it is busy): no handoff to the thread and back. Appenders that asked
+    /// to be answered once written are answered here; under `fsync` durability the others are
+    /// answered by the syncer, as the thread's groups are.
+    func commitHere(_ appends: [Pending]) {
+        stateLock.lock()
+        if isFinished {
+            stateLock.unlock()
+            for a in appends { a.reply.resume(throwing: LogError(.closed, "the log is closed")) }
+            return
+        }
+        // As on the thread: an overdue roll happens before the group lands in an old segment.
+        timedWork()
+        let untimed = nextTimedWork() == nil
+        let committed = commit(appends)
+        committed.submitSync(to: syncer)
+        // The thread may be asleep with nothing timed, and an interval sync or an age roll is now due.
+        let wake = untimed && nextTimedWork() != nil
+        stateLock.unlock()
+        if wake {
+            let idle = lock.withLock {
+                poked = true
+                return self.idle
+            }
+            if idle { lock.signal() }
+        }
+        committed.answer()
+    }
+
+    /// The thread's way: answers at once, and hands the sync to the syncer.
+    private func deliver(_ committed: Committed) {
+        committed.submitSync(to: syncer)
+        committed.answer()
+    }
+
+    /// Gives the group LSNs and tx times, writes it and shows it to readers; returns whom to
+    /// answer (appenders refused or failed are answered here).
+    private func commit(_ requested: [Pending]) -> Committed {
+        guard !requested.isEmpty else { return Committed() }
         if failure == nil, let error = syncer.error { fail(error) }
         if let failure {
             for a in requested { a.reply.resume(throwing: failure) }
-            return
+            return Committed()
         }
         // Copied records must continue the log exactly; a request that does not is refused alone.
         var appends = requested
@@ -235,7 +303,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     appends.append(a)
                 }
             }
-            guard !appends.isEmpty else { return }
+            guard !appends.isEmpty else { return Committed() }
         }
         out.bytes.removeAll(keepingCapacity: true)
         scratch.bytes.removeAll(keepingCapacity: true)
@@ -307,7 +375,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         } catch {
             fail(error)
             for a in appends { a.reply.resume(throwing: failure!) }
-            return
+            return Committed()
         }
         active.blocks.append(contentsOf: newBlocks)
         let written = nextLSN - 1
@@ -317,21 +385,23 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         // Views see the group before anyone is acknowledged, so an acknowledged append is readable.
         onCommit?(committed)
+        var outcome = Committed()
         if configuration.durability == .fsync {
-            // Acknowledged by the syncer once fdatasync covers them (those that asked to be
-            // answered once written, now); meanwhile the next group. The group is synced either way.
+            // Acknowledged once fdatasync covers them (those that asked to be answered once
+            // written, now); meanwhile the next group. The group is synced either way.
             var waiters: [DurabilitySyncer.Waiter] = []
             for (append, result) in zip(appends, results) {
-                if append.ackOnWrite { append.reply.resume(returning: result) } else { waiters.append((append.reply, result)) }
+                if append.ackOnWrite { outcome.answerNow.append((append.reply, result)) } else { waiters.append((append.reply, result)) }
             }
-            syncer.submit(file: activeFile, lastLSN: written, waiters: waiters)
+            outcome.sync = (activeFile, written, waiters)
         } else {
-            for (append, result) in zip(appends, results) { append.reply.resume(returning: result) }
+            outcome.answerNow = zip(appends, results).map { ($0.reply, $1) }
         }
 
         if activeEnd >= configuration.maxSegmentBytes {
             do { try roll() } catch { fail(error) }
         }
+        return outcome
     }
 
     /// Syncs the active segment on this thread (interval durability, rolls, close).
@@ -369,6 +439,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func finish(sealActive: Bool) throws(LogError) {
+        isFinished = true
         if configuration.durability == .fsync { syncer.stop() }
         if failure == nil, let error = syncer.error { fail(error) }
         if let failure { throw failure }

@@ -16,10 +16,10 @@ import Synchronization
 /// hops that cost more than a single-key write itself (`GET /health` takes ~48 µs of server CPU
 /// there; a PUT refused before the database ~38 µs here). This handler sits in the HTTP
 /// pipeline between the codec and Hummingbird's handlers, reads the request with the routes' own
-/// steps (`API.authorize`, `API.keyWrite`, `API.batch`), commits with the database's
-/// completion-handler `write`, and writes the answer when the log's thread calls back (for
-/// `durability=bucket`, when a task has seen the bucket confirm it): the same answer, headers,
-/// error bodies and request metrics as the routes.
+/// steps (`API.authorize`, `API.keyWrite`, `API.batch`), commits in its event loop's group
+/// (`LoopWriteGroup`: the loop's writes of one pass, written on the loop), and writes the answer
+/// when the write is acknowledged (for `durability=bucket`, when a task has seen the bucket
+/// confirm it): the same answer, headers, error bodies and request metrics as the routes.
 ///
 /// Answers stay in request order. A write is taken here only when nothing is waiting for
 /// Hummingbird's answer on the connection; while one of ours is committing, further reads are
@@ -70,6 +70,8 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     private var quiesce: Any?
     private var quiescing = false
+    /// The commit group of this connection's event loop (looked up on the first write).
+    private var loopGroup: LoopWriteGroup?
 
     init(api: API, shared: Shared) {
         self.api = api
@@ -181,26 +183,34 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let api = api
             @Sendable func reply(_ answer: Result<[String: Value], APIError>) {
                 let text = answer.map { ByteBuffer(string: JSON.text(.map($0)) + "\n") }
-                loop.execute {
+                @Sendable func send() {
                     let (handler, context) = bound.value
                     handler.answer(write, text, context: context)
                 }
+                if loop.inEventLoop { send() } else { loop.execute { send() } }
             }
-            try api.database.write(operations, acknowledge: durability.acknowledgement) { result in
+            group(context).add(.init(operations, acknowledge: durability.acknowledgement) { result in
                 switch result {
                 case .failure(let error): reply(.failure(APIError(error)))
                 case .success(let result):
                     api.counted(operations)
                     guard durability == .bucket else { return reply(.success(API.committed(result, durability))) }
-                    // Up to a minute: a task waits, not this thread (the log's).
+                    // Up to a minute: a task waits, not this thread.
                     Task {
                         do { reply(.success(try await api.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
                     }
                 }
-            }
+            })
         } catch {
             answer(write, .failure(APIError.wrap(error)), context: context)
         }
+    }
+
+    private func group(_ context: ChannelHandlerContext) -> LoopWriteGroup {
+        if let loopGroup { return loopGroup }
+        let g = shared.group(for: context.eventLoop, database: api.database)
+        loopGroup = g
+        return g
     }
 
     private func answer(_ write: Write, _ answer: Result<ByteBuffer, APIError>, context: ChannelHandlerContext) {
@@ -246,6 +256,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         private let dates = Mutex<(second: Int64, text: String)>((-1, ""))
         private let metrics = Mutex<[MetricKey: RequestMetrics]>([:])
         private let activeMeters: [HTTPRequest.Method: Meter]
+        private let groups = Mutex<[ObjectIdentifier: LoopWriteGroup]>([:])
 
         private struct MetricKey: Hashable {
             var method: HTTPRequest.Method
@@ -267,6 +278,16 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         func active(_ method: HTTPRequest.Method) -> Meter { activeMeters[method]! }
+
+        /// The commit group of an event loop: one per loop, shared by its connections.
+        func group(for loop: any EventLoop, database: Database) -> LoopWriteGroup {
+            groups.withLock { groups in
+                if let g = groups[ObjectIdentifier(loop)] { return g }
+                let g = LoopWriteGroup(loop: loop, database: database)
+                groups[ObjectIdentifier(loop)] = g
+                return g
+            }
+        }
 
         /// Records an answered request as `MetricsMiddleware` does: counted; timed if it
         /// succeeded, counted as an error if not.

@@ -2,6 +2,7 @@ import Logging
 import SedimentFormat
 import SedimentLog
 import SedimentTesting
+import Synchronization
 
 /// A logger that drops everything (tests never bootstrap the global logging system).
 let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -46,4 +47,35 @@ func appendPuts(_ log: SegmentedLog, count: Int, prefix: String = "k", valueSize
         for try await part in group { for (lsn, key) in part { all[lsn] = key } }
         return all
     }
+}
+
+/// What `appendHere` gave one append: its result, and the log's durable LSN when it was answered.
+struct HereAnswer: Sendable {
+    var result: Result<AppendResult, LogError>
+    var durableAtAnswer: LSN
+}
+
+/// Commits `groups` (one append each) with `appendHere` on the calling thread; returns each
+/// append's answer, in order, once all have come.
+func appendHere(
+    _ log: SegmentedLog, _ groups: [[Operation]], acknowledge: SegmentedLog.Acknowledgement = .durable
+) async -> [HereAnswer] {
+    final class Answers: Sendable {
+        let slots: Mutex<[HereAnswer?]>
+        init(_ n: Int) { slots = Mutex(Array(repeating: nil, count: n)) }
+    }
+    let answers = Answers(groups.count)
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        log.appendHere(groups.enumerated().map { i, operations in
+            SegmentedLog.GroupedAppend(operations, acknowledge: acknowledge) { result in
+                let answer = HereAnswer(result: result, durableAtAnswer: log.durableLSN)
+                let complete = answers.slots.withLock { slots in
+                    slots[i] = answer
+                    return !slots.contains { $0 == nil }
+                }
+                if complete { done.resume() }
+            }
+        })
+    }
+    return answers.slots.withLock { $0.map { $0! } }
 }

@@ -86,6 +86,23 @@ import Testing
         }
     }
 
+    /// Groups committed on the caller's thread roll an overdue segment first, as the writer
+    /// thread does.
+    @Test func groupsCommittedHereRollByAge() async throws {
+        try await withTemporaryDirectory { dir in
+            let clock = MockWallClock()
+            var config = configuration(dir, clock: clock)
+            config.maxSegmentAgeMillis = 60_000
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            _ = try await appendHere(log, [[SampleOperations.put(key: "a")]])[0].result.get()
+            #expect(log.segmentSummaries.count == 1)
+            clock.advance(by: 61_000)
+            _ = try await appendHere(log, [[SampleOperations.put(key: "b")]])[0].result.get()
+            #expect(log.segmentSummaries.count == 2)
+            try await log.close()
+        }
+    }
+
     @Test func largeBatchesSplitIntoBlocksAndCursorFollowsNewWrites() async throws {
         try await withTemporaryDirectory { dir in
             var config = configuration(dir)
@@ -169,6 +186,68 @@ import Testing
         }
     }
 
+    /// Groups committed on the caller's thread (`appendHere`, the server's event loops) share the
+    /// log with the writer thread's groups: dense LSNs in each group's order, durable ones
+    /// answered once fdatasync covers them, `.written` ones at once, an invalid append refused
+    /// alone, and `.closed` after close.
+    @Test func groupsCommittedHereShareTheLogWithTheWritersGroups() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.durability = .fsync
+            config.maxSegmentBytes = 32 << 10  // rolls while both paths write
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            // Key → LSN of every acknowledged append: 4 callers committing groups of 8 here, and
+            // task appends through the writer thread at the same time.
+            let acked = try await withThrowingTaskGroup(of: [(String, LSN)].self) { group in
+                for caller in 0..<4 {
+                    group.addTask {
+                        var acked: [(String, LSN)] = []
+                        for round in 0..<25 {
+                            let keys = (0..<8).map { "h\(caller)-\(round)-\($0)" }
+                            let durable = !round.isMultiple(of: 5)
+                            let answers = await appendHere(
+                                log, keys.map { [SampleOperations.put(key: $0, valueSize: 200)] },
+                                acknowledge: durable ? .durable : .written)
+                            let results = try answers.map { try $0.result.get() }
+                            for (a, b) in zip(results, results.dropFirst()) {
+                                #expect(b.firstLSN == a.lastLSN + 1, "a group's appends are consecutive")
+                            }
+                            if durable {
+                                for (answer, r) in zip(answers, results) {
+                                    #expect(answer.durableAtAnswer >= r.lastLSN, "answered before fdatasync covered it")
+                                }
+                            }
+                            acked += zip(keys, results.map(\.firstLSN))
+                        }
+                        return acked
+                    }
+                }
+                group.addTask { try await appendPuts(log, count: 200, prefix: "t", valueSize: 200).map { ($1, $0) } }
+                return try await group.reduce(into: [String: LSN]()) { all, acked in
+                    for (key, lsn) in acked { all[key] = lsn }
+                }
+            }
+            #expect(acked.count == 4 * 25 * 8 + 200)
+            let records = try readAll(log)
+            #expect(records.map(\.lsn) == Array(1...LSN(acked.count)))
+            #expect(records.allSatisfy { acked[$0.operation.key] == $0.lsn })
+            #expect(log.segmentSummaries.count > 2)
+
+            let bad = Operation(map: "m", key: "k", kind: .put, value: nil, timestamp: HLCTimestamp(millis: 1, counter: 0, nodeId: "n"))
+            let mixed = await appendHere(log, [[SampleOperations.put(key: "ok1")], [bad], [SampleOperations.put(key: "ok2")]])
+            #expect(throws: LogError.self) { try mixed[1].result.get() }
+            #expect(try mixed[2].result.get().firstLSN == mixed[0].result.get().lastLSN + 1)
+
+            try await log.close()
+            let late = await appendHere(log, [[SampleOperations.put(key: "late")]])
+            guard case .failure(let error) = late[0].result else { Issue.record("an append after close was taken"); return }
+            #expect(error.code == .closed)
+            let reopened = try SegmentedLog.open(config, logger: quietLogger)
+            #expect(try readAll(reopened).count == acked.count + 2)
+            try await reopened.close()
+        }
+    }
+
     @Test func aSecondOpenOfTheSameDirectoryIsRefused() async throws {
         try await withTemporaryDirectory { dir in
             let log = try SegmentedLog.open(configuration(dir), logger: quietLogger)
@@ -190,6 +269,23 @@ import Testing
             let deadline = ContinuousClock.now + .seconds(10)
             while log.durableLSN < r.lastLSN && ContinuousClock.now < deadline { await Task.yield() }
             #expect(log.durableLSN == r.lastLSN)
+            try await log.close()
+        }
+    }
+
+    /// The writer thread, asleep with nothing timed, is woken to sync a group committed on
+    /// another thread within the interval.
+    @Test func intervalDurabilitySyncsGroupsCommittedHere() async throws {
+        try await withTemporaryDirectory { dir in
+            var config = configuration(dir)
+            config.durability = .interval(milliseconds: 5)
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            // After each sync the thread sleeps with nothing timed, so later rounds find it asleep.
+            for round in 0..<5 {
+                let r = try await appendHere(log, [[SampleOperations.put(key: "a\(round)")]])[0].result.get()
+                await waitUntil(timeout: .seconds(5)) { log.durableLSN >= r.lastLSN }
+                #expect(log.durableLSN == r.lastLSN)
+            }
             try await log.close()
         }
     }
