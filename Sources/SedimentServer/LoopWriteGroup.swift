@@ -21,9 +21,20 @@ final class LoopWriteGroup: @unchecked Sendable {
         self.database = database
     }
 
-    /// Adds a write to this pass's group (on the loop); its completion runs on the loop.
+    /// Writes of more operations go to the log's writer thread, where encoding and applying them
+    /// overlaps this loop's reading (batches of 100 here: −10 to −20% requests/s).
+    static let maxOperationsHere = 8
+
+    /// Adds a write to this pass's group (on the loop), or hands a large one to the log's
+    /// writer thread; its completion runs on the loop or on one of the log's threads.
     func add(_ write: Database.GroupedWrite) {
         loop.preconditionInEventLoop()
+        guard write.operations.count <= Self.maxOperationsHere else {
+            do { try database.write(write.operations, acknowledge: write.acknowledge, completion: write.completion) } catch {
+                write.completion(.failure(error))
+            }
+            return
+        }
         writes.append(write)
         if writes.count == 1 { loop.execute { self.commit() } }
     }
