@@ -5,7 +5,8 @@ import SedimentEngine
 /// on the loop once the pass is over (a task queued on the loop runs after the I/O it is
 /// handling): one `pwrite` for the pass, on this thread, with no hop to the log's writer thread
 /// (`Database.writeHere`). Durable writes are answered when the syncer's `fdatasync` covers
-/// them; `durability=memory` ones at once, here.
+/// them; `durability=memory` ones at once, here. Writes of more than `maxOperationsHere`
+/// operations (batches) go to the writer thread as before.
 ///
 /// Syncing here too, as a single-threaded server does, was measured and dropped: the two loops'
 /// `fdatasync`s on one file queue behind each other, and a loop blocked in one reads nothing
@@ -22,7 +23,7 @@ final class LoopWriteGroup: @unchecked Sendable {
     }
 
     /// Writes of more operations go to the log's writer thread, where encoding and applying them
-    /// overlaps this loop's reading (batches of 100 here: −10 to −20% requests/s).
+    /// overlaps this loop's reading (batches of 100 committed here: −3 to −23% requests/s).
     static let maxOperationsHere = 8
 
     /// Adds a write to this pass's group (on the loop), or hands a large one to the log's
