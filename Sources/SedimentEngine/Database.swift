@@ -341,27 +341,14 @@ public final class Database: Sendable {
     }
 
     /// One write of a group committed on its caller's thread (`writeHere`).
-    public struct GroupedWrite: Sendable {
-        public var operations: [Operation]
-        public var acknowledge: SegmentedLog.Acknowledgement
-        public var completion: @Sendable (Result<AppendResult, EngineError>) -> Void
-
-        public init(
-            _ operations: [Operation], acknowledge: SegmentedLog.Acknowledgement = .durable,
-            completion: @escaping @Sendable (Result<AppendResult, EngineError>) -> Void
-        ) {
-            self.operations = operations
-            self.acknowledge = acknowledge
-            self.completion = completion
-        }
-    }
+    public typealias GroupedWrite = SegmentedLog.GroupedAppend<EngineError>
 
     /// Commits writes gathered by the caller (the server's event loop, one pass over its
     /// connections) as one group on the calling thread; see `SegmentedLog.appendHere`. Each
     /// write's `completion` gets what `write` would return, where `appendHere`'s would run (a
     /// refused write's at once, here).
     public func writeHere(_ writes: [GroupedWrite]) {
-        var admitted: [SegmentedLog.GroupedAppend] = []
+        var admitted: [SegmentedLog.GroupedAppend<LogError>] = []
         admitted.reserveCapacity(writes.count)
         for w in writes {
             do throws(EngineError) {

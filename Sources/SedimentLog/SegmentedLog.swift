@@ -317,15 +317,16 @@ public final class SegmentedLog: Sendable {
         writer.enqueue(.append(.init(payload: .operations(operations), reply: .callback(completion), ackOnWrite: acknowledge == .written)))
     }
 
-    /// One append of a group that its caller commits on its own thread (`appendHere`).
-    public struct GroupedAppend: Sendable {
+    /// One append of a group that its caller commits on its own thread (`appendHere`), answered
+    /// with `Failure` (the log's `LogError`; the engine's `writeHere` uses its own error).
+    public struct GroupedAppend<Failure: Error>: Sendable {
         public var operations: [Operation]
         public var acknowledge: Acknowledgement
-        public var completion: @Sendable (Result<AppendResult, LogError>) -> Void
+        public var completion: @Sendable (Result<AppendResult, Failure>) -> Void
 
         public init(
             _ operations: [Operation], acknowledge: Acknowledgement = .durable,
-            completion: @escaping @Sendable (Result<AppendResult, LogError>) -> Void
+            completion: @escaping @Sendable (Result<AppendResult, Failure>) -> Void
         ) {
             self.operations = operations
             self.acknowledge = acknowledge
@@ -342,7 +343,7 @@ public final class SegmentedLog: Sendable {
     ///
     /// For a server's event loop that gathers the writes of one pass over its connections (see
     /// BENCHMARKS.md, "Server": −7 to −12% CPU per durable PUT against the writer thread's hop).
-    public func appendHere(_ appends: [GroupedAppend]) {
+    public func appendHere(_ appends: [GroupedAppend<LogError>]) {
         var pending: [GroupCommitWriter.Pending] = []
         pending.reserveCapacity(appends.count)
         for a in appends {

@@ -67,7 +67,7 @@ public enum Server {
         let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub)
         api.register(router)
         let serverName = "sediment"
-        let shared = WriteHandler.Shared(serverName: serverName)
+        let shared = WriteHandler.Shared(serverName: serverName, database: database)
         let app = Application(
             router: router,
             server: SyncTransports.webSocket(

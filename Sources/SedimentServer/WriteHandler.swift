@@ -208,7 +208,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func group(_ context: ChannelHandlerContext) -> LoopWriteGroup {
         if let loopGroup { return loopGroup }
-        let g = shared.group(for: context.eventLoop, database: api.database)
+        let g = shared.group(for: context.eventLoop)
         loopGroup = g
         return g
     }
@@ -248,11 +248,12 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if case .committing = mode { true } else { false }
     }
 
-    /// What the handlers of all connections share: the server's name, the `Date` header of the
-    /// current second, and the router's request metrics (the labels of Hummingbird's
+    /// What the handlers of all connections share: the server's name, each event loop's commit
+    /// group, the `Date` header of the current second, and the router's request metrics (the labels of Hummingbird's
     /// `MetricsMiddleware`), so `/metrics` counts these requests like the others.
     final class Shared: Sendable {
         let serverName: String
+        private let database: Database
         private let dates = Mutex<(second: Int64, text: String)>((-1, ""))
         private let metrics = Mutex<[MetricKey: RequestMetrics]>([:])
         private let activeMeters: [HTTPRequest.Method: Meter]
@@ -270,8 +271,9 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             var errors: Counter
         }
 
-        init(serverName: String) {
+        init(serverName: String, database: Database) {
             self.serverName = serverName
+            self.database = database
             activeMeters = Dictionary(uniqueKeysWithValues: [HTTPRequest.Method.put, .delete, .post].map {
                 ($0, Meter(label: "http.server.active_requests", dimensions: [("http.request.method", $0.rawValue)]))
             })
@@ -280,7 +282,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         func active(_ method: HTTPRequest.Method) -> Meter { activeMeters[method]! }
 
         /// The commit group of an event loop: one per loop, shared by its connections.
-        func group(for loop: any EventLoop, database: Database) -> LoopWriteGroup {
+        func group(for loop: any EventLoop) -> LoopWriteGroup {
             groups.withLock { groups in
                 if let g = groups[ObjectIdentifier(loop)] { return g }
                 let g = LoopWriteGroup(loop: loop, database: database)

@@ -67,7 +67,7 @@ func appendHere(
     let answers = Answers(groups.count)
     await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
         log.appendHere(groups.enumerated().map { i, operations in
-            SegmentedLog.GroupedAppend(operations, acknowledge: acknowledge) { result in
+            SegmentedLog.GroupedAppend<LogError>(operations, acknowledge: acknowledge) { result in
                 let answer = HereAnswer(result: result, durableAtAnswer: log.durableLSN)
                 let complete = answers.slots.withLock { slots in
                     slots[i] = answer

@@ -69,36 +69,29 @@ import Testing
         }
     }
 
-    @Test func rollsByAgeWithAMockClock() async throws {
+    /// An overdue segment rolls before the next group lands in it, whether the writer thread
+    /// commits the group or its caller does (`appendHere`).
+    @Test(arguments: [false, true])
+    func rollsByAgeWithAMockClock(committedHere: Bool) async throws {
         try await withTemporaryDirectory { dir in
             let clock = MockWallClock()
             var config = configuration(dir, clock: clock)
             config.maxSegmentAgeMillis = 60_000
             let log = try SegmentedLog.open(config, logger: quietLogger)
-            _ = try await log.append(SampleOperations.put(key: "a"))
+            func put(_ key: String) async throws {
+                if committedHere {
+                    _ = try await appendHere(log, [[SampleOperations.put(key: key)]])[0].result.get()
+                } else {
+                    _ = try await log.append(SampleOperations.put(key: key))
+                }
+            }
+            try await put("a")
             #expect(log.segmentSummaries.count == 1)
             clock.advance(by: 61_000)
-            _ = try await log.append(SampleOperations.put(key: "b"))
+            try await put("b")
             #expect(log.segmentSummaries.count == 2)
             try await log.waitForSealing()
             #expect(log.segmentSummaries.first?.sealed == true)
-            try await log.close()
-        }
-    }
-
-    /// Groups committed on the caller's thread roll an overdue segment first, as the writer
-    /// thread does.
-    @Test func groupsCommittedHereRollByAge() async throws {
-        try await withTemporaryDirectory { dir in
-            let clock = MockWallClock()
-            var config = configuration(dir, clock: clock)
-            config.maxSegmentAgeMillis = 60_000
-            let log = try SegmentedLog.open(config, logger: quietLogger)
-            _ = try await appendHere(log, [[SampleOperations.put(key: "a")]])[0].result.get()
-            #expect(log.segmentSummaries.count == 1)
-            clock.advance(by: 61_000)
-            _ = try await appendHere(log, [[SampleOperations.put(key: "b")]])[0].result.get()
-            #expect(log.segmentSummaries.count == 2)
             try await log.close()
         }
     }
