@@ -134,7 +134,10 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if case .committing = mode {
+        // While a write commits, one more read goes on, so that a client waiting for the answer
+        // costs no change of the socket's epoll interest (two `epoll_ctl`s per request). If
+        // that read brought parts, they wait in `held` and reading stops until the answer.
+        if isCommitting, !held.isEmpty {
             readHeld = true
         } else {
             context.read()
