@@ -229,6 +229,12 @@ public struct API: Sendable {
         ]
     }
 
+    /// `committed`'s JSON text as `JSON.text` prints it (keys sorted), written directly: the
+    /// answer of every write the event loop takes.
+    static func committedText(_ result: AppendResult, _ durability: Durability) -> String {
+        #"{"durability":"\#(durability.rawValue)","firstLsn":\#(result.firstLSN),"lsn":\#(result.lastLSN),"txTime":"\#(txText(result.lastTxTime))"}"#
+    }
+
     /// RFC 3339 or epoch milliseconds.
     static func time(_ text: String?, _ name: String) throws -> Int64? {
         guard let text else { return nil }

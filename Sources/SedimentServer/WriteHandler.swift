@@ -217,8 +217,14 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
             let api = api
-            @Sendable func reply(_ answer: Result<[String: Value], APIError>) {
-                let text = answer.map { ByteBuffer(string: JSON.text(.map($0)) + "\n") }
+            @Sendable func reply(_ answer: Result<String, APIError>) {
+                let text = answer.map { text in
+                    var buffer = ByteBuffer()
+                    buffer.reserveCapacity(text.utf8.count + 1)
+                    buffer.writeString(text)
+                    buffer.writeInteger(UInt8(ascii: "\n"))
+                    return buffer
+                }
                 @Sendable func send() {
                     let (handler, context) = bound.value
                     handler.answer(write, text, context: context)
@@ -230,10 +236,10 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 case .failure(let error): reply(.failure(APIError(error)))
                 case .success(let result):
                     api.counted(operations)
-                    guard durability == .bucket else { return reply(.success(API.committed(result, durability))) }
+                    guard durability == .bucket else { return reply(.success(API.committedText(result, durability))) }
                     // Up to a minute: a task waits, not this thread.
                     Task {
-                        do { reply(.success(try await api.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
+                        do { reply(.success(JSON.text(.map(try await api.inBucket(result, durability))))) } catch { reply(.failure(APIError.wrap(error))) }
                     }
                 }
             })

@@ -232,6 +232,9 @@ private func hlc(_ millis: UInt64, _ counter: UInt32, _ nodeId: String = "n") ->
 
     @Test func formatsUTC() {
         #expect(EpochMillis.format(1_795_694_400_250) == "2026-11-26T12:00:00.250Z")
+        #expect(EpochMillis.format(0) == "1970-01-01T00:00:00.000Z")
+        #expect(EpochMillis.format(253_402_300_799_999) == "9999-12-31T23:59:59.999Z")
+        #expect(EpochMillis.format(253_402_300_800_001) == "10000-01-01T00:00:00.001Z")
         #expect(EpochMillis.basicISO8601(seconds: 1_795_694_400) == "20261126T120000Z")
         // RFC 9110's example, and a date of this project's.
         #expect(EpochMillis.httpDate(seconds: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
