@@ -477,6 +477,23 @@ public final class Database: Sendable {
         return try live(store.views.withLock { $0.get(map, key, asOf: asOf, validAt: validAt) }, asOf: asOf, validAt: validAt)
     }
 
+    /// What memory alone says of `record`.
+    public enum MemoryRead: Sendable {
+        /// `record`'s answer.
+        case found(Version?)
+        /// The version or its value has to be read back from the log (a local segment or the
+        /// bucket): ask `record`.
+        case needsLog
+    }
+
+    /// `record`, without reading the log: for callers that must not wait for I/O.
+    public func recordInMemory(_ map: String, _ key: String, at point: ReadPoint = .now) -> MemoryRead {
+        let (asOf, validAt) = resolve(point)
+        guard case .found(let winner) = store.views.withLock({ $0.get(map, key, asOf: asOf, validAt: validAt) }) else { return .needsLog }
+        guard let live = KeyHistory.live(winner, validAt: validAt) else { return .found(nil) }
+        return live.isEvicted && live.value == nil ? .needsLog : .found(live)
+    }
+
     /// Live rows of a map at the point, values in hand, in no particular order; with `removed`,
     /// every key's winner, tombstones included.
     private func liveRows(

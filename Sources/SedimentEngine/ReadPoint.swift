@@ -23,7 +23,11 @@ public struct ReadPoint: Sendable, Hashable, CustomStringConvertible {
         ReadPoint(asOf: TxTime(millis: millis, counter: .max), validAt: validAt)
     }
 
+    /// `asOf 2026-11-26T12:00:00.250Z, validAt now`: the times as RFC 3339 (a transaction time
+    /// inside a millisecond adds its counter, `#3`).
     public var description: String {
-        "asOf \(asOf.map { "\($0)" } ?? "now"), validAt \(validAt.map { "\($0)" } ?? "now")"
+        let tx = asOf.map { EpochMillis.format($0.millis) + ($0.counter == .max ? "" : "#\($0.counter)") } ?? "now"
+        let valid = validAt.map { $0 >= 0 ? EpochMillis.format(UInt64($0)) : "\($0) ms" } ?? "now"
+        return "asOf \(tx), validAt \(valid)"
     }
 }

@@ -71,19 +71,12 @@ public struct API: Sendable {
             let (op, durability) = try self.keyWrite(map: map, key: key, query: request.uri.queryParameters, body: nil)
             return try await self.commit([op], durability: durability)
         }
+        // The event loop answers reads that memory can (WriteHandler); this route takes the rest.
         router.get("/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
-            let q = request.uri.queryParameters
-            let point = try self.readPoint(asOf: q.get("asOf"), validAt: q.get("validAt"))
-            self.metrics.count("get")
-            guard let version = try self.database.record(map, key, at: point) else {
-                throw APIError.notFound("\(map)/\(key) has no value at \(point)")
-            }
-            var out = Self.versionJSON(version)
-            out["map"] = .string(map)
-            out["key"] = .string(key)
-            return json(out)
+            let point = try self.readPoint(request.uri.queryParameters)
+            return json(try self.keyRead(map, key, at: point, try self.database.record(map, key, at: point)))
         }
         router.get("/v1/maps/:map/keys/:key/history") { request, context in
             let (map, key) = try self.mapAndKey(context)
@@ -248,6 +241,20 @@ public struct API: Sendable {
         guard let text else { return nil }
         guard let n = UInt64(text) else { throw APIError.badRequest("\(name) must be a whole number of milliseconds, not \(text)") }
         return n
+    }
+
+    /// A key read's answer: the version, with its map and key; 404 if there is none.
+    func keyRead(_ map: String, _ key: String, at point: ReadPoint, _ version: Version?) throws -> [String: Value] {
+        metrics.count("get")
+        guard let version else { throw APIError.notFound("\(map)/\(key) has no value at \(point)") }
+        var out = Self.versionJSON(version)
+        out["map"] = .string(map)
+        out["key"] = .string(key)
+        return out
+    }
+
+    func readPoint(_ query: Parameters) throws -> ReadPoint {
+        try readPoint(asOf: query.get("asOf"), validAt: query.get("validAt"))
     }
 
     func readPoint(asOf: String?, validAt: String?) throws -> ReadPoint {

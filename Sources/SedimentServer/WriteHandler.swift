@@ -27,9 +27,9 @@ import Synchronization
 /// confirm it): the same answer, headers, error bodies and request metrics as the routes.
 ///
 /// Answers stay in request order. A write is taken here only when nothing is waiting for
-/// Hummingbird's answer on the connection; while one of ours is committing, further reads are
-/// held (and bytes already read are kept) until its answer is written. `Expect` and
-/// `Connection: close` requests go to the router, which has their handling. On graceful
+/// Hummingbird's answer on the connection; while one of ours is committing, what arrives is
+/// kept, and reading stops once something has, until its answer is written. Requests with
+/// `Expect`, `Connection: close` or HTTP/1.0 go to the router, which has their handling. On graceful
 /// shutdown the quiesce event is held until the write in progress is answered, so the
 /// connection closes after it.
 final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -56,9 +56,9 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let codec = try pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self)
                 try pipeline.addHandler(handler, position: .before(codec.handler))
             } catch {
-                // Hummingbird always adds the codec first; without it the router answers every
-                // request, as it can.
-                context.fireErrorCaught(error)
+                // Hummingbird adds the conversion before these handlers; were it missing, the
+                // router would answer writes too.
+                assertionFailure("no HTTP1ToHTTPServerCodec in the pipeline: \(error)")
             }
             pipeline.removeHandler(context: context, promise: nil)
         }
@@ -86,6 +86,8 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var target: Target
         var authorization: String?
         var started: UInt64
+        /// For passing the request on to the router after all.
+        var head: HTTPRequestHead
 
         var route: String {
             if case .batch = target { "/v1/batch" } else { "/v1/maps/{map}/keys/{key}" }
@@ -185,8 +187,8 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let target: Write.Target, method: HTTPRequest.Method
         if head.method == .POST, path == "/v1/batch" {
             (target, method) = (.batch, .post)
-        } else if head.method == .PUT || head.method == .DELETE {
-            method = head.method == .PUT ? .put : .delete
+        } else if head.method == .PUT || head.method == .DELETE || head.method == .GET {
+            method = head.method == .PUT ? .put : head.method == .DELETE ? .delete : .get
             let uri = URI(path)
             let segments = uri.path.split(separator: "/", omittingEmptySubsequences: false)
             guard segments.count == 6, segments[1] == "v1", segments[2] == "maps", segments[4] == "keys", !segments[3].isEmpty,
@@ -196,7 +198,46 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             return nil
         }
-        return Write(method: method, target: target, authorization: head.headers.first(name: "authorization"), started: DispatchTime.now().uptimeNanoseconds)
+        return Write(
+            method: method, target: target, authorization: head.headers.first(name: "authorization"), started: DispatchTime.now().uptimeNanoseconds,
+            head: head)
+    }
+
+    /// Answers a key read from memory, or passes it on to the router when the version must be
+    /// read back from the log (a wait for the disk or the bucket, which a task may take but the
+    /// event loop must not).
+    private func read(_ request: Write, map rawMap: Substring, key rawKey: Substring, uri: URI, body: ByteBuffer, context: ChannelHandlerContext) {
+        do {
+            let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
+            try api.authorize(request.authorization, map: map, needs: .read)
+            let point = try api.readPoint(uri.queryParameters)
+            guard case .found(let version) = api.database.recordInMemory(map, key, at: point) else {
+                return forward(request, body: body, context: context)
+            }
+            answer(request, .success(Self.text(JSON.text(.map(try api.keyRead(map, key, at: point, version))))), context: context)
+        } catch {
+            answer(request, .failure(APIError.wrap(error)), context: context)
+        }
+    }
+
+    /// Passes a request taken here on to the router after all: its head, body and end.
+    private func forward(_ request: Write, body: ByteBuffer, context: ChannelHandlerContext) {
+        shared.active(request.method).decrement()
+        forwardedOpen += 1
+        mode = .forwarding
+        context.fireChannelRead(wrapInboundOut(.head(request.head)))
+        if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
+        handle(.end(nil), context: context)
+        finish(context: context)
+    }
+
+    /// An answer's body: the JSON text and a newline.
+    private static func text(_ json: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(json.utf8.count + 1)
+        buffer.writeString(json)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return buffer
     }
 
     private func commit(_ write: Write, body: ByteBuffer, tooLarge: Bool, context: ChannelHandlerContext) {
@@ -205,6 +246,8 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if tooLarge { throw APIError(.contentTooLarge, "too_large", "the request body is larger than the limit") }
             let operations: [SedimentFormat.Operation], durability: API.Durability
             switch write.target {
+            case .key(let uri, let rawMap, let rawKey) where write.method == .get:
+                return read(write, map: rawMap, key: rawKey, uri: uri, body: body, context: context)
             case .key(let uri, let rawMap, let rawKey):
                 let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
                 try api.authorize(write.authorization, map: map, needs: .write)
@@ -218,13 +261,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let bound = NIOLoopBound((self, context), eventLoop: loop)
             let api = api
             @Sendable func reply(_ answer: Result<String, APIError>) {
-                let text = answer.map { text in
-                    var buffer = ByteBuffer()
-                    buffer.reserveCapacity(text.utf8.count + 1)
-                    buffer.writeString(text)
-                    buffer.writeInteger(UInt8(ascii: "\n"))
-                    return buffer
-                }
+                let text = answer.map { Self.text($0) }
                 @Sendable func send() {
                     let (handler, context) = bound.value
                     handler.answer(write, text, context: context)
@@ -271,6 +308,12 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         shared.record(write.method, route: write.route, started: write.started, status: status)
         mode = .idle
+        finish(context: context)
+    }
+
+    /// After a request taken here is answered or passed on: the held quiesce event, then what
+    /// arrived meanwhile, and reading again.
+    private func finish(context: ChannelHandlerContext) {
         if let event = quiesce {
             quiesce = nil
             context.fireUserInboundEventTriggered(event)
@@ -315,7 +358,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         init(serverName: String, database: Database) {
             self.serverName = serverName
             self.database = database
-            activeMeters = Dictionary(uniqueKeysWithValues: [HTTPRequest.Method.put, .delete, .post].map {
+            activeMeters = Dictionary(uniqueKeysWithValues: [HTTPRequest.Method.put, .delete, .post, .get].map {
                 ($0, Meter(label: "http.server.active_requests", dimensions: [("http.request.method", $0.rawValue)]))
             })
         }

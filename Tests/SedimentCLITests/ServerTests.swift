@@ -222,17 +222,10 @@ import Testing
         #expect(try cli.run(["verify", "--data", restored]).stdout.contains("21 records"))
     }
 
-    /// Writes are answered on the event loop, everything else by the router: on one connection,
-    /// with requests pipelined (sent together, before any answer), every answer comes back in
-    /// request order with what that request alone would get, whichever side answered it,
-    /// including errors and a body over the limit (sent without `Expect`, so the event loop
-    /// reads it).
-    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
-        let dir = TemporaryDirectory("server-pipeline")
-        defer { dir.remove() }
-        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
-        // Python's socket module: the requests written at once, then the answers read one by one
-        // (by Content-Length); prints [[status, body], ...].
+    /// Requests written to one connection at once, before any answer (Python's socket module),
+    /// then the answers read one by one by Content-Length: their statuses and JSON bodies. A body
+    /// "@N" is a JSON string of N bytes.
+    static func pipelined(_ url: String, _ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) {
         let script = #"""
             import json, socket, sys
             host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
@@ -255,16 +248,26 @@ import Testing
                 answers.append([status, f.read(length).decode()])
             print(json.dumps(answers))
             """#
-        func pipelined(_ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) {
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: requests.map { $0.map { $0 ?? NSNull() as Any } }), as: UTF8.self)
-            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, Self.admin, json])
-            let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
-            #expect(answers.count == requests.count)
-            return (
-                answers.map { $0[0] as? Int ?? 0 },
-                answers.map { (try? JSONSerialization.jsonObject(with: Data(($0[1] as? String ?? "").utf8))) as? [String: Any] ?? [:] }
-            )
-        }
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: requests.map { $0.map { $0 ?? NSNull() as Any } }), as: UTF8.self)
+        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, json])
+        let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
+        #expect(answers.count == requests.count)
+        return (
+            answers.map { $0[0] as? Int ?? 0 },
+            answers.map { (try? JSONSerialization.jsonObject(with: Data(($0[1] as? String ?? "").utf8))) as? [String: Any] ?? [:] }
+        )
+    }
+
+    /// Writes are answered on the event loop, everything else by the router: on one connection,
+    /// with requests pipelined (sent together, before any answer), every answer comes back in
+    /// request order with what that request alone would get, whichever side answered it,
+    /// including errors and a body over the limit (sent without `Expect`, so the event loop
+    /// reads it).
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let dir = TemporaryDirectory("server-pipeline")
+        defer { dir.remove() }
+        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+        func pipelined(_ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) { try Self.pipelined(server.url, requests) }
         let mixed = try pipelined([
             // A write that takes a while (900 kB to write and sync), then one the router answers at once.
             ["PUT", "/v1/maps/p/keys/slow", "@900000"],
@@ -302,6 +305,46 @@ import Testing
         #expect(metrics.contains(#"hb_requests{http_route="/v1/maps/{map}/keys/{key}",http_request_method="PUT",http_response_status_code="200"} 203"#))
         #expect(metrics.contains(#"hb_requests{http_route="/v1/batch",http_request_method="POST",http_response_status_code="200"} 1"#))
         #expect(metrics.contains(#"sediment_operations_total{kind="put"} 205"#))
+        #expect(server.terminate() == 0)
+    }
+
+    /// Reads that memory answers are answered on the event loop; a read of a value evicted under
+    /// the memory budget goes to the router, which reads it back from the log, and its answer
+    /// keeps its place among the requests around it.
+    @Test func readsOfEvictedValuesGoToTheRouterInOrder() throws {
+        let dir = TemporaryDirectory("server-cold-read")
+        defer { dir.remove() }
+        let server = try ServerProcess(
+            binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret, "--memory-budget-mb", "1"])
+        // 20 rounds of 50 keys with 2 kB values: twice the budget, so the oldest rounds' values leave memory.
+        func value(_ round: Int, _ k: Int) -> String { "r\(round)k\(k)-" + String(repeating: "x", count: 2000) }
+        var firstRound = ""
+        for round in 0..<20 {
+            let ops = (0..<50).map { k in #"{"op":"put","map":"c","key":"k\#(k)","value":"\#(value(round, k))"}"# }
+            let answer = try Self.curl("POST", server.url + "/v1/batch", body: #"{"operations":["# + ops.joined(separator: ",") + "]}")
+            #expect(answer.status == 200, "\(answer.body)")
+            if round == 0 { firstRound = try #require(answer.json["txTime"] as? String) }
+        }
+        func misses() throws -> Double {
+            let metrics = try Self.curl("GET", server.url + "/metrics", token: nil).body
+            let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("sediment_block_cache_misses ") })
+            return try #require(Double(line.split(separator: " ").last ?? ""))
+        }
+        let missesBefore = try misses()
+        let old = "/v1/maps/c/keys/k7?asOf=" + firstRound
+        let run = try Self.pipelined(server.url, [
+            ["GET", old, nil], ["GET", "/v1/maps/c/keys/k7", nil], ["PUT", "/v1/maps/c/keys/k7", "1"], ["GET", old, nil],
+            ["GET", "/v1/maps/c/keys/k7", nil], ["GET", "/v1/maps/c/keys/none?asOf=" + firstRound, nil],
+        ])
+        #expect(run.statuses == [200, 200, 200, 200, 200, 404], "\(run.statuses)")
+        #expect(run.bodies[0]["value"] as? String == value(0, 7))
+        #expect(run.bodies[1]["value"] as? String == value(19, 7))
+        #expect(run.bodies[3]["value"] as? String == value(0, 7))
+        #expect(run.bodies[4]["value"] as? Int == 1)
+        #expect(run.bodies[3]["lsn"] as? Int == run.bodies[0]["lsn"] as? Int)
+        #expect((run.bodies[5]["message"] as? String)?.contains("c/none has no value at asOf 20") == true, "\(run.bodies[5])")
+        // The old value came back from the log.
+        #expect(try misses() > missesBefore)
         #expect(server.terminate() == 0)
     }
 

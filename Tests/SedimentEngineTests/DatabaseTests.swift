@@ -65,6 +65,13 @@ import Testing
         }
     }
 
+    /// Read points name their times as RFC 3339 (they appear in "no value at ..." errors).
+    @Test func readPointsDescribeTheirTimes() {
+        #expect("\(ReadPoint.now)" == "asOf now, validAt now")
+        #expect("\(ReadPoint.asOf(millis: 1_795_694_400_250, validAt: 0))" == "asOf 2026-11-26T12:00:00.250Z, validAt 1970-01-01T00:00:00.000Z")
+        #expect("\(ReadPoint(asOf: TxTime(millis: 1, counter: 3), validAt: -5))" == "asOf 1970-01-01T00:00:00.001Z#3, validAt -5 ms")
+    }
+
     @Test func expiredRecordsReadAsAbsent() async throws {
         try await withDatabase { db, clock, _ in
             try await db.put("sessions", "s1", "old")

@@ -32,6 +32,19 @@ import Testing
             // Current values are served from memory: no cold reads.
             let cache = try #require(db.cold as? LogBlockCache)
             for k in 0..<50 { #expect(try db.get("docs", "k\(k)") == big(19 * 50 + k)) }
+            // Memory alone answers them too, and says which reads need the log.
+            for k in 0..<50 {
+                guard case .found(let v) = db.recordInMemory("docs", "k\(k)") else {
+                    Issue.record("k\(k)'s current value needs the log")
+                    continue
+                }
+                #expect(v?.value == big(19 * 50 + k))
+            }
+            if case .found = db.recordInMemory("docs", "k3", at: ReadPoint(asOf: firstTx[0])) { Issue.record("an evicted value was found in memory") }
+            guard case .found(nil) = db.recordInMemory("docs", "absent") else {
+                Issue.record("an absent key is not answered from memory")
+                return
+            }
             #expect(cache.statistics.hits + cache.statistics.misses == 0)
 
             // Historical reads bring old values back from the log, exactly.
