@@ -56,7 +56,7 @@ public struct API: Sendable {
             let names = self.database.mapNames.filter { (try? self.configuration.rules.check(principal, map: $0, needs: .read)) != nil }
             return json(["maps": .array(names.map(Value.string))])
         }
-        // The event loop answers most writes itself (WriteHandler); these routes take the rest.
+        // The event loop answers most writes itself (LoopRequestHandler); these routes take the rest.
         router.put("/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .write)
@@ -71,7 +71,7 @@ public struct API: Sendable {
             let (op, durability) = try self.keyWrite(map: map, key: key, query: request.uri.queryParameters, body: nil)
             return try await self.commit([op], durability: durability)
         }
-        // The event loop answers reads that memory can (WriteHandler); this route takes the rest.
+        // The event loop answers reads that memory can (LoopRequestHandler); this route takes the rest.
         router.get("/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
@@ -171,7 +171,7 @@ public struct API: Sendable {
         return Array(body.readableBytesView)
     }
 
-    // MARK: Writes (these routes and the event loop's WriteHandler)
+    // MARK: Writes (these routes and the event loop's LoopRequestHandler)
 
     /// The durability a write asks for (`durability`; `fsync` if absent).
     enum Durability: String {

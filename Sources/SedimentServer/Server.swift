@@ -67,12 +67,12 @@ public enum Server {
         let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub)
         api.register(router)
         let serverName = "sediment"
-        let shared = WriteHandler.Shared(serverName: serverName, database: database)
+        let shared = LoopRequestHandler.Shared(serverName: serverName, database: database)
         let app = Application(
             router: router,
             server: SyncTransports.webSocket(
                 hub: hub, maxFrameBytes: configuration.maxBodyBytes,
-                http1: .init(additionalChannelHandlers: [WriteHandler.install(api: api, shared: shared)])),
+                http1: .init(additionalChannelHandlers: [LoopRequestHandler.install(api: api, shared: shared)])),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in
                 let address = channel.localAddress

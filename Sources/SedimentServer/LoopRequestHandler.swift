@@ -11,8 +11,10 @@ import SedimentEngine
 import SedimentFormat
 import Synchronization
 
-/// Answers writes (`PUT` and `DELETE /v1/maps/{map}/keys/{key}`, `POST /v1/batch`) on the
-/// connection's event loop; every other request goes on to Hummingbird's router.
+/// Answers writes (`PUT` and `DELETE /v1/maps/{map}/keys/{key}`, `POST /v1/batch`) and the key
+/// reads memory can answer (`GET /v1/maps/{map}/keys/{key}`) on the connection's event loop;
+/// every other request goes on to Hummingbird's router, and so does a read whose version must be
+/// read back from the log (the wait for the disk or the bucket is a task's, not the loop's).
 ///
 /// Hummingbird hands each request to a task and its answer back to the event loop: two thread
 /// hops that cost more than a single-key write itself (`GET /health` takes ~48 µs of server CPU
@@ -21,34 +23,34 @@ import Synchronization
 /// (`HTTP1ToHTTPServerCodec`, which with the answer's conversion back took ~10% of such a
 /// request's CPU), so it works on SwiftNIO's parts and only Hummingbird's requests are converted
 /// (`install(_:)` puts it there). It reads the request with the routes' own
-/// steps (`API.authorize`, `API.keyWrite`, `API.batch`), commits in its event loop's group
+/// steps (`API.authorize`, `API.keyWrite`, `API.batch`, `API.keyRead`), commits in its event loop's group
 /// (`LoopWriteGroup`: the loop's writes of one pass, written on the loop), and writes the answer
 /// when the write is acknowledged (for `durability=bucket`, when a task has seen the bucket
 /// confirm it): the same answer, headers, error bodies and request metrics as the routes.
 ///
-/// Answers stay in request order. A write is taken here only when nothing is waiting for
+/// Answers stay in request order. A request is taken here only when nothing is waiting for
 /// Hummingbird's answer on the connection; while one of ours is committing, what arrives is
 /// kept, and reading stops once something has, until its answer is written. Requests with
 /// `Expect`, `Connection: close` or HTTP/1.0 go to the router, which has their handling. On graceful
 /// shutdown the quiesce event is held until the write in progress is answered, so the
 /// connection closes after it.
-final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     /// The handler Hummingbird adds to each HTTP/1 connection (`additionalChannelHandlers`, placed
-    /// after the `HTTPTypes` conversion) to put a `WriteHandler` in front of that conversion.
+    /// after the `HTTPTypes` conversion) to put a `LoopRequestHandler` in front of that conversion.
     static func install(api: API, shared: Shared) -> any RemovableChannelHandler {
-        Installer(WriteHandler(api: api, shared: shared))
+        Installer(LoopRequestHandler(api: api, shared: shared))
     }
 
     private final class Installer: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = HTTPRequestPart
-        private let handler: WriteHandler
+        private let handler: LoopRequestHandler
 
-        init(_ handler: WriteHandler) { self.handler = handler }
+        init(_ handler: LoopRequestHandler) { self.handler = handler }
 
         func handlerAdded(context: ChannelHandlerContext) {
             let pipeline = context.pipeline.syncOperations
@@ -68,14 +70,15 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private enum Mode {
         case idle
         /// Ours, its body arriving (`tooLarge`: over the limit; the rest is dropped).
-        case collecting(Write, body: ByteBuffer, tooLarge: Bool)
-        /// Ours, committing.
+        case collecting(Taken, body: ByteBuffer, tooLarge: Bool)
+        /// Ours, being answered (a write committing).
         case committing
         /// Hummingbird's: its parts pass on.
         case forwarding
     }
 
-    private struct Write {
+    /// A request this handler took.
+    private struct Taken {
         enum Target {
             case key(uri: URI, map: Substring, key: Substring)
             case batch
@@ -126,21 +129,21 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (mode, part) {
         case (.idle, .head(let head)):
-            if forwardedOpen == 0, !quiescing, let write = Self.write(head) {
-                mode = .collecting(write, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false)
+            if forwardedOpen == 0, !quiescing, let taken = Self.taken(head) {
+                mode = .collecting(taken, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false)
             } else {
                 forwardedOpen += 1
                 mode = .forwarding
                 context.fireChannelRead(wrapInboundOut(part))
             }
-        case (.collecting(let write, var body, let tooLarge), .body(var chunk)):
+        case (.collecting(let request, var body, let tooLarge), .body(var chunk)):
             mode = .idle  // no second reference to `body` while it grows
             let over = tooLarge || body.readableBytes + chunk.readableBytes > api.configuration.maxBodyBytes
             if !over { body.writeBuffer(&chunk) }
-            mode = .collecting(write, body: over ? ByteBuffer() : body, tooLarge: over)
-        case (.collecting(let write, let body, let tooLarge), .end):
+            mode = .collecting(request, body: over ? ByteBuffer() : body, tooLarge: over)
+        case (.collecting(let request, let body, let tooLarge), .end):
             mode = .committing
-            commit(write, body: body, tooLarge: tooLarge, context: context)
+            run(request, body: body, tooLarge: tooLarge, context: context)
         case (.forwarding, .end):
             mode = .idle
             context.fireChannelRead(wrapInboundOut(part))
@@ -180,11 +183,11 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Writes
 
-    /// The write a request head asks for, if this handler takes it.
-    private static func write(_ head: HTTPRequestHead) -> Write? {
+    /// What a request head asks for, if this handler takes it.
+    private static func taken(_ head: HTTPRequestHead) -> Taken? {
         let path = head.uri
         guard path.hasPrefix("/v1/"), head.version == .http1_1, head.isKeepAlive, !head.headers.contains(name: "expect") else { return nil }
-        let target: Write.Target, method: HTTPRequest.Method
+        let target: Taken.Target, method: HTTPRequest.Method
         if head.method == .POST, path == "/v1/batch" {
             (target, method) = (.batch, .post)
         } else if head.method == .PUT || head.method == .DELETE || head.method == .GET {
@@ -198,7 +201,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             return nil
         }
-        return Write(
+        return Taken(
             method: method, target: target, authorization: head.headers.first(name: "authorization"), started: DispatchTime.now().uptimeNanoseconds,
             head: head)
     }
@@ -206,7 +209,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers a key read from memory, or passes it on to the router when the version must be
     /// read back from the log (a wait for the disk or the bucket, which a task may take but the
     /// event loop must not).
-    private func read(_ request: Write, map rawMap: Substring, key rawKey: Substring, uri: URI, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func read(_ request: Taken, map rawMap: Substring, key rawKey: Substring, uri: URI, body: ByteBuffer, context: ChannelHandlerContext) {
         do {
             let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
             try api.authorize(request.authorization, map: map, needs: .read)
@@ -221,7 +224,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Passes a request taken here on to the router after all: its head, body and end.
-    private func forward(_ request: Write, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func forward(_ request: Taken, body: ByteBuffer, context: ChannelHandlerContext) {
         shared.active(request.method).decrement()
         forwardedOpen += 1
         mode = .forwarding
@@ -240,21 +243,21 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return buffer
     }
 
-    private func commit(_ write: Write, body: ByteBuffer, tooLarge: Bool, context: ChannelHandlerContext) {
-        shared.active(write.method).increment()
+    private func run(_ request: Taken, body: ByteBuffer, tooLarge: Bool, context: ChannelHandlerContext) {
+        shared.active(request.method).increment()
         do {
             if tooLarge { throw APIError(.contentTooLarge, "too_large", "the request body is larger than the limit") }
             let operations: [SedimentFormat.Operation], durability: API.Durability
-            switch write.target {
-            case .key(let uri, let rawMap, let rawKey) where write.method == .get:
-                return read(write, map: rawMap, key: rawKey, uri: uri, body: body, context: context)
+            switch request.target {
+            case .key(let uri, let rawMap, let rawKey) where request.method == .get:
+                return read(request, map: rawMap, key: rawKey, uri: uri, body: body, context: context)
             case .key(let uri, let rawMap, let rawKey):
                 let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
-                try api.authorize(write.authorization, map: map, needs: .write)
-                let (op, d) = try api.keyWrite(map: map, key: key, query: uri.queryParameters, body: write.method == .put ? body : nil)
+                try api.authorize(request.authorization, map: map, needs: .write)
+                let (op, d) = try api.keyWrite(map: map, key: key, query: uri.queryParameters, body: request.method == .put ? body : nil)
                 (operations, durability) = ([op], d)
             case .batch:
-                let principal = try api.authenticate(write.authorization)
+                let principal = try api.authenticate(request.authorization)
                 (operations, durability) = try api.batch(try API.bytes(body), principal: principal)
             }
             let loop = context.eventLoop
@@ -264,7 +267,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let text = answer.map { Self.text($0) }
                 @Sendable func send() {
                     let (handler, context) = bound.value
-                    handler.answer(write, text, context: context)
+                    handler.answer(request, text, context: context)
                 }
                 if loop.inEventLoop { send() } else { loop.execute { send() } }
             }
@@ -281,7 +284,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             })
         } catch {
-            answer(write, .failure(APIError.wrap(error)), context: context)
+            answer(request, .failure(APIError.wrap(error)), context: context)
         }
     }
 
@@ -292,7 +295,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return g
     }
 
-    private func answer(_ write: Write, _ answer: Result<ByteBuffer, APIError>, context: ChannelHandlerContext) {
+    private func answer(_ request: Taken, _ answer: Result<ByteBuffer, APIError>, context: ChannelHandlerContext) {
         let status: HTTPResponse.Status, body: ByteBuffer
         switch answer {
         case .success(let b): (status, body) = (.ok, b)
@@ -306,7 +309,7 @@ final class WriteHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        shared.record(write.method, route: write.route, started: write.started, status: status)
+        shared.record(request.method, route: request.route, started: request.started, status: status)
         mode = .idle
         finish(context: context)
     }
