@@ -181,7 +181,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    // MARK: Writes
+    // MARK: Requests taken here
 
     /// What a request head asks for, if this handler takes it.
     private static func taken(_ head: HTTPRequestHead) -> Taken? {
@@ -209,7 +209,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers a key read from memory, or passes it on to the router when the version must be
     /// read back from the log (a wait for the disk or the bucket, which a task may take but the
     /// event loop must not).
-    private func read(_ request: Taken, map rawMap: Substring, key rawKey: Substring, uri: URI, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func keyRead(_ request: Taken, map rawMap: Substring, key rawKey: Substring, uri: URI, body: ByteBuffer, context: ChannelHandlerContext) {
         do {
             let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
             try api.authorize(request.authorization, map: map, needs: .read)
@@ -250,7 +250,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let operations: [SedimentFormat.Operation], durability: API.Durability
             switch request.target {
             case .key(let uri, let rawMap, let rawKey) where request.method == .get:
-                return read(request, map: rawMap, key: rawKey, uri: uri, body: body, context: context)
+                return keyRead(request, map: rawMap, key: rawKey, uri: uri, body: body, context: context)
             case .key(let uri, let rawMap, let rawKey):
                 let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
                 try api.authorize(request.authorization, map: map, needs: .write)
