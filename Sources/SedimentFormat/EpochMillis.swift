@@ -11,31 +11,28 @@ public enum EpochMillis {
     /// `2026-11-26T12:00:00.250Z`: RFC 3339, UTC, with milliseconds.
     public static func format(_ millis: UInt64) -> String {
         let t = utc(seconds: Int64(millis / 1000))
-        if t.year <= 9999 {
-            // The digits written in place: this is in every write's answer.
-            return String(unsafeUninitializedCapacity: 24) { out in
-                var i = 0
-                func digits(_ v: Int, _ width: Int, then separator: UInt8) {
-                    var v = v
-                    for k in stride(from: width - 1, through: 0, by: -1) {
-                        out[i + k] = UInt8(ascii: "0") + UInt8(v % 10)
-                        v /= 10
-                    }
-                    out[i + width] = separator
-                    i += width + 1
+        // The digits written in place (this is in every write's answer); years past 9999 take more.
+        let yearWidth = t.year > 9999 ? String(t.year).utf8.count : 4
+        return String(unsafeUninitializedCapacity: yearWidth + 20) { out in
+            var i = 0
+            func digits(_ v: Int, _ width: Int, then separator: UInt8) {
+                var v = v
+                for k in stride(from: width - 1, through: 0, by: -1) {
+                    out[i + k] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
                 }
-                digits(t.year, 4, then: UInt8(ascii: "-"))
-                digits(t.month, 2, then: UInt8(ascii: "-"))
-                digits(t.day, 2, then: UInt8(ascii: "T"))
-                digits(t.hour, 2, then: UInt8(ascii: ":"))
-                digits(t.minute, 2, then: UInt8(ascii: ":"))
-                digits(t.second, 2, then: UInt8(ascii: "."))
-                digits(Int(millis % 1000), 3, then: UInt8(ascii: "Z"))
-                return i
+                out[i + width] = separator
+                i += width + 1
             }
+            digits(t.year, yearWidth, then: UInt8(ascii: "-"))
+            digits(t.month, 2, then: UInt8(ascii: "-"))
+            digits(t.day, 2, then: UInt8(ascii: "T"))
+            digits(t.hour, 2, then: UInt8(ascii: ":"))
+            digits(t.minute, 2, then: UInt8(ascii: ":"))
+            digits(t.second, 2, then: UInt8(ascii: "."))
+            digits(Int(millis % 1000), 3, then: UInt8(ascii: "Z"))
+            return i
         }
-        return "\(pad(t.year, 4))-\(pad(t.month, 2))-\(pad(t.day, 2))T\(pad(t.hour, 2)):\(pad(t.minute, 2)):\(pad(t.second, 2))."
-            + "\(pad(Int(millis % 1000), 3))Z"
     }
 
     /// `20261126T120000Z`: ISO 8601 basic format, UTC, whole seconds (AWS's `x-amz-date`).

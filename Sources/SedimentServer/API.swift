@@ -214,16 +214,8 @@ public struct API: Sendable {
         metrics.count("delete", operations.count { $0.kind == .remove })
     }
 
-    /// The answer to a commit.
-    static func committed(_ result: AppendResult, _ durability: Durability) -> [String: Value] {
-        [
-            "lsn": .int(Int64(result.lastLSN)), "firstLsn": .int(Int64(result.firstLSN)), "txTime": .string(Self.txText(result.lastTxTime)),
-            "durability": .string(durability.rawValue),
-        ]
-    }
-
-    /// `committed`'s JSON text as `JSON.text` prints it (keys sorted), written directly: the
-    /// answer of every write the event loop takes.
+    /// The answer to a commit, `{"durability", "firstLsn", "lsn", "txTime"}`: written directly
+    /// (keys sorted, as `JSON.text` prints them), since every write is answered with it.
     static func committedText(_ result: AppendResult, _ durability: Durability) -> String {
         #"{"durability":"\#(durability.rawValue)","firstLsn":\#(result.firstLSN),"lsn":\#(result.lastLSN),"txTime":"\#(txText(result.lastTxTime))"}"#
     }
@@ -269,16 +261,16 @@ public struct API: Sendable {
     private func commit(_ operations: [SedimentFormat.Operation], durability: Durability) async throws -> Response {
         let result = try await database.write(operations, acknowledge: durability.acknowledgement)
         counted(operations)
-        return json(try await inBucket(result, durability))
+        return json(body: jsonBody(try await inBucket(result, durability)))
     }
 
     /// The answer to a commit, once the uploader has it in the bucket if `durability` is `bucket`
     /// (504 after a minute).
-    func inBucket(_ result: AppendResult, _ durability: Durability) async throws -> [String: Value] {
+    func inBucket(_ result: AppendResult, _ durability: Durability) async throws -> String {
         if durability == .bucket, let uploader, await !uploader.waitForBucket(result.lastLSN, timeout: .seconds(60)) {
             throw APIError(.gatewayTimeout, "timeout", "committed at LSN \(result.lastLSN) but not in the bucket within 60 s")
         }
-        return Self.committed(result, durability)
+        return Self.committedText(result, durability)
     }
 
     /// The operations of a `POST /v1/batch` body and the durability it asks for, read straight
@@ -456,8 +448,18 @@ extension OperationKind {
 }
 
 /// A 200 answer with a JSON object body.
-func json(_ object: [String: Value]) -> Response {
-    Response(
-        status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-        body: ResponseBody(byteBuffer: ByteBuffer(string: JSON.text(.map(object)) + "\n")))
+func json(_ object: [String: Value]) -> Response { json(body: jsonBody(JSON.text(.map(object)))) }
+
+/// A 200 answer with a body from `jsonBody`.
+func json(body: ByteBuffer) -> Response {
+    Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
+}
+
+/// Every JSON answer's body: the text and a newline (the router's, errors', the event loop's).
+func jsonBody(_ text: String) -> ByteBuffer {
+    var buffer = ByteBuffer()
+    buffer.reserveCapacity(text.utf8.count + 1)
+    buffer.writeString(text)
+    buffer.writeInteger(UInt8(ascii: "\n"))
+    return buffer
 }

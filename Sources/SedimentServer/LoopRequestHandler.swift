@@ -217,7 +217,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             guard case .found(let version) = api.database.recordInMemory(map, key, at: point) else {
                 return forward(request, body: body, context: context)
             }
-            answer(request, .success(Self.text(JSON.text(.map(try api.keyRead(map, key, at: point, version))))), context: context)
+            answer(request, .success(jsonBody(JSON.text(.map(try api.keyRead(map, key, at: point, version))))), context: context)
         } catch {
             answer(request, .failure(APIError.wrap(error)), context: context)
         }
@@ -232,15 +232,6 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
         handle(.end(nil), context: context)
         finish(context: context)
-    }
-
-    /// An answer's body: the JSON text and a newline.
-    private static func text(_ json: String) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(json.utf8.count + 1)
-        buffer.writeString(json)
-        buffer.writeInteger(UInt8(ascii: "\n"))
-        return buffer
     }
 
     private func run(_ request: Taken, body: ByteBuffer, tooLarge: Bool, context: ChannelHandlerContext) {
@@ -264,10 +255,10 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let bound = NIOLoopBound((self, context), eventLoop: loop)
             let api = api
             @Sendable func reply(_ answer: Result<String, APIError>) {
-                let text = answer.map { Self.text($0) }
+                let body = answer.map(jsonBody)
                 @Sendable func send() {
                     let (handler, context) = bound.value
-                    handler.answer(request, text, context: context)
+                    handler.answer(request, body, context: context)
                 }
                 if loop.inEventLoop { send() } else { loop.execute { send() } }
             }
@@ -279,7 +270,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     guard durability == .bucket else { return reply(.success(API.committedText(result, durability))) }
                     // Up to a minute: a task waits, not this thread.
                     Task {
-                        do { reply(.success(JSON.text(.map(try await api.inBucket(result, durability))))) } catch { reply(.failure(APIError.wrap(error))) }
+                        do { reply(.success(try await api.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
                     }
                 }
             })
