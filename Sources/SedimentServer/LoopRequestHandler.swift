@@ -31,9 +31,12 @@ import Synchronization
 /// Answers stay in request order. A request is taken here only when nothing is waiting for
 /// Hummingbird's answer on the connection; while one of ours is committing, what arrives is
 /// kept, and reading stops once something has, until its answer is written. Requests with
-/// `Expect`, `Connection: close` or HTTP/1.0 go to the router, which has their handling. On graceful
-/// shutdown the quiesce event is held until the write in progress is answered, so the
-/// connection closes after it.
+/// `Expect`, `Connection: close` or HTTP/1.0 go to the router, which has their handling. What
+/// would end the connection waits for the answers of the requests taken before it: on graceful
+/// shutdown the quiesce event; the client's half-close (Hummingbird would close the connection
+/// at once, and a committed write's answer would be lost); and a malformed request after them,
+/// which is answered here (`refuse`: 400 with a JSON body, then the connection closes) unless
+/// Hummingbird is reading that request.
 final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -63,6 +66,33 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 assertionFailure("no HTTP1ToHTTPServerCodec in the pipeline: \(error)")
             }
             pipeline.removeHandler(context: context, promise: nil)
+        }
+    }
+
+    /// Answers a connection's first request if it does not parse. Until that request is read,
+    /// the connection's pipeline is the WebSocket upgrade's (no `LoopRequestHandler` and no
+    /// Hummingbird handler yet), where a decoder error goes unanswered and the connection stays
+    /// open. Added behind the upgrade handler (`SyncTransports.webSocket`); it passes
+    /// everything else on and leaves at the first read that reaches it.
+    final class FirstRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        private let shared: Shared
+        private var refused = false
+
+        init(shared: Shared) { self.shared = shared }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            if let error = error as? HTTPParserError {
+                refused = true
+                LoopRequestHandler.refuse(error, shared: shared, context: context)
+            } else if !(refused && LoopRequestHandler.isDroppedAfterParseError(error)) {
+                context.fireErrorCaught(error)
+            }
         }
     }
 
@@ -107,6 +137,14 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     private var quiesce: Any?
     private var quiescing = false
+    /// The client half-closed while requests taken here were in progress.
+    private var inputClosed = false
+    /// The write of the last answer, when `inputClosed` waits for it to reach the socket.
+    private var answerWritten: EventLoopFuture<Void>?
+    /// A request after ours did not parse; answered once they are.
+    private var parseError: HTTPParserError?
+    /// A parse error was seen and not passed on: what the decoder drops after it is not news.
+    private var parseFailed = false
     /// The commit group of this connection's event loop (looked up on the first write).
     private var loopGroup: LoopWriteGroup?
 
@@ -153,11 +191,74 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event, oursInProgress {
+            inputClosed = true
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         quiescing = true
         switch mode {
         case .collecting, .committing: quiesce = event
         case .idle, .forwarding: context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? HTTPParserError {
+            parseError = error
+            parseFailed = true
+            settleParseError(context: context)
+        } else if !(parseFailed && Self.isDroppedAfterParseError(error)) {
+            context.fireErrorCaught(error)
+        }
+    }
+
+    /// SwiftNIO's decoder reports every read after a parse error as this error (and drops it).
+    static func isDroppedAfterParseError(_ error: any Error) -> Bool {
+        if case .dataReceivedInErrorState = error as? ByteToMessageDecoderError { true } else { false }
+    }
+
+    /// Answers a request that did not parse once every request before it is answered, or
+    /// leaves it to Hummingbird if Hummingbird was reading it.
+    private func settleParseError(context: ChannelHandlerContext) {
+        guard let error = parseError, !isCommitting, held.isEmpty else { return }
+        switch mode {
+        case .forwarding:
+            parseError = nil
+            parseFailed = false
+            context.fireErrorCaught(error)
+        case .collecting, .idle:
+            guard forwardedOpen == 0 else { return }  // after Hummingbird's answer (`write`)
+            parseError = nil
+            mode = .idle
+            Self.refuse(error, shared: shared, context: context)
+        case .committing:
+            return
+        }
+    }
+
+    /// Answers a request SwiftNIO's decoder could not parse (431 for headers over the limit,
+    /// else 400) with the API's JSON error body (the decoder reads nothing more on the
+    /// connection). Once the answer is written the input is closed, which ends the connection
+    /// the way a client's half-close does: Hummingbird (or, before the first request, the
+    /// WebSocket upgrade handler) closes it, without logging an error.
+    static func refuse(_ error: HTTPParserError, shared: Shared, context: ChannelHandlerContext) {
+        let e =
+            error == .headerOverflow
+            ? APIError(.init(code: 431), "headers_too_large", "the request's headers are larger than the limit")
+            : APIError.badRequest("not a valid HTTP/1.1 request (\(error))")
+        let body = e.body
+        var headers = shared.headers(contentLength: body.readableBytes)
+        headers.add(name: "Connection", value: "close")
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: e.status.code), headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
+            let inputClosed = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .input, promise: inputClosed)
+            inputClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
         }
     }
 
@@ -168,6 +269,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // requests it never got from here (a parse error's 400).
         if case .end = unwrapOutboundIn(data) { forwardedOpen = max(0, forwardedOpen - 1) }
         context.write(data, promise: promise)
+        if parseError != nil, forwardedOpen == 0 { settleParseError(context: context) }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -292,21 +394,25 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .success(let b): (status, body) = (.ok, b)
         case .failure(let e): (status, body) = (e.status, e.body)
         }
-        let headers = HTTPHeaders([
-            ("Content-Type", "application/json; charset=utf-8"), ("Content-Length", String(body.readableBytes)), ("Date", shared.date()),
-            ("Server", shared.serverName),
-        ])
-        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status.code), headers: headers)
+        let head = HTTPResponseHead(
+            version: .http1_1, status: HTTPResponseStatus(statusCode: status.code), headers: shared.headers(contentLength: body.readableBytes))
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if inputClosed {
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+            answerWritten = written.futureResult
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
         shared.record(request.method, route: request.route, started: request.started, status: status)
         mode = .idle
         finish(context: context)
     }
 
     /// After a request taken here is answered or passed on: the held quiesce event, then what
-    /// arrived meanwhile, and reading again.
+    /// arrived meanwhile, and reading again; once nothing of ours is left, a malformed request
+    /// that followed, or the client's half-close (after the last answer reached the socket).
     private func finish(context: ChannelHandlerContext) {
         if let event = quiesce {
             quiesce = nil
@@ -316,6 +422,13 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let replayed = !held.isEmpty
         while !isCommitting, let part = held.popFirst() { handle(part, context: context) }
         if replayed { context.fireChannelReadComplete() }
+        settleParseError(context: context)
+        if inputClosed, !oursInProgress {
+            inputClosed = false
+            let written = answerWritten ?? context.eventLoop.makeSucceededVoidFuture()
+            answerWritten = nil
+            written.assumeIsolated().whenComplete { _ in context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+        }
         if readHeld, !isCommitting {
             readHeld = false
             context.read()
@@ -324,6 +437,14 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var isCommitting: Bool {
         if case .committing = mode { true } else { false }
+    }
+
+    /// A request taken here is arriving, committing, or waiting in `held`.
+    private var oursInProgress: Bool {
+        switch mode {
+        case .collecting, .committing: true
+        case .idle, .forwarding: !held.isEmpty
+        }
     }
 
     /// What the handlers of all connections share: the server's name, each event loop's commit
@@ -394,6 +515,14 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 m.errors.increment()
             }
             active(method).decrement()
+        }
+
+        /// The headers of an answer with a JSON body of `contentLength` bytes.
+        func headers(contentLength: Int) -> HTTPHeaders {
+            HTTPHeaders([
+                ("Content-Type", "application/json; charset=utf-8"), ("Content-Length", String(contentLength)), ("Date", date()),
+                ("Server", serverName),
+            ])
         }
 
         /// The `Date` header's value, made once a second.

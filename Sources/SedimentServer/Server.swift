@@ -72,7 +72,7 @@ public enum Server {
             router: router,
             server: SyncTransports.webSocket(
                 hub: hub, maxFrameBytes: configuration.maxBodyBytes,
-                http1: .init(additionalChannelHandlers: [LoopRequestHandler.install(api: api, shared: shared)])),
+                http1: .init(additionalChannelHandlers: [LoopRequestHandler.install(api: api, shared: shared)]), shared: shared),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in
                 let address = channel.localAddress

@@ -18,15 +18,40 @@ enum SyncTransports {
     /// last (`?format=json` makes the first, `AUTH_REQUIRED`, JSON too). Queued events go out as
     /// one `SERVER_BATCH_EVENT` when there is more than one.
     /// Other requests go through the handlers `http1` makes for each connection, then Hummingbird's.
-    static func webSocket(hub: SyncHub, maxFrameBytes: Int, http1: HTTP1Channel.Configuration) -> HTTPServerBuilder {
-        .http1WebSocketUpgrade(configuration: .init(http1: http1, ws: .init(maxFrameSize: maxFrameBytes))) {
-            request, _, _ in
-            let target = (request.path ?? "").split(separator: "?", maxSplits: 1)
-            guard let path = target.first, path == "/ws" || path == "/" else { return .dontUpgrade }
-            let json = target.count > 1 && target[1].split(separator: "&").contains("format=json")
-            return .upgrade([:]) { inbound, outbound, context in
-                try await serve(hub: hub, inbound: inbound, outbound: outbound, json: json, maxFrameBytes: maxFrameBytes, logger: context.logger)
+    /// A connection whose first request does not parse is answered by
+    /// `LoopRequestHandler.FirstRequestGuard` (400, JSON body) and closed.
+    static func webSocket(
+        hub: SyncHub, maxFrameBytes: Int, http1: HTTP1Channel.Configuration, shared: LoopRequestHandler.Shared
+    ) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            let channel = HTTP1WebSocketUpgradeChannel(
+                responder: responder, configuration: .init(http1: http1, ws: .init(maxFrameSize: maxFrameBytes))
+            ) { request, _, _ in
+                let target = (request.path ?? "").split(separator: "?", maxSplits: 1)
+                guard let path = target.first, path == "/ws" || path == "/" else { return .dontUpgrade }
+                let json = target.count > 1 && target[1].split(separator: "&").contains("format=json")
+                return .upgrade([:]) { inbound, outbound, context in
+                    try await serve(hub: hub, inbound: inbound, outbound: outbound, json: json, maxFrameBytes: maxFrameBytes, logger: context.logger)
+                }
             }
+            return GuardedChannel(base: channel, shared: shared)
+        }
+    }
+
+    /// The upgrade channel with a `FirstRequestGuard` behind its upgrade handler.
+    private struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
+        let base: Base
+        let shared: LoopRequestHandler.Shared
+
+        func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
+            base.setup(channel: channel, logger: logger).flatMapThrowing { [shared] value in
+                try channel.pipeline.syncOperations.addHandler(LoopRequestHandler.FirstRequestGuard(shared: shared))
+                return value
+            }
+        }
+
+        func handle(value: Base.Value, logger: Logger) async {
+            await base.handle(value: value, logger: logger)
         }
     }
 

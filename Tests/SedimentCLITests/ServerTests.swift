@@ -308,6 +308,80 @@ import Testing
         #expect(server.terminate() == 0)
     }
 
+    /// Sends `payload` on one connection (then half-closes it if asked) and reads answers until
+    /// the server closes the connection: each one's status, `Connection` header and JSON body.
+    /// `{TOKEN}` in the payload is the admin token; `{BIG}` a JSON string of 900 kB.
+    static func rawExchange(_ url: String, _ payload: String, halfClose: Bool = false) throws -> [(status: Int, connection: String, json: [String: Any])] {
+        let script = #"""
+            import json, socket, sys
+            host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
+            big = '"' + "v" * 900000 + '"'
+            payload = sys.argv[3].replace("{TOKEN}", sys.argv[2]).replace("{BIG}", big).replace("{BIGLEN}", str(len(big))).encode()
+            s = socket.create_connection((host, int(port)), timeout=60)
+            s.sendall(payload)
+            if sys.argv[4] == "1": s.shutdown(socket.SHUT_WR)
+            f = s.makefile("rb")
+            answers = []
+            while line := f.readline():  # until the server closes the connection
+                status, headers = int(line.split()[1]), {}
+                while (line := f.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                answers.append([status, headers.get("connection", ""), f.read(int(headers.get("content-length", "0"))).decode()])
+            print(json.dumps(answers))
+            """#
+        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, payload, halfClose ? "1" : "0"])
+        let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
+        return answers.map {
+            ($0[0] as? Int ?? 0, $0[1] as? String ?? "", (try? JSONSerialization.jsonObject(with: Data(($0[2] as? String ?? "").utf8))) as? [String: Any] ?? [:])
+        }
+    }
+
+    /// What a client sends that is not HTTP gets a 400 (431 for headers over the limit) with a
+    /// JSON body, then the connection closes, whether it is the connection's first request or
+    /// follows others; requests before it are answered first, a write still committing
+    /// included. A client that half-closes after its requests still gets every answer.
+    @Test func malformedRequestsAndHalfClosesKeepEarlierAnswers() throws {
+        let dir = TemporaryDirectory("server-malformed")
+        defer { dir.remove() }
+        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+        func put(_ key: String, _ body: String, length: String? = nil) -> String {
+            "PUT /v1/maps/m/keys/\(key) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: \(length ?? String(body.utf8.count))\r\n\r\n\(body)"
+        }
+        let garbage = "NOT HTTP AT ALL\r\n\r\n"
+
+        // The first request.
+        let first = try Self.rawExchange(server.url, garbage)
+        #expect(first.map(\.status) == [400])
+        #expect(first.first?.json["error"] as? String == "bad_request")
+        #expect((first.first?.json["message"] as? String)?.contains("not a valid HTTP/1.1 request") == true, "\(first)")
+        #expect(first.first?.connection == "close")
+        let headers = try Self.rawExchange(server.url, "GET /health HTTP/1.1\r\nX: " + String(repeating: "h", count: 100_000) + "\r\n\r\n")
+        #expect(headers.map(\.status) == [431])
+        #expect(headers.first?.json["error"] as? String == "headers_too_large")
+
+        // After a write that is still committing (900 kB to write and sync), and after one the
+        // router answers; what follows the bad request is not read.
+        let afterWrite = try Self.rawExchange(server.url, put("slow", "{BIG}", length: "{BIGLEN}") + garbage + put("never", "1"))
+        #expect(afterWrite.map(\.status) == [200, 400], "\(afterWrite.map(\.status))")
+        #expect(afterWrite.first?.json["lsn"] as? Int == 1)
+        #expect(afterWrite.last?.json["error"] as? String == "bad_request")
+        let afterRouter = try Self.rawExchange(server.url, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + garbage)
+        #expect(afterRouter.map(\.status) == [200, 400])
+        #expect(afterRouter.last?.json["error"] as? String == "bad_request")
+
+        // Half-closed after pipelined writes, a committing one first.
+        let halfClosed = try Self.rawExchange(server.url, put("slow", "{BIG}", length: "{BIGLEN}") + put("a", "2") + put("b", "3"), halfClose: true)
+        #expect(halfClosed.map(\.status) == [200, 200, 200], "\(halfClosed.map(\.status))")
+        #expect(halfClosed.map { $0.json["lsn"] as? Int ?? 0 } == [2, 3, 4])
+        let single = try Self.rawExchange(server.url, put("c", "4"), halfClose: true)
+        #expect(single.map { $0.json["lsn"] as? Int ?? 0 } == [5])
+
+        #expect(try Self.curl("GET", server.url + "/v1/maps/m/keys/never").status == 404)
+        #expect(try Self.curl("GET", server.url + "/v1/maps/m/keys/c").json["value"] as? Int == 4)
+        #expect(server.terminate() == 0)
+    }
+
     /// Reads that memory answers are answered on the event loop; a read of a value evicted under
     /// the memory budget goes to the router, which reads it back from the log, and its answer
     /// keeps its place among the requests around it.
