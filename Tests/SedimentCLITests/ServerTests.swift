@@ -222,40 +222,53 @@ import Testing
         #expect(try cli.run(["verify", "--data", restored]).stdout.contains("21 records"))
     }
 
-    /// Requests written to one connection at once, before any answer (Python's socket module),
-    /// then the answers read one by one by Content-Length: their statuses and JSON bodies. A body
-    /// "@N" is a JSON string of N bytes.
-    static func pipelined(_ url: String, _ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) {
+    /// What one connection gets for `payload` (Python's socket module): sent at once, then
+    /// half-closed if asked; answers read by Content-Length, `count` of them or until the server
+    /// closes the connection: each one's status, `Connection` header and JSON body. In the
+    /// payload `{TOKEN}` is the admin token, `{@N}` a JSON string of N bytes (too large for an
+    /// argument) and `{#N}` that string's length.
+    static func exchange(
+        _ url: String, _ payload: String, halfClose: Bool = false, count: Int? = nil
+    ) throws -> [(status: Int, connection: String, json: [String: Any])] {
         let script = #"""
-            import json, socket, sys
+            import json, re, socket, sys
             host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
-            token, requests = sys.argv[2], json.loads(sys.argv[3])
+            payload = sys.argv[3].replace("{TOKEN}", sys.argv[2])
+            payload = re.sub(r"\{@(\d+)\}", lambda m: '"' + "v" * int(m[1]) + '"', payload)
+            payload = re.sub(r"\{#(\d+)\}", lambda m: str(int(m[1]) + 2), payload)
+            count = int(sys.argv[5]) if sys.argv[5] else None
             s = socket.create_connection((host, int(port)), timeout=60)
-            out = b""
-            for method, path, body in requests:
-                # "@N": a JSON string of N bytes.
-                body = ('"' + "v" * int(body[1:]) + '"' if body and body[0] == "@" else body or "").encode()
-                out += f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
-            s.sendall(out)
+            s.sendall(payload.encode())
+            if sys.argv[4] == "1": s.shutdown(socket.SHUT_WR)
             f = s.makefile("rb")
             answers = []
-            for _ in requests:
-                status = int(f.readline().split()[1])
-                length = 0
+            while (count is None or len(answers) < count) and (line := f.readline()):
+                status, headers = int(line.split()[1]), {}
                 while (line := f.readline()) not in (b"\r\n", b""):
                     name, _, value = line.decode().partition(":")
-                    if name.lower() == "content-length": length = int(value)
-                answers.append([status, f.read(length).decode()])
+                    headers[name.strip().lower()] = value.strip()
+                answers.append([status, headers.get("connection", ""), f.read(int(headers.get("content-length", "0"))).decode()])
             print(json.dumps(answers))
             """#
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: requests.map { $0.map { $0 ?? NSNull() as Any } }), as: UTF8.self)
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, json])
+        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, payload, halfClose ? "1" : "0", count.map(String.init) ?? ""])
         let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
+        return answers.map {
+            ($0[0] as? Int ?? 0, $0[1] as? String ?? "", (try? JSONSerialization.jsonObject(with: Data(($0[2] as? String ?? "").utf8))) as? [String: Any] ?? [:])
+        }
+    }
+
+    /// Requests written to one connection at once, before any answer, then their answers: the
+    /// statuses and JSON bodies. A body "@N" is a JSON string of N bytes.
+    static func pipelined(_ url: String, _ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) {
+        let payload = requests.map { request in
+            let (method, path, body) = (request[0] ?? "", request[1] ?? "", request[2] ?? "")
+            let n = body.dropFirst()
+            let (text, length) = body.first == "@" ? ("{@\(n)}", "{#\(n)}") : (body, String(body.utf8.count))
+            return "\(method) \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: \(length)\r\n\r\n\(text)"
+        }.joined()
+        let answers = try exchange(url, payload, count: requests.count)
         #expect(answers.count == requests.count)
-        return (
-            answers.map { $0[0] as? Int ?? 0 },
-            answers.map { (try? JSONSerialization.jsonObject(with: Data(($0[1] as? String ?? "").utf8))) as? [String: Any] ?? [:] }
-        )
+        return (answers.map(\.status), answers.map(\.json))
     }
 
     /// Writes are answered on the event loop, everything else by the router: on one connection,
@@ -308,35 +321,6 @@ import Testing
         #expect(server.terminate() == 0)
     }
 
-    /// Sends `payload` on one connection (then half-closes it if asked) and reads answers until
-    /// the server closes the connection: each one's status, `Connection` header and JSON body.
-    /// `{TOKEN}` in the payload is the admin token; `{BIG}` a JSON string of 900 kB.
-    static func rawExchange(_ url: String, _ payload: String, halfClose: Bool = false) throws -> [(status: Int, connection: String, json: [String: Any])] {
-        let script = #"""
-            import json, socket, sys
-            host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
-            big = '"' + "v" * 900000 + '"'
-            payload = sys.argv[3].replace("{TOKEN}", sys.argv[2]).replace("{BIG}", big).replace("{BIGLEN}", str(len(big))).encode()
-            s = socket.create_connection((host, int(port)), timeout=60)
-            s.sendall(payload)
-            if sys.argv[4] == "1": s.shutdown(socket.SHUT_WR)
-            f = s.makefile("rb")
-            answers = []
-            while line := f.readline():  # until the server closes the connection
-                status, headers = int(line.split()[1]), {}
-                while (line := f.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                answers.append([status, headers.get("connection", ""), f.read(int(headers.get("content-length", "0"))).decode()])
-            print(json.dumps(answers))
-            """#
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, payload, halfClose ? "1" : "0"])
-        let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
-        return answers.map {
-            ($0[0] as? Int ?? 0, $0[1] as? String ?? "", (try? JSONSerialization.jsonObject(with: Data(($0[2] as? String ?? "").utf8))) as? [String: Any] ?? [:])
-        }
-    }
-
     /// What a client sends that is not HTTP gets a 400 (431 for headers over the limit) with a
     /// JSON body, then the connection closes, whether it is the connection's first request or
     /// follows others; requests before it are answered first, a write still committing
@@ -351,30 +335,30 @@ import Testing
         let garbage = "NOT HTTP AT ALL\r\n\r\n"
 
         // The first request.
-        let first = try Self.rawExchange(server.url, garbage)
+        let first = try Self.exchange(server.url, garbage)
         #expect(first.map(\.status) == [400])
         #expect(first.first?.json["error"] as? String == "bad_request")
         #expect((first.first?.json["message"] as? String)?.contains("not a valid HTTP/1.1 request") == true, "\(first)")
         #expect(first.first?.connection == "close")
-        let headers = try Self.rawExchange(server.url, "GET /health HTTP/1.1\r\nX: " + String(repeating: "h", count: 100_000) + "\r\n\r\n")
+        let headers = try Self.exchange(server.url, "GET /health HTTP/1.1\r\nX: " + String(repeating: "h", count: 100_000) + "\r\n\r\n")
         #expect(headers.map(\.status) == [431])
         #expect(headers.first?.json["error"] as? String == "headers_too_large")
 
         // After a write that is still committing (900 kB to write and sync), and after one the
         // router answers; what follows the bad request is not read.
-        let afterWrite = try Self.rawExchange(server.url, put("slow", "{BIG}", length: "{BIGLEN}") + garbage + put("never", "1"))
+        let afterWrite = try Self.exchange(server.url, put("slow", "{@900000}", length: "{#900000}") + garbage + put("never", "1"))
         #expect(afterWrite.map(\.status) == [200, 400], "\(afterWrite.map(\.status))")
         #expect(afterWrite.first?.json["lsn"] as? Int == 1)
         #expect(afterWrite.last?.json["error"] as? String == "bad_request")
-        let afterRouter = try Self.rawExchange(server.url, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + garbage)
+        let afterRouter = try Self.exchange(server.url, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + garbage)
         #expect(afterRouter.map(\.status) == [200, 400])
         #expect(afterRouter.last?.json["error"] as? String == "bad_request")
 
         // Half-closed after pipelined writes, a committing one first.
-        let halfClosed = try Self.rawExchange(server.url, put("slow", "{BIG}", length: "{BIGLEN}") + put("a", "2") + put("b", "3"), halfClose: true)
+        let halfClosed = try Self.exchange(server.url, put("slow", "{@900000}", length: "{#900000}") + put("a", "2") + put("b", "3"), halfClose: true)
         #expect(halfClosed.map(\.status) == [200, 200, 200], "\(halfClosed.map(\.status))")
         #expect(halfClosed.map { $0.json["lsn"] as? Int ?? 0 } == [2, 3, 4])
-        let single = try Self.rawExchange(server.url, put("c", "4"), halfClose: true)
+        let single = try Self.exchange(server.url, put("c", "4"), halfClose: true)
         #expect(single.map { $0.json["lsn"] as? Int ?? 0 } == [5])
 
         #expect(try Self.curl("GET", server.url + "/v1/maps/m/keys/never").status == 404)
