@@ -58,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "sediment", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = env["SEDIMENT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        Self.raiseOpenFileLimit(logger: logger)
         let devToken = givenSecret == nil ? JWTVerifier(secret: secret).sign(Principal(userId: "dev", roles: ["admin"])) : nil
         try await Server.run(config, logger: logger) { host, port in
             var lines = ["sediment: listening on http://\(host):\(port) (data \(dataDirectory))"]
@@ -67,6 +68,31 @@ struct ServeCommand: AsyncParsableCommand {
             }
             // Unbuffered: whoever started the server waits for this line.
             FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        }
+    }
+
+    /// Raises the soft limit on open files to the hard one, as Redis does for its clients: each
+    /// connection is a descriptor, and a soft limit of 1,024 (a common default) would turn
+    /// clients away long before memory runs out. Says so when the limit stays low.
+    private static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { return }
+        let before = limit.rlim_cur
+        // The kernel caps descriptors at nr_open (2^20 by default) whatever the hard limit says.
+        let target = min(limit.rlim_max, 1 << 20)
+        if before < target {
+            limit.rlim_cur = target
+            if setrlimit(resource, &limit) == 0 {
+                logger.info("raised the open files limit", metadata: ["from": "\(before)", "to": "\(target)"])
+            } else {
+                limit.rlim_cur = before
+            }
+        }
+        if limit.rlim_cur < 4096 {
+            logger.warning(
+                "the open files limit is \(limit.rlim_cur): the server accepts fewer connections than that; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)"
+            )
         }
     }
 
