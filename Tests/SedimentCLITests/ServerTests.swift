@@ -257,15 +257,17 @@ import Testing
         }
     }
 
+    /// A request with the admin token, for `exchange`. A body "@N" is a JSON string of N bytes.
+    static func request(_ method: String, _ path: String, _ body: String = "") -> String {
+        let n = body.dropFirst()
+        let (text, length) = body.first == "@" ? ("{@\(n)}", "{#\(n)}") : (body, String(body.utf8.count))
+        return "\(method) \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: \(length)\r\n\r\n\(text)"
+    }
+
     /// Requests written to one connection at once, before any answer, then their answers: the
-    /// statuses and JSON bodies. A body "@N" is a JSON string of N bytes.
+    /// statuses and JSON bodies (see `request`).
     static func pipelined(_ url: String, _ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) {
-        let payload = requests.map { request in
-            let (method, path, body) = (request[0] ?? "", request[1] ?? "", request[2] ?? "")
-            let n = body.dropFirst()
-            let (text, length) = body.first == "@" ? ("{@\(n)}", "{#\(n)}") : (body, String(body.utf8.count))
-            return "\(method) \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: \(length)\r\n\r\n\(text)"
-        }.joined()
+        let payload = requests.map { request($0[0] ?? "", $0[1] ?? "", $0[2] ?? "") }.joined()
         let answers = try exchange(url, payload, count: requests.count)
         #expect(answers.count == requests.count)
         return (answers.map(\.status), answers.map(\.json))
@@ -329,9 +331,7 @@ import Testing
         let dir = TemporaryDirectory("server-malformed")
         defer { dir.remove() }
         let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
-        func put(_ key: String, _ body: String, length: String? = nil) -> String {
-            "PUT /v1/maps/m/keys/\(key) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: \(length ?? String(body.utf8.count))\r\n\r\n\(body)"
-        }
+        func put(_ key: String, _ body: String) -> String { Self.request("PUT", "/v1/maps/m/keys/\(key)", body) }
         let garbage = "NOT HTTP AT ALL\r\n\r\n"
 
         // The first request.
@@ -346,7 +346,7 @@ import Testing
 
         // After a write that is still committing (900 kB to write and sync), and after one the
         // router answers; what follows the bad request is not read.
-        let afterWrite = try Self.exchange(server.url, put("slow", "{@900000}", length: "{#900000}") + garbage + put("never", "1"))
+        let afterWrite = try Self.exchange(server.url, put("slow", "@900000") + garbage + put("never", "1"))
         #expect(afterWrite.map(\.status) == [200, 400], "\(afterWrite.map(\.status))")
         #expect(afterWrite.first?.json["lsn"] as? Int == 1)
         #expect(afterWrite.last?.json["error"] as? String == "bad_request")
@@ -355,7 +355,7 @@ import Testing
         #expect(afterRouter.last?.json["error"] as? String == "bad_request")
 
         // Half-closed after pipelined writes, a committing one first.
-        let halfClosed = try Self.exchange(server.url, put("slow", "{@900000}", length: "{#900000}") + put("a", "2") + put("b", "3"), halfClose: true)
+        let halfClosed = try Self.exchange(server.url, put("slow", "@900000") + put("a", "2") + put("b", "3"), halfClose: true)
         #expect(halfClosed.map(\.status) == [200, 200, 200], "\(halfClosed.map(\.status))")
         #expect(halfClosed.map { $0.json["lsn"] as? Int ?? 0 } == [2, 3, 4])
         let single = try Self.exchange(server.url, put("c", "4"), halfClose: true)
