@@ -1,5 +1,6 @@
 public import Hummingbird
 import NIOCore
+import NIOHTTP1
 import SedimentEngine
 import SedimentFormat
 import SedimentSync
@@ -20,6 +21,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
     public static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
     static func malformedJSON(_ error: JSON.ParseError) -> APIError { badRequest("malformed JSON: \(error)") }
+
+    /// A request SwiftNIO's HTTP/1 decoder could not parse: 431 for headers over the limit, else 400.
+    init(_ error: HTTPParserError) {
+        self =
+            error == .headerOverflow
+            ? APIError(.init(code: 431), "headers_too_large", "the request's headers are larger than the limit")
+            : APIError.badRequest("not a valid HTTP/1.1 request (\(error))")
+    }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
@@ -56,12 +65,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     /// Any error as an API error: ours, the engine's, Hummingbird's (no route: 404; body too
-    /// large: 413), anything else a 500 that says what it was.
+    /// large: 413), SwiftNIO's decoder's (a body that ends early: 400), anything else a 500 that
+    /// says what it was.
     static func wrap(_ error: any Error) -> APIError {
         switch error {
         case let e as APIError: return e
         case let e as EngineError: return APIError(e)
         case let e as AuthError: return APIError(e)
+        case let e as HTTPParserError: return APIError(e)  // a body that ends early or does not parse
         case is NIOTooManyBytesError: return APIError(.contentTooLarge, "too_large", "the request body is larger than the limit")
         case let e as HTTPError:
             let code = e.status == .notFound ? "not_found" : e.status == .methodNotAllowed ? "method_not_allowed" : "http_\(e.status.code)"

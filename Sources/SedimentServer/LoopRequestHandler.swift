@@ -243,10 +243,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// the way a client's half-close does: Hummingbird (or, before the first request, the
     /// WebSocket upgrade handler) closes it, without logging an error.
     static func refuse(_ error: HTTPParserError, shared: Shared, context: ChannelHandlerContext) {
-        let e =
-            error == .headerOverflow
-            ? APIError(.init(code: 431), "headers_too_large", "the request's headers are larger than the limit")
-            : APIError.badRequest("not a valid HTTP/1.1 request (\(error))")
+        let e = APIError(error)
         let body = e.body
         var headers = shared.headers(contentLength: body.readableBytes)
         headers.add(name: "Connection", value: "close")
