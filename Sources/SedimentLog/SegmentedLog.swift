@@ -302,7 +302,7 @@ public final class SegmentedLog: Sendable {
     public func append(_ operations: [Operation], acknowledge: Acknowledgement = .durable) async throws -> AppendResult {
         try admit(operations)
         return try await withUnsafeThrowingContinuation { continuation in
-            writer.enqueue(.append(.init(payload: .operations(operations), reply: .task(continuation), ackOnWrite: acknowledge == .written)))
+            writer.enqueue(.append(Self.pending(operations, acknowledge, .task(continuation))))
         }
     }
 
@@ -314,7 +314,7 @@ public final class SegmentedLog: Sendable {
         completion: @escaping @Sendable (Result<AppendResult, LogError>) -> Void
     ) throws(LogError) {
         try admit(operations)
-        writer.enqueue(.append(.init(payload: .operations(operations), reply: .callback(completion), ackOnWrite: acknowledge == .written)))
+        writer.enqueue(.append(Self.pending(operations, acknowledge, .callback(completion))))
     }
 
     /// One append of a group that its caller commits on its own thread (`appendHere`), answered
@@ -349,12 +349,17 @@ public final class SegmentedLog: Sendable {
         for a in appends {
             do throws(LogError) {
                 try admit(a.operations)
-                pending.append(.init(payload: .operations(a.operations), reply: .callback(a.completion), ackOnWrite: a.acknowledge == .written))
+                pending.append(Self.pending(a.operations, a.acknowledge, .callback(a.completion)))
             } catch {
                 a.completion(.failure(error))
             }
         }
         if !pending.isEmpty { writer.commitHere(pending) }
+    }
+
+    /// New operations for the writer, answered through `reply`.
+    private static func pending(_ operations: [Operation], _ acknowledge: Acknowledgement, _ reply: AppendReply) -> GroupCommitWriter.Pending {
+        .init(payload: .operations(operations), reply: reply, ackOnWrite: acknowledge == .written)
     }
 
     private func admit(_ operations: [Operation]) throws(LogError) {

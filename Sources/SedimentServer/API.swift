@@ -450,9 +450,9 @@ extension OperationKind {
 /// A 200 answer with a JSON object body.
 func json(_ object: [String: Value]) -> Response { json(body: jsonBody(JSON.text(.map(object)))) }
 
-/// A 200 answer with a body from `jsonBody`.
-func json(body: ByteBuffer) -> Response {
-    Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
+/// An answer with a body from `jsonBody`.
+func json(body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+    Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
 }
 
 /// Every JSON answer's body: the text and a newline (the router's, errors', the event loop's).

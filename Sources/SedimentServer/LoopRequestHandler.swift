@@ -77,7 +77,6 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     final class FirstRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = HTTPServerRequestPart
         private let shared: Shared
-        private var refused = false
 
         init(shared: Shared) { self.shared = shared }
 
@@ -88,9 +87,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             if let error = error as? HTTPParserError {
-                refused = true
                 LoopRequestHandler.refuse(error, shared: shared, context: context)
-            } else if !(refused && LoopRequestHandler.isDroppedAfterParseError(error)) {
+            } else if !LoopRequestHandler.followsParseError(error) {
                 context.fireErrorCaught(error)
             }
         }
@@ -143,8 +141,6 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var answerWritten: EventLoopFuture<Void>?
     /// A request after ours did not parse; answered once they are.
     private var parseError: HTTPParserError?
-    /// A parse error was seen and not passed on: what the decoder drops after it is not news.
-    private var parseFailed = false
     /// The commit group of this connection's event loop (looked up on the first write).
     private var loopGroup: LoopWriteGroup?
 
@@ -206,16 +202,16 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? HTTPParserError {
             parseError = error
-            parseFailed = true
             settleParseError(context: context)
-        } else if !(parseFailed && Self.isDroppedAfterParseError(error)) {
+        } else if !Self.followsParseError(error) {
             context.fireErrorCaught(error)
         }
     }
 
-    /// SwiftNIO's decoder reports every read after a parse error as this error (and drops it).
-    static func isDroppedAfterParseError(_ error: any Error) -> Bool {
-        if case .dataReceivedInErrorState = error as? ByteToMessageDecoderError { true } else { false }
+    /// After a parse error SwiftNIO's decoder drops every read, reporting it as this error: no
+    /// news once the parse error itself has been seen (it comes first, to this handler).
+    static func followsParseError(_ error: any Error) -> Bool {
+        if case .dataReceivedInErrorState(let cause, _) = error as? ByteToMessageDecoderError { cause is HTTPParserError } else { false }
     }
 
     /// Answers a request that did not parse once every request before it is answered, or
@@ -225,7 +221,6 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch mode {
         case .forwarding:
             parseError = nil
-            parseFailed = false
             context.fireErrorCaught(error)
         case .collecting, .idle:
             guard forwardedOpen == 0 else { return }  // after Hummingbird's answer (`write`)
@@ -244,14 +239,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// WebSocket upgrade handler) closes it, without logging an error.
     static func refuse(_ error: HTTPParserError, shared: Shared, context: ChannelHandlerContext) {
         let e = APIError(error)
-        let body = e.body
-        var headers = shared.headers(contentLength: body.readableBytes)
-        headers.add(name: "Connection", value: "close")
-        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: e.status.code), headers: headers)
-        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: written)
+        write(e.status, e.body, closing: true, shared: shared, context: context, written: written)
         written.futureResult.assumeIsolated().whenComplete { _ in
             let inputClosed = context.eventLoop.makePromise(of: Void.self)
             context.close(mode: .input, promise: inputClosed)
@@ -262,8 +251,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // Only Hummingbird's answers pass here (ours start at this handler); it also answers
-        // requests it never got from here (a parse error's 400).
+        // Only Hummingbird's answers pass here (ours start at this handler).
         if case .end = unwrapOutboundIn(data) { forwardedOpen = max(0, forwardedOpen - 1) }
         context.write(data, promise: promise)
         if parseError != nil, forwardedOpen == 0 { settleParseError(context: context) }
@@ -391,20 +379,29 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .success(let b): (status, body) = (.ok, b)
         case .failure(let e): (status, body) = (e.status, e.body)
         }
-        let head = HTTPResponseHead(
-            version: .http1_1, status: HTTPResponseStatus(statusCode: status.code), headers: shared.headers(contentLength: body.readableBytes))
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        if inputClosed {
-            let written = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
-            answerWritten = written.futureResult
-        } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        }
+        let written = inputClosed ? context.eventLoop.makePromise(of: Void.self) : nil
+        Self.write(status, body, shared: shared, context: context, written: written)
+        if let written { answerWritten = written.futureResult }
         shared.record(request.method, route: request.route, started: request.started, status: status)
         mode = .idle
         finish(context: context)
+    }
+
+    /// Writes an answer with a JSON body (`Connection: close` if `closing`); `written` completes
+    /// once it reaches the socket.
+    private static func write(
+        _ status: HTTPResponse.Status, _ body: ByteBuffer, closing: Bool = false, shared: Shared, context: ChannelHandlerContext,
+        written: EventLoopPromise<Void>?
+    ) {
+        var headers = HTTPHeaders([
+            ("Content-Type", "application/json; charset=utf-8"), ("Content-Length", String(body.readableBytes)), ("Date", shared.date()),
+            ("Server", shared.serverName),
+        ])
+        if closing { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status.code), headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: written)
     }
 
     /// After a request taken here is answered or passed on: the held quiesce event, then what
@@ -512,14 +509,6 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 m.errors.increment()
             }
             active(method).decrement()
-        }
-
-        /// The headers of an answer with a JSON body of `contentLength` bytes.
-        func headers(contentLength: Int) -> HTTPHeaders {
-            HTTPHeaders([
-                ("Content-Type", "application/json; charset=utf-8"), ("Content-Length", String(contentLength)), ("Date", date()),
-                ("Server", serverName),
-            ])
         }
 
         /// The `Date` header's value, made once a second.
