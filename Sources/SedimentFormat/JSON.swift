@@ -365,7 +365,13 @@ public enum JSON {
                 guard i > digits else { throw fail("invalid number") }
             }
             let text = String(decoding: bytes[start..<i], as: UTF8.self)
-            if isInteger, let n = Int64(text) { return .int(n) }
+            if isInteger {
+                // Rounding a whole number to a double would change it silently.
+                guard let n = Int64(text) else {
+                    throw ParseError(offset: start, message: "integer \(text) does not fit in 64 bits; send it as a string (or as a float, with an exponent)")
+                }
+                return .int(n)
+            }
             guard let d = Double(text), d.isFinite else { throw ParseError(offset: start, message: "number \(text) is out of range") }
             return .double(d)
         }

@@ -43,16 +43,19 @@ public struct API: Sendable {
         }
         router.get("/v1/openapi.json") { request, _ in
             try self.authenticate(request)
+            try Self.takes([], request.uri.queryParameters)
             return Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPI.document)))
         }
         router.get("/v1/status") { request, _ in
             try self.authenticate(request)
+            try Self.takes([], request.uri.queryParameters)
             return json(self.status())
         }
         router.get("/v1/maps") { request, _ in
             let principal = try self.authenticate(request)
+            try Self.takes([], request.uri.queryParameters)
             let names = self.database.mapNames.filter { (try? self.configuration.rules.check(principal, map: $0, needs: .read)) != nil }
             return json(["maps": .array(names.map(Value.string))])
         }
@@ -81,12 +84,14 @@ public struct API: Sendable {
         router.get("/v1/maps/:map/keys/:key/history") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
+            try Self.takes([], request.uri.queryParameters)
             let versions = try self.database.history(map, key)
             return json(["map": .string(map), "key": .string(key), "versions": .array(versions.map { .map(Self.versionJSON($0)) })])
         }
         router.post("/v1/maps/:map/query") { request, context in
             let map = try self.parameter(context, "map")
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
+            try Self.takes([], request.uri.queryParameters)
             var request = request
             self.metrics.count("query")
             return json(try self.query(map, try await self.body(&request)))
@@ -101,6 +106,7 @@ public struct API: Sendable {
         }
         router.post("/v1/batch") { request, _ in
             let principal = try self.authenticate(request)
+            try Self.takes([], request.uri.queryParameters)
             var request = request
             let (operations, durability) = try self.batch(try await self.bodyBytes(&request), principal: principal)
             return try await self.commit(operations, durability: durability)
@@ -192,6 +198,7 @@ public struct API: Sendable {
     /// The operation of `PUT /v1/maps/{map}/keys/{key}` (`body`: its JSON value) or of `DELETE`
     /// (`body` nil), and the durability it asks for; the caller has checked access.
     func keyWrite(map: String, key: String, query: Parameters, body: ByteBuffer?) throws -> (SedimentFormat.Operation, Durability) {
+        try Self.takes(body == nil ? ["durability", "validFrom", "validTo"] : ["durability", "validFrom", "validTo", "ttlMs"], query)
         let durability = try durability(query.get("durability"))
         let validFrom = try Self.time(query.get("validFrom"), "validFrom"), validTo = try Self.time(query.get("validTo"), "validTo")
         guard let body else {
@@ -220,6 +227,21 @@ public struct API: Sendable {
         #"{"durability":"\#(durability.rawValue)","firstLsn":\#(result.firstLSN),"lsn":\#(result.lastLSN),"txTime":"\#(txText(result.lastTxTime))"}"#
     }
 
+    /// Refuses a query parameter that the request does not take, and one given twice: a misspelt
+    /// `asof` would otherwise read the current value instead of the past one, and `?asOf=1&asOf=2`
+    /// one of the two.
+    static func takes(_ known: [String], _ query: Parameters) throws {
+        for (index, (name, _)) in query.enumerated() {
+            guard known.contains(where: { name == $0 }) else {
+                let takes = known.isEmpty ? "no query parameters" : "only " + known.joined(separator: ", ")
+                throw APIError.badRequest("unknown query parameter \(name): this request takes \(takes)")
+            }
+            if query.prefix(index).contains(where: { $0.key == name }) {
+                throw APIError.badRequest("query parameter \(name) is given more than once")
+            }
+        }
+    }
+
     /// RFC 3339 or epoch milliseconds.
     static func time(_ text: String?, _ name: String) throws -> Int64? {
         guard let text else { return nil }
@@ -246,7 +268,8 @@ public struct API: Sendable {
     }
 
     func readPoint(_ query: Parameters) throws -> ReadPoint {
-        try readPoint(asOf: query.get("asOf"), validAt: query.get("validAt"))
+        try Self.takes(["asOf", "validAt"], query)
+        return try readPoint(asOf: query.get("asOf"), validAt: query.get("validAt"))
     }
 
     func readPoint(asOf: String?, validAt: String?) throws -> ReadPoint {
@@ -368,6 +391,7 @@ public struct API: Sendable {
                 map: map, key: key, kind: .put, value: value, timestamp: hlc, validFrom: try time("validFrom", validFrom),
                 validTo: try time("validTo", validTo), ttlMillis: ttl)
         case "delete":
+            guard value == nil, ttlMs == nil else { throw APIError.badRequest("operation \(i): delete takes no value or ttlMs") }
             return SedimentFormat.Operation(
                 map: map, key: key, kind: .remove, timestamp: hlc, validFrom: try time("validFrom", validFrom),
                 validTo: try time("validTo", validTo))

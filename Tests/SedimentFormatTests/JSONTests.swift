@@ -22,12 +22,14 @@ import Testing
     @Test func parsesWhatOthersWrite() throws {
         #expect(try JSON.parse(#" {"a" : [1, 2.5, -3e2, true, null, "\u00e9\ud83e\udd80"]} "#)
             == .map(["a": .array([.int(1), .double(2.5), .double(-300), .bool(true), .null, .string("é🦀")])]))
-        #expect(try JSON.parse("12345678901234567890") == .double(Double("12345678901234567890")!))
+        #expect(try JSON.parse("[-9223372036854775808, 9223372036854775807]") == .array([.int(.min), .int(.max)]))
+        #expect(try JSON.parse("1.2345678901234567890e19") == .double(1.2345678901234567890e19))
     }
 
     @Test(arguments: [
         ("", "end"), ("{", "expected a string key"), ("[1,]", "unexpected character"), ("{\"a\":1,}", "expected a string key"),
         ("01", "after the JSON value"), ("\"\\x\"", "invalid escape"), ("nul", "invalid literal"), ("1e999", "out of range"),
+        ("12345678901234567890", "does not fit in 64 bits"), ("-9223372036854775809", "does not fit in 64 bits"),
         ("{\"a\":1,\"a\":2}", "duplicate key"), ("\"\\ud800\"", "unpaired surrogate"), ("[\"a\u{01}\"]", "control character"),
     ])
     func refusesMalformedInputSayingWhereAndWhy(text: String, complaint: String) {
