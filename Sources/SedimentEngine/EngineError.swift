@@ -11,6 +11,9 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
         case corrupt
         /// A disk or system error; possibly transient.
         case io
+        /// The disk is full: the write was refused and nothing of it kept; writes are taken
+        /// again once space is freed (reads go on meanwhile).
+        case diskFull
         /// The database is closed or stopped accepting writes after an error; reopen it.
         case unavailable
         /// Another process has the data directory open.
@@ -36,6 +39,7 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
             switch error.code {
             case .corrupt: .corrupt
             case .io: .io
+            case .diskFull: .diskFull
             case .closed, .failed: .unavailable
             case .locked: .locked
             case .invalidArgument: .invalidArgument

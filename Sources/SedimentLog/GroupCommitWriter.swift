@@ -67,6 +67,13 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var nextLSN: LSN
     private var clock: HybridLogicalClock
     private var failure: LogError?
+    /// Set while the disk is full: a group could not be written, or the next segment could not be
+    /// started. Writes refused meanwhile get this error; cleared once a write or roll succeeds.
+    private var diskFull: LogError?
+    /// A roll that failed for want of space: tried again with a group (at most once a second);
+    /// meanwhile the active segment takes writes until it is full.
+    private var rollOwed = false
+    private var lastRollAttemptNanos: UInt64 = 0
     private var unsynced = false
     private var lastSyncNanos = monotonicNanos()
     var stats = WriterStats()
@@ -184,7 +191,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             let now = monotonicNanos()
             wait = due > now ? due - now : 0
         }
-        if let maxAge = configuration.maxSegmentAgeMillis, !active.blocks.isEmpty {
+        // An age roll owed for want of space is tried again with a group, not on a timer.
+        if let maxAge = configuration.maxSegmentAgeMillis, !active.blocks.isEmpty, !rollOwed {
             let due = active.segment.header.createdMillis + maxAge
             let now = configuration.clock.nowMillis()
             let ns = due > now ? (due - now) * 1_000_000 : 0
@@ -201,10 +209,10 @@ final class GroupCommitWriter: @unchecked Sendable {
             {
                 try sync()
             }
-            if let maxAge = configuration.maxSegmentAgeMillis, !active.blocks.isEmpty,
+            if let maxAge = configuration.maxSegmentAgeMillis, !active.blocks.isEmpty, !rollOwed,
                 configuration.clock.nowMillis() >= active.segment.header.createdMillis + maxAge
             {
-                try roll()
+                rollOrOwe()
             }
         } catch {
             fail(error)
@@ -268,8 +276,9 @@ final class GroupCommitWriter: @unchecked Sendable {
     private func commit(_ requested: [Pending]) -> Committed {
         guard !requested.isEmpty else { return Committed() }
         if failure == nil, let error = syncer.error { fail(error) }
-        if let failure {
-            for a in requested { a.reply.resume(throwing: failure) }
+        if rollOwed, failure == nil, monotonicNanos() - lastRollAttemptNanos >= 1_000_000_000 { rollOrOwe() }
+        if let refusal = failure ?? (rollOwed && activeEnd >= configuration.maxSegmentBytes ? diskFull : nil) {
+            for a in requested { a.reply.resume(throwing: refusal) }
             return Committed()
         }
         // Copied records must continue the log exactly; a request that does not is refused alone.
@@ -373,10 +382,20 @@ final class GroupCommitWriter: @unchecked Sendable {
             activeEnd += out.count
             unsynced = true
         } catch {
+            if error.code == .diskFull, let end = error.offset, (try? activeFile.writeZeros(activeEnd..<end)) != nil {
+                // Nothing of the group counts: the part of it that reached the file is zeroed
+                // (the blocks it took; zeros are the segment's clean end, so no later scan takes
+                // a complete block of it for data), and the next group takes its LSNs.
+                nextLSN = results[0].firstLSN
+                let refusal = noteDiskFull(error)
+                for a in appends { a.reply.resume(throwing: refusal) }
+                return Committed()
+            }
             fail(error)
             for a in appends { a.reply.resume(throwing: failure!) }
             return Committed()
         }
+        noteSpace()
         active.blocks.append(contentsOf: newBlocks)
         let written = nextLSN - 1
         catalog.state.withLock { state in
@@ -398,9 +417,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             outcome.answerNow = zip(appends, results).map { ($0.reply, $1) }
         }
 
-        if activeEnd >= configuration.maxSegmentBytes {
-            do { try roll() } catch { fail(error) }
-        }
+        if activeEnd >= configuration.maxSegmentBytes { rollOrOwe() }
         return outcome
     }
 
@@ -421,21 +438,69 @@ final class GroupCommitWriter: @unchecked Sendable {
         try sync()
     }
 
-    /// Finishes the active segment (synced), hands it to the sealer and starts a new one.
+    /// Finishes the active segment (synced), hands it to the sealer and starts a new one. A
+    /// failed sync stops the log; a full disk leaves the active segment as it was (`diskFull`).
     private func roll() throws(LogError) {
         guard failure == nil else { throw failure! }
         guard !active.blocks.isEmpty else { return }
-        try sync()
+        do { try sync() } catch {
+            fail(error)
+            throw failure!
+        }
         let finished = active
         let (next, file) = try SegmentedLog.createSegment(
             id: finished.segment.header.segmentId + 1, firstLSN: nextLSN, configuration: configuration,
-            prepared: preparer.take())
+            prepared: preparer.take(), logger: logger)
         active = next
         activeFile = file
         activeEnd = SegmentHeader.size
         catalog.state.withLock { $0.entries.append(next) }
         sealer.enqueue(finished)
+        rollOwed = false
+        noteSpace()
         logger.debug("rolled segment", metadata: ["sealing": "\(finished.segment.fileName)", "next": "\(next.segment.fileName)"])
+    }
+
+    /// Rolls; if the disk is full the roll is owed (tried again with the next group) and the
+    /// active segment goes on taking writes while it has room.
+    private func rollOrOwe() {
+        lastRollAttemptNanos = monotonicNanos()
+        do {
+            try roll()
+        } catch {
+            guard error.code == .diskFull else { return fail(error) }
+            if !rollOwed {
+                logger.warning(
+                    "could not start the next segment (the disk is full); the active one takes writes while it has room",
+                    metadata: ["error": "\(error)"])
+            }
+            rollOwed = true
+            noteDiskFull(error)
+        }
+    }
+
+    /// Records that the disk is full (logged once until space is found again); returns the error
+    /// that refused writes get.
+    @discardableResult
+    private func noteDiskFull(_ error: LogError) -> LogError {
+        if diskFull == nil {
+            logger.error(
+                "the disk is full: writes are refused until space is freed; reads go on",
+                metadata: ["error": "\(error)"])
+        }
+        let refusal = LogError(
+            .diskFull, "the disk is full, so the write was refused (nothing of it was kept); writes resume once space is freed: \(error.message)",
+            path: error.path, offset: error.offset)
+        diskFull = refusal
+        catalog.state.withLock { $0.writesRefused = refusal }
+        return refusal
+    }
+
+    private func noteSpace() {
+        guard diskFull != nil else { return }
+        diskFull = nil
+        catalog.state.withLock { $0.writesRefused = nil }
+        logger.notice("the disk has space again: writes resume")
     }
 
     private func finish(sealActive: Bool) throws(LogError) {
@@ -444,7 +509,12 @@ final class GroupCommitWriter: @unchecked Sendable {
         if failure == nil, let error = syncer.error { fail(error) }
         if let failure { throw failure }
         try sync()
-        if sealActive { try roll() }
+        if sealActive {
+            do { try roll() } catch {
+                guard error.code == .diskFull else { throw error }
+                logger.warning("the active segment stays unsealed (the disk is full); the next open seals it", metadata: ["error": "\(error)"])
+            }
+        }
         preparer.close()
     }
 
@@ -454,6 +524,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         failure = LogError(
             .failed, "the log stopped accepting writes after an error; reopen it to recover: \(logError)",
             path: logError.path, offset: logError.offset)
+        catalog.state.withLock { $0.writesRefused = failure }
         logger.error("log writer failed", metadata: ["error": "\(logError)"])
     }
 

@@ -1,14 +1,17 @@
 public import SedimentFormat
 
 /// An error from the log. `code` tells the caller what to do: `corrupt` data needs an operator
-/// (restore or repair), `io` may be transient or a full disk, `closed`/`failed` mean this log
-/// object is done, `invalidArgument` is the caller's bug.
+/// (restore or repair), `io` may be transient, `diskFull` passes once space is freed,
+/// `closed`/`failed` mean this log object is done, `invalidArgument` is the caller's bug.
 public struct LogError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         /// Data on disk is damaged or inconsistent; the log refuses to serve it.
         case corrupt
-        /// A system call failed (disk full, I/O error, permissions).
+        /// A system call failed (I/O error, permissions).
         case io
+        /// The file system (or the user's quota) is full: ENOSPC or EDQUOT. A write refused with
+        /// it was not written; the log takes writes again once space is freed.
+        case diskFull
         /// The log was closed.
         case closed
         /// An earlier write or sync failed; the log accepts no more writes until it is reopened.

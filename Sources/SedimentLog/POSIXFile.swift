@@ -147,7 +147,9 @@ final class POSIXFile: Sendable {
     }
 
     static func errnoError(_ call: String, _ path: String, code: Int32 = errno, offset: Int? = nil) -> LogError {
-        LogError(.io, "\(call) failed: \(String(cString: strerror(code))) (errno \(code))", path: path, offset: offset)
+        LogError(
+            code == ENOSPC || code == EDQUOT ? .diskFull : .io, "\(call) failed: \(String(cString: strerror(code))) (errno \(code))",
+            path: path, offset: offset)
     }
 }
 

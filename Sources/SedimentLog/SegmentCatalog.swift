@@ -23,6 +23,9 @@ final class SegmentCatalog: Sendable {
         var durableLSN: LSN = 0
         /// Last LSN of the segments released to the bucket (0: none); local entries follow it.
         var releasedLSN: LSN = 0
+        /// Why appends are refused now (the disk is full, or the writer stopped after an error);
+        /// nil while they are taken. Set by the writer as that changes.
+        var writesRefused: LogError?
     }
 
     let state: Mutex<State>
@@ -52,6 +55,7 @@ final class SegmentCatalog: Sendable {
     var writtenLSN: LSN { state.withLock { $0.writtenLSN } }
     var durableLSN: LSN { state.withLock { $0.durableLSN } }
     var releasedLSN: LSN { state.withLock { $0.releasedLSN } }
+    var writesRefused: LogError? { state.withLock { $0.writesRefused } }
 
     /// The error for a read of `lsn` that `locate` did not find because it was released.
     func releasedError(_ lsn: LSN) -> LogError? {

@@ -60,16 +60,23 @@ final class SegmentPreparer: Sendable {
         return taken
     }
 
-    /// Prepares a file now, on the caller's thread (for the first segment of a new log).
-    func prepareNow() throws(LogError) -> String {
+    /// Prepares a file now, on the caller's thread (for the first segment of a new log); nil if
+    /// the disk has no room for it.
+    func prepareNow() throws(LogError) -> String? {
         let name = shared.state.withLock { s -> String in
             s.counter += 1
             return "prepared-\(s.counter).tmp"
         }
         let path = configuration.logDirectory + "/" + name
-        let file = try POSIXFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        try file.writeZeros(0..<segmentLength)
-        return path
+        do {
+            let file = try POSIXFile.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try file.writeZeros(0..<segmentLength)
+            return path
+        } catch {
+            try? FileSystem.remove(path)
+            guard error.code == .diskFull else { throw error }
+            return nil
+        }
     }
 
     /// Starts preparing a file unless one is ready or on its way.

@@ -87,11 +87,16 @@ enum SegmentSealer {
         footer.encode(into: &out)
 
         let tmp = path + ".sealing"
-        let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
-        try file.write(out.bytes, at: 0)
-        try file.sync()
+        do {
+            let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try file.write(out.bytes, at: 0)
+            try file.sync()
+            try FileSystem.rename(tmp, path)
+        } catch {
+            try? FileSystem.remove(tmp)  // not left to the next open: on a full disk it holds the space a retry needs
+            throw error
+        }
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        try FileSystem.rename(tmp, path)
         try FileSystem.syncDirectory(directory)
 
         // Read back what was written (paired check): the footer must decode to what we meant.

@@ -6,10 +6,14 @@ import Synchronization
 ///
 /// If sealing one segment fails, later ones are not sealed either (the manifest must stay a dense
 /// run of LSNs); the segments stay intact and unsealed on disk and the next open seals them.
+/// If it fails because the disk is full, the segment and those after it wait and are tried again
+/// with the next segment handed over (the next roll).
 final class SegmentSealingQueue: Sendable {
     private struct State {
         var chain: CheckpointChain
         var failure: LogError?
+        /// Segments not sealed yet, oldest first (more than one only while the disk is full).
+        var waiting: [SegmentCatalog.Entry] = []
     }
 
     /// Shared with the sealing thread's closure.
@@ -26,7 +30,7 @@ final class SegmentSealingQueue: Sendable {
         self.shared = shared
         thread = BatchQueueThread(lowPriority: true) { entries in
             for entry in entries {
-                Self.seal(entry, shared: shared, configuration: configuration, catalog: catalog, logger: logger)
+                Self.sealInOrder(entry, shared: shared, configuration: configuration, catalog: catalog, logger: logger)
             }
         }
         thread.start()
@@ -39,11 +43,27 @@ final class SegmentSealingQueue: Sendable {
         thread.submit(entry)
     }
 
-    private static func seal(
+    /// Seals `entry` after any segments still waiting for space, oldest first.
+    private static func sealInOrder(
         _ entry: SegmentCatalog.Entry, shared: Shared, configuration: LogConfiguration, catalog: SegmentCatalog,
         logger: Logger
     ) {
-        guard shared.state.withLock({ $0.failure }) == nil else { return }
+        let queue = shared.state.withLock { state -> [SegmentCatalog.Entry] in
+            guard state.failure == nil else { return [] }
+            state.waiting.append(entry)
+            return state.waiting
+        }
+        for entry in queue {
+            guard seal(entry, shared: shared, configuration: configuration, catalog: catalog, logger: logger) else { return }
+            shared.state.withLock { _ = $0.waiting.removeFirst() }
+        }
+    }
+
+    /// Seals one segment and checkpoints it; false if that failed.
+    private static func seal(
+        _ entry: SegmentCatalog.Entry, shared: Shared, configuration: LogConfiguration, catalog: SegmentCatalog,
+        logger: Logger
+    ) -> Bool {
         do {
             let sealed = try SegmentSealer.seal(entry.segment, blocks: entry.blocks, configuration: configuration)
             try shared.state.withLock { state throws(LogError) in
@@ -57,9 +77,17 @@ final class SegmentSealingQueue: Sendable {
                     state.entries[i] = replacement
                 }
             }
+            return true
         } catch {
-            shared.state.withLock { $0.failure = error }
-            logger.error("sealing failed; later segments stay unsealed until reopen", metadata: ["error": "\(error)"])
+            if error.code == .diskFull {
+                logger.warning(
+                    "the disk has no room to seal a segment; it and later ones stay unsealed until the next roll or open",
+                    metadata: ["error": "\(error)"])
+            } else {
+                shared.state.withLock { $0.failure = error }
+                logger.error("sealing failed; later segments stay unsealed until reopen", metadata: ["error": "\(error)"])
+            }
+            return false
         }
     }
 

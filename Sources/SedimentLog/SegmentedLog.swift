@@ -95,11 +95,22 @@ public final class SegmentedLog: Sendable {
         }
         try Self.checkAgainstManifest(entries, chain.manifest, released: released.count, configuration)
 
-        // Seal complete segments left unsealed by a crash during rollover (all but the last).
+        // Seal complete segments left unsealed by a crash during rollover (all but the last). If
+        // the disk is full they stay unsealed (readable as they are) and go to the sealing queue.
+        var unsealed: [SegmentCatalog.Entry] = []
         for i in entries.indices.dropLast() where !entries[i].isSealed {
-            let sealed = try SegmentSealer.seal(entries[i].segment, blocks: entries[i].blocks, configuration: configuration)
-            entries[i] = SegmentCatalog.Entry(segment: sealed.segment, blocks: sealed.segment.sealedIndex())
-            report.sealedOnOpen.append(sealed.segment.fileName)
+            if unsealed.isEmpty {
+                do {
+                    let sealed = try SegmentSealer.seal(entries[i].segment, blocks: entries[i].blocks, configuration: configuration)
+                    entries[i] = SegmentCatalog.Entry(segment: sealed.segment, blocks: sealed.segment.sealedIndex())
+                    report.sealedOnOpen.append(sealed.segment.fileName)
+                    continue
+                } catch {
+                    guard error.code == .diskFull else { throw error }
+                    logger.warning("the disk has no room to seal a segment on open; it stays unsealed for now", metadata: ["error": "\(error)"])
+                }
+            }
+            unsealed.append(entries[i])
         }
         // Record sealed segments the newest checkpoint does not list yet.
         let listed = chain.manifest.segments.count - released.count
@@ -122,11 +133,11 @@ public final class SegmentedLog: Sendable {
         if let last = entries.last, !last.isSealed {
             active = last
             activeFile = try POSIXFile.open(last.segment.path, flags: O_WRONLY)
-            try activeFile.preallocate(length: configuration.maxSegmentBytes + configuration.maxBlockBytes)
+            try Self.preallocate(activeFile, configuration, logger: logger)
         } else {
             let id = (entries.last?.segment.header.segmentId).map { $0 + 1 } ?? 0
             (active, activeFile) = try Self.createSegment(
-                id: id, firstLSN: lastLSN + 1, configuration: configuration, prepared: try preparer.prepareNow())
+                id: id, firstLSN: lastLSN + 1, configuration: configuration, prepared: try preparer.prepareNow(), logger: logger)
             entries.append(active)
         }
         preparer.prepareNext()
@@ -146,6 +157,7 @@ public final class SegmentedLog: Sendable {
         let catalog = SegmentCatalog(entries: entries, lastLSN: lastLSN, releasedLSN: released.last?.lastLSN ?? 0)
         let sealer = SegmentSealingQueue(
             configuration: configuration, catalog: catalog, chain: chain, logger: logger)
+        for entry in unsealed { sealer.enqueue(entry) }
         let writer = GroupCommitWriter(
             configuration: configuration, catalog: catalog, sealer: sealer, preparer: preparer, logger: logger,
             active: active, activeFile: activeFile, nextLSN: lastLSN + 1, lastTxTime: lastTx,
@@ -260,9 +272,11 @@ public final class SegmentedLog: Sendable {
 
     /// Creates a new, empty segment durably (temp file, fsync, rename, directory fsync).
     /// With a `prepared` file (zero-filled by `SegmentPreparer`) the header is stamped into it
-    /// and it is renamed into place; otherwise a new file is written and preallocated.
+    /// and it is renamed into place; otherwise a new file is written and preallocated. If the
+    /// disk has no room for the preallocation the segment is created without it (appends then
+    /// find the disk full themselves); if it has no room for the header, nothing is left behind.
     static func createSegment(
-        id: UInt64, firstLSN: LSN, configuration: LogConfiguration, prepared: String?
+        id: UInt64, firstLSN: LSN, configuration: LogConfiguration, prepared: String?, logger: Logger
     ) throws(LogError) -> (SegmentCatalog.Entry, POSIXFile) {
         let header = SegmentHeader(
             segmentId: id, firstLSN: firstLSN, writerEpoch: configuration.writerEpoch,
@@ -276,12 +290,31 @@ public final class SegmentedLog: Sendable {
             try FileSystem.rename(prepared, path)
             try FileSystem.syncDirectory(configuration.logDirectory)
         } else {
-            try FileSystem.writeAtomically(header.encoded, to: path, directory: configuration.logDirectory)
-            writable = try POSIXFile.open(path, flags: O_WRONLY)
-            try writable.preallocate(length: configuration.maxSegmentBytes + configuration.maxBlockBytes)
+            let tmp = path + ".tmp"
+            do {
+                let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
+                try file.write(header.encoded, at: 0)
+                try preallocate(file, configuration, logger: logger)
+                try file.dataSync()
+                try FileSystem.rename(tmp, path)
+            } catch {
+                try? FileSystem.remove(tmp)
+                throw error
+            }
+            try FileSystem.syncDirectory(configuration.logDirectory)
+            writable = try POSIXFile.open(path, flags: O_WRONLY)  // errors name the segment, not the temp file
         }
         let segment = try SegmentFile.open(path: path)
         return (SegmentCatalog.Entry(segment: segment, blocks: []), writable)
+    }
+
+    /// Preallocates an active segment's full size, or warns and goes on without it when the disk
+    /// has no room for that.
+    static func preallocate(_ file: POSIXFile, _ configuration: LogConfiguration, logger: Logger) throws(LogError) {
+        do { try file.preallocate(length: configuration.maxSegmentBytes + configuration.maxBlockBytes) } catch {
+            guard error.code == .diskFull else { throw error }
+            logger.warning("the disk has no room to preallocate the active segment; it grows as written", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Writing
@@ -437,6 +470,9 @@ public final class SegmentedLog: Sendable {
     public var writtenLSN: LSN { catalog.writtenLSN }
     /// Newest LSN on stable storage.
     public var durableLSN: LSN { catalog.durableLSN }
+    /// Why appends are refused now: `diskFull` (they are taken again once space is freed) or
+    /// `failed` (the log must be reopened); nil while they are taken.
+    public var writesRefused: LogError? { catalog.writesRefused }
     /// Oldest LSN in the log.
     public var firstLSN: LSN { catalog.firstLSN }
 

@@ -431,6 +431,8 @@ public struct API: Sendable {
             "lsn": .int(Int64(database.appliedLSN)), "durableLsn": .int(Int64(log.durableLSN)),
             "segments": .int(Int64(log.segmentSummaries.count)), "releasedSegments": .int(Int64(log.releasedSegments.count)),
             "checkpoint": .int(Int64(log.checkpoint?.seq ?? 0)), "snapshots": .array(log.snapshots.map { .int(Int64($0.lsn)) }),
+            "writes": log.writesRefused.map { .map(["accepted": false, "refused": .string($0.code.rawValue), "message": .string($0.message)]) }
+                ?? .map(["accepted": true]),
         ]
         if let uploader {
             let s = uploader.status

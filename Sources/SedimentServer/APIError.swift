@@ -50,6 +50,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case 413: "too_large"
         case 501: "not_implemented"
         case 503: "unavailable"
+        case 507: "disk_full"
         default: "sync_error"
         }
         self = APIError(status, code, error.message)
@@ -59,6 +60,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         switch error.code {
         case .invalidArgument: self = APIError(.badRequest, "bad_request", error.message)
         case .unavailable, .locked: self = APIError(.serviceUnavailable, "unavailable", error.message)
+        case .diskFull: self = APIError(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "disk_full", error.message)
         case .corrupt: self = APIError(.internalServerError, "corrupt", "\(error)")
         case .io: self = APIError(.internalServerError, "io", "\(error)")
         }

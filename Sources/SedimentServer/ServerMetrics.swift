@@ -6,7 +6,7 @@ import SedimentSync
 /// What `/metrics` shows (Prometheus text format): the HTTP requests (Hummingbird's
 /// `MetricsMiddleware`: counts and durations per route and status), operations by kind, the
 /// uploader's RPO and bucket state, and — read from the engine at each scrape — the log's
-/// LSNs and local/remote segments, the views' memory and the block cache's hits and misses, and
+/// LSNs and local/remote segments, whether it takes writes (0 while the disk is full), the views' memory and the block cache's hits and misses, and
 /// the sync server's open sessions and fan-out position.
 public final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
@@ -18,7 +18,7 @@ public final class ServerMetrics: Sendable {
         "sediment_lsn", "sediment_durable_lsn", "sediment_segments_local", "sediment_segments_remote",
         "sediment_log_sealed_local_bytes", "sediment_memory_metadata_bytes", "sediment_memory_value_bytes",
         "sediment_versions_evicted_whole", "sediment_block_cache_hits", "sediment_block_cache_misses", "sediment_block_cache_bytes",
-        "sediment_sync_sessions", "sediment_sync_fanout_lsn",
+        "sediment_sync_sessions", "sediment_sync_fanout_lsn", "sediment_writes_accepted",
     ]
 
     public init() {
@@ -43,6 +43,7 @@ public final class ServerMetrics: Sendable {
         let memory = database.memoryUsage
         var values: [String: Int] = [
             "sediment_lsn": Int(database.appliedLSN), "sediment_durable_lsn": Int(log.durableLSN),
+            "sediment_writes_accepted": log.writesRefused == nil ? 1 : 0,
             "sediment_segments_local": log.segmentSummaries.count, "sediment_segments_remote": log.releasedSegments.count,
             "sediment_log_sealed_local_bytes": log.localSealedSegments.reduce(0) { $0 + Int($1.sizeBytes) },
             "sediment_memory_metadata_bytes": memory.metadataBytes, "sediment_memory_value_bytes": memory.valueBytes,

@@ -21,6 +21,7 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
         switch error.code {
         case .invalidArgument: self.init(400, error.message)
         case .unavailable, .locked: self.init(503, error.message)
+        case .diskFull: self.init(507, error.message)
         case .corrupt, .io: self.init(500, "\(error)")
         }
     }

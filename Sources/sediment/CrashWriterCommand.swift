@@ -7,7 +7,8 @@ import SedimentLog
 import SedimentTesting
 
 /// Appends until killed, printing `ack <lsn> <key>` for every acknowledged append: the victim of
-/// the crash tests, which SIGKILL it and then check that every acknowledged LSN survived.
+/// the crash tests, which SIGKILL it and then check that every acknowledged LSN survived. An
+/// append refused because the disk is full prints `full` and is tried again 5 ms later.
 struct CrashWriter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crash-writer", abstract: "Test support: append until killed, reporting acknowledgements.",
@@ -33,7 +34,13 @@ struct CrashWriter: AsyncParsableCommand {
                     var i = 0
                     while true {
                         let key = "\(prefix)-\(w)-\(i)"
-                        let r = try await log.append(SampleOperations.put(key: key, valueSize: valueSize))
+                        let r: AppendResult
+                        do { r = try await log.append(SampleOperations.put(key: key, valueSize: valueSize)) } catch let error as LogError {
+                            guard error.code == .diskFull else { throw error }
+                            Self.emit("full\n")
+                            try await Task.sleep(for: .milliseconds(5))
+                            continue
+                        }
                         Self.emit("ack \(r.firstLSN) \(key)\n")
                         i += 1
                     }

@@ -13,6 +13,8 @@ import Testing
 @Suite struct CrashTests {
     struct Cycle {
         var acked: [(lsn: LSN, key: String)] = []
+        /// Appends refused because the disk was full.
+        var full = 0
         var killed = false
         var stderr = ""
     }
@@ -27,27 +29,14 @@ import Testing
         var truncations = 0
         for cycle in 0..<cycles {
             let threshold = Int(rng.next() % 2500)
-            let result = try runUntilKilled(
-                binary: binary, data: dir.appending("data"), prefix: "c\(cycle)", killAfterAcks: threshold)
+            let result = try Self.runUntilKilled(
+                binary: binary, data: dir.appending("data"), prefix: "c\(cycle)", until: { $0.acked.count >= threshold })
             #expect(result.killed, "cycle \(cycle): the writer exited by itself: \(result.stderr)")
 
-            let log = try SegmentedLog.open(LogConfiguration(directory: dir.appending("data")), logger: Logger(label: "crash", factory: { _ in SwiftLogNoOpLogHandler() }))
-            if log.recovery.truncation != nil { truncations += 1 }
-            var byLSN: [LSN: LogRecord] = [:]
-            var cursor = log.records(from: (result.acked.map(\.lsn).min() ?? 1))
-            while let r = try cursor.next() { byLSN[r.lsn] = r }
-            var lost = 0
-            for (lsn, key) in result.acked {
-                guard let record = byLSN[lsn], record.operation.key == key,
-                    record.operation.value == .binary(SampleOperations.payload(for: key, size: 100))
-                else {
-                    lost += 1
-                    continue
-                }
-            }
+            let (lost, truncated) = try await Self.lostAppends(result, data: dir.appending("data"))
+            if truncated { truncations += 1 }
             #expect(lost == 0, "cycle \(cycle): \(lost) of \(result.acked.count) acknowledged appends lost")
             totalAcked += result.acked.count
-            try await log.close()
         }
         let report = LogVerifier.verify(directory: dir.appending("data"))
         #expect(report.ok, "\(report.problems)")
@@ -55,9 +44,26 @@ import Testing
         print("crash test: \(cycles) cycles, \(totalAcked) acknowledged appends, 0 lost, \(truncations) torn tails truncated, \(report.segments.count) segments")
     }
 
-    /// Starts `sediment crash-writer`, reads its acknowledgements, SIGKILLs it after
-    /// `killAfterAcks` of them, then reads what it had printed before dying.
-    private func runUntilKilled(binary: String, data: String, prefix: String, killAfterAcks: Int) throws -> Cycle {
+    /// Opens the log in `data` and counts the appends `cycle` saw acknowledged that are not in it
+    /// with their key and value; also says whether the open cut off a torn tail.
+    static func lostAppends(_ cycle: Cycle, data: String) async throws -> (lost: Int, truncated: Bool) {
+        let log = try SegmentedLog.open(LogConfiguration(directory: data), logger: Logger(label: "crash", factory: { _ in SwiftLogNoOpLogHandler() }))
+        var byLSN: [LSN: LogRecord] = [:]
+        var cursor = log.records(from: (cycle.acked.map(\.lsn).min() ?? 1))
+        while let r = try cursor.next() { byLSN[r.lsn] = r }
+        let lost = cycle.acked.count { lsn, key in
+            guard let record = byLSN[lsn], record.operation.key == key else { return true }
+            return record.operation.value != .binary(SampleOperations.payload(for: key, size: 100))
+        }
+        try await log.close()
+        return (lost, log.recovery.truncation != nil)
+    }
+
+    /// Starts `sediment crash-writer` (64 KiB segments), reads its acknowledgements, SIGKILLs it
+    /// once `until` says so (or after `timeout`), then reads what it had printed before dying.
+    static func runUntilKilled(
+        binary: String, data: String, prefix: String, timeout: Duration = .seconds(300), until: (Cycle) -> Bool
+    ) throws -> Cycle {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
@@ -69,6 +75,11 @@ import Testing
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // A writer that stops making progress is killed at the deadline (its output then ends).
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(timeout.components.seconds)), execute: watchdog)
+        defer { watchdog.cancel() }
         var cycle = Cycle()
         var pending = Data()
         var ready = false
@@ -79,6 +90,7 @@ import Testing
                 pending.removeSubrange(pending.startIndex...newline)
                 let parts = line.split(separator: " ")
                 if parts.first == "ready" { ready = true }
+                if parts.first == "full" { cycle.full += 1 }
                 if parts.count == 3, parts[0] == "ack", let lsn = LSN(parts[1]) {
                     cycle.acked.append((lsn, String(parts[2])))
                 }
@@ -88,7 +100,7 @@ import Testing
             let chunk = out.fileHandleForReading.availableData
             if chunk.isEmpty { break }  // EOF: the process is gone
             consume(chunk)
-            if ready && cycle.acked.count >= killAfterAcks {
+            if ready && until(cycle) {
                 kill(process.processIdentifier, SIGKILL)
                 break
             }
