@@ -24,14 +24,23 @@ struct ClientOptions: ParsableArguments {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: JSON.text(body)))
         }
+        // One request per run: a refused connection fails at once (the shared client retries it
+        // until the request's deadline, a minute), one that gets no answer after 10 s.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            response = try await client.execute(request, timeout: .seconds(60))
             bytes = try await response.body.collect(upTo: 64 << 20)
         } catch {
-            throw ValidationError("cannot reach \(base): \(error)")
+            try? await client.shutdown()
+            Output.standardError("error: cannot reach \(base): \(Output.reason(error))")
+            throw ExitCode(1)
         }
+        try? await client.shutdown()
         let answer = try? JSON.parse(Array(bytes.readableBytesView))
         guard (200..<300).contains(response.status.code) else {
             if case .map(let e)? = answer, case .string(let code)? = e["error"], case .string(let message)? = e["message"] {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import NIOCore
 import SedimentFormat
 
 /// Formatting shared by the commands.
@@ -33,6 +34,13 @@ enum Output {
 
     static func standardError(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// A system call's failure as the system says it ("Connection refused"), not SwiftNIO's
+    /// description of the call; any other error as it describes itself.
+    static func reason(_ error: any Error) -> String {
+        guard let io = error as? IOError else { return "\(error)" }
+        return String(cString: strerror(io.errnoCode))
     }
 }
 

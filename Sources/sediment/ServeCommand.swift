@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import SedimentEngine
 import SedimentFormat
 import SedimentObjectStore
 import SedimentServer
 import SedimentSync
+import Synchronization
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,7 +62,22 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = env["SEDIMENT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         Self.raiseOpenFileLimit(logger: logger)
         let devToken = givenSecret == nil ? JWTVerifier(secret: secret).sign(Principal(userId: "dev", roles: ["admin"])) : nil
+        let listening = Atomic(false)
+        do {
+            try await serve(config, logger: logger, devToken: devToken, dataDirectory: dataDirectory) { listening.store(true, ordering: .relaxed) }
+        } catch let error as IOError where !listening.load(ordering: .relaxed) {
+            // Before the server listens, a system call that fails is the bind or listen.
+            let hint = error.errnoCode == EADDRINUSE ? " (another server? pick another --port, or 0 for a free one)" : ""
+            Output.standardError("error: cannot listen on \(config.host):\(config.port): \(Output.reason(error))\(hint)")
+            throw ExitCode(1)
+        }
+    }
+
+    private func serve(
+        _ config: ServerConfiguration, logger: Logger, devToken: String?, dataDirectory: String, listening: @escaping @Sendable () -> Void
+    ) async throws {
         try await Server.run(config, logger: logger) { host, port in
+            listening()
             var lines = ["sediment: listening on http://\(host):\(port) (data \(dataDirectory))"]
             if let devToken {
                 lines.append("sediment: development token (admin; valid until this server stops): \(devToken)")

@@ -199,6 +199,15 @@ import Testing
         let denied = try cli.run(["put", "demo", "x", "1"], environment: ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.reader])
         #expect(denied.status == 1)
         #expect(denied.stderr.contains("403 forbidden"))
+        // No server there: the system's reason, exit status 1, no usage text.
+        let unreachable = try cli.run(["get", "demo", "hello", "--url", "http://127.0.0.1:1"], environment: env)
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stderr == "error: cannot reach http://127.0.0.1:1: Connection refused\n", "\(unreachable.stderr)")
+        // A second server on the same port says why it cannot start.
+        let port = try #require(server.url.split(separator: ":").last.map(String.init))
+        let second = try cli.run(["serve", "--port", port, "--data", dir.appending("data2"), "--jwt-secret", Self.secret])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("error: cannot listen on 127.0.0.1:\(port): Address already in use"), "\(second.stderr.suffix(500))")
         #expect(server.terminate() == 0)
     }
 
