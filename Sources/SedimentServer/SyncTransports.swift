@@ -148,30 +148,31 @@ enum SyncTransports {
     }
 
     /// `GET /events`: Server-Sent Events, `id:` the LSN, resuming after `Last-Event-ID` (or
-    /// `?after=`); `?maps=a,b` limits the maps (default: every map the token may read).
+    /// `?after=`); `?maps=a,b` limits the maps (default: every map the token may read). A map the
+    /// token may not read is a 403, before the stream starts.
     static func events(hub: SyncHub, principal: Principal, request: Request) async throws -> Response {
         let q = request.uri.queryParameters
+        try API.takes(["maps", "after"], q)
         var after: LSN?
-        if let raw = request.headers[HTTPField.Name("Last-Event-ID")!] ?? q.get("after") {
+        let header = request.headers[HTTPField.Name("Last-Event-ID")!]
+        if let raw = header ?? q.get("after") {
             guard let n = LSN(raw.trimmingCharacters(in: .whitespaces)) else {
-                throw APIError.badRequest("Last-Event-ID must be an LSN (a whole number), not \"\(raw)\"")
+                throw APIError.badRequest("\(header == nil ? "after" : "Last-Event-ID") must be an LSN (a whole number), not \"\(raw)\"")
             }
             after = n
         }
-        let resumeAfter = after
         let maps = q.get("maps").map { Set($0.split(separator: ",").map(String.init)) }
         let session = hub.makeSession(transport: "sse")
         session.authenticate(principal)
+        do throws(SyncError) { try await session.follow(maps: maps, after: after) } catch {
+            session.disconnected()
+            throw APIError(error)
+        }
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
                 defer { session.disconnected() }
-                do throws(SyncError) { try await session.follow(maps: maps, after: resumeAfter) } catch {
-                    try await writer.write(ByteBuffer(string: "event: ERROR\ndata: \(JSON.text(error.wire))\n\n"))
-                    try await writer.finish(nil)
-                    return
-                }
                 try await writer.write(ByteBuffer(string: ": sediment events\n\n"))
                 while let items = await session.outbox.next() {
                     var text = ""

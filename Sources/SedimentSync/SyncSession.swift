@@ -746,9 +746,11 @@ public final class SyncSession: Sendable {
         return out
     }
 
-    /// For streams (SSE): follow every readable map (or only `maps`) and push events committed
-    /// after `lsn` (nil: from now on), replaying from the log first what the hub already sent.
+    /// For streams (SSE): follow every readable map (or only `maps`, each of which the principal
+    /// must be allowed to read: 403 otherwise) and push events committed after `lsn` (nil: from
+    /// now on), replaying from the log first what the hub already sent.
     public func follow(maps: Set<String>?, after lsn: LSN?) async throws(SyncError) {
+        for map in maps ?? [] { try check(map, .read) }
         state.withLock { s in
             guard !s.closed else { return }
             hub.watch(s.interests ?? [], all: s.interests == nil, by: -1)

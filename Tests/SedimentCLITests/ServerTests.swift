@@ -144,6 +144,8 @@ import Testing
                 "durability: this request takes no query parameters"),
             ("GET", "/v1/maps/people/keys/ada/history?limit=1", nil, 400, "unknown query parameter limit"),
             ("GET", "/v1/maps?limit=1", nil, 400, "unknown query parameter limit"),
+            ("GET", "/events?maps=people&from=3", nil, 400, "unknown query parameter from: this request takes only maps, after"),
+            ("GET", "/events?maps=people&after=three", nil, 400, "after must be an LSN"),
             ("POST", "/v1/batch", #"{"operations":[{"op":"delete","map":"m","key":"k","value":1}]}"#, 400, "delete takes no value"),
             ("PUT", "/v1/maps/people/keys/" + String(repeating: "k", count: 2000), "1", 400, "limit"),
             ("PUT", "/v1/maps/people/keys/x", String(repeating: "[", count: 50) + String(repeating: "]", count: 50), 400, "nested deeper"),
@@ -162,6 +164,10 @@ import Testing
             #expect(answer.status == status, "\(method) \(path.prefix(60)): \(answer.body)")
             #expect((answer.json["message"] as? String)?.contains(complaint) == true, "\(method) \(path.prefix(60)): \(answer.body.prefix(300))")
         }
+        let stranger = Self.token(sub: "cy", roles: [])
+        let forbiddenStream = try Self.curl("GET", u + "/events?maps=people", token: stranger, extra: ["--max-time", "10"])
+        #expect(forbiddenStream.status == 403, "\(forbiddenStream.body)")
+        #expect(forbiddenStream.json["error"] as? String == "forbidden")
         let tooMany = "{\"operations\":[" + Array(repeating: #"{"op":"put","map":"m","key":"k","value":1}"#, count: 1001).joined(separator: ",") + "]}"
         #expect(try Self.curl("POST", u + "/v1/batch", body: tooMany).status == 413)
 
