@@ -64,27 +64,21 @@ struct ServeCommand: AsyncParsableCommand {
         let devToken = givenSecret == nil ? JWTVerifier(secret: secret).sign(Principal(userId: "dev", roles: ["admin"])) : nil
         let listening = Atomic(false)
         do {
-            try await serve(config, logger: logger, devToken: devToken, dataDirectory: dataDirectory) { listening.store(true, ordering: .relaxed) }
+            try await Server.run(config, logger: logger) { host, port in
+                listening.store(true, ordering: .relaxed)
+                var lines = ["sediment: listening on http://\(host):\(port) (data \(dataDirectory))"]
+                if let devToken {
+                    lines.append("sediment: development token (admin; valid until this server stops): \(devToken)")
+                    lines.append("sediment: try: curl -H 'Authorization: Bearer \(devToken)' -X PUT http://\(host):\(port)/v1/maps/demo/keys/hello -d '\"world\"'")
+                }
+                // Unbuffered: whoever started the server waits for this line.
+                FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+            }
         } catch let error as IOError where !listening.load(ordering: .relaxed) {
             // Before the server listens, a system call that fails is the bind or listen.
             let hint = error.errnoCode == EADDRINUSE ? " (another server? pick another --port, or 0 for a free one)" : ""
             Output.standardError("error: cannot listen on \(config.host):\(config.port): \(Output.reason(error))\(hint)")
             throw ExitCode(1)
-        }
-    }
-
-    private func serve(
-        _ config: ServerConfiguration, logger: Logger, devToken: String?, dataDirectory: String, listening: @escaping @Sendable () -> Void
-    ) async throws {
-        try await Server.run(config, logger: logger) { host, port in
-            listening()
-            var lines = ["sediment: listening on http://\(host):\(port) (data \(dataDirectory))"]
-            if let devToken {
-                lines.append("sediment: development token (admin; valid until this server stops): \(devToken)")
-                lines.append("sediment: try: curl -H 'Authorization: Bearer \(devToken)' -X PUT http://\(host):\(port)/v1/maps/demo/keys/hello -d '\"world\"'")
-            }
-            // Unbuffered: whoever started the server waits for this line.
-            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         }
     }
 
