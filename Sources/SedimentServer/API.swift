@@ -75,11 +75,18 @@ public struct API: Sendable {
             return try await self.commit([op], durability: durability)
         }
         // The event loop answers reads that memory can (LoopRequestHandler); this route takes the rest.
-        router.get("/v1/maps/:map/keys/:key") { request, context in
+        @Sendable func keyGet(_ request: Request, _ context: BasicRequestContext) throws -> Response {
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
             let point = try self.readPoint(request.uri.queryParameters)
             return json(try self.keyRead(map, key, at: point, try self.database.record(map, key, at: point)))
+        }
+        router.get("/v1/maps/:map/keys/:key") { request, context in try keyGet(request, context) }
+        // Whether a key has a value (200) or not (404), as `curl -I` asks: the GET's status and headers.
+        router.head("/v1/maps/:map/keys/:key") { request, context in
+            do { return try keyGet(request, context).createHeadResponse() } catch {
+                return try APIError.wrap(error).response(from: request, context: context).createHeadResponse()
+            }
         }
         router.get("/v1/maps/:map/keys/:key/history") { request, context in
             let (map, key) = try self.mapAndKey(context)

@@ -67,6 +67,10 @@ import Testing
         let now = try Self.curl("GET", u + "/v1/maps/people/keys/ada")
         #expect(now.status == 200)
         #expect((now.json["value"] as? [String: Any])?["age"] as? Int == 37)
+        // HEAD (`curl -I`): the GET's status and headers, no body.
+        let head = try Self.curl("HEAD", u + "/v1/maps/people/keys/ada", extra: ["-I"])
+        #expect(head.status == 200 && head.body.contains("Content-Length: \(now.body.utf8.count)") && !head.body.contains("{"), "\(head.body)")
+        #expect(try Self.curl("HEAD", u + "/v1/maps/people/keys/bo", extra: ["-I"]).status == 404)
         let past = try Self.curl("GET", u + "/v1/maps/people/keys/ada?asOf=\(firstTx)")
         #expect((past.json["value"] as? [String: Any])?["age"] as? Int == 36, "\(past.body)")
         let before = try Self.curl("GET", u + "/v1/maps/people/keys/ada?asOf=1000")
