@@ -200,11 +200,17 @@ public enum FileSystem {
         try file.sync()
     }
 
-    /// Writes a whole file durably: temp file, fsync, rename, fsync of the directory.
+    /// Writes a whole file durably: temp file, fsync, rename, fsync of the directory. A temp file
+    /// that fails is removed (on a full disk it would hold space).
     static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LogError) {
         let tmp = path + ".tmp"
-        try writeDurably(bytes, to: tmp)
-        try rename(tmp, path)
+        do {
+            try writeDurably(bytes, to: tmp)
+            try rename(tmp, path)
+        } catch {
+            try? remove(tmp)
+            throw error
+        }
         try syncDirectory(directory)
     }
 
