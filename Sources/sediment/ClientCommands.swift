@@ -69,9 +69,15 @@ extension String {
 }
 
 /// A value given on the command line: JSON if it parses (`42`, `true`, `{"a":1}`, `"text"`),
-/// otherwise the text itself as a string.
-private func commandLineValue(_ text: String) -> Value {
-    (try? JSON.parse(text)) ?? .string(text)
+/// otherwise the text itself as a string; but a whole number beyond 64 bits is an error, not
+/// silently a string.
+private func commandLineValue(_ text: String) throws -> Value {
+    if let value = try? JSON.parse(text) { return value }
+    let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+    if !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }), Int64(text) == nil {
+        throw ValidationError("\(text) is a whole number beyond 64 bits; quote it ('\"\(text)\"') to store it as a string")
+    }
+    return .string(text)
 }
 
 private func field(_ answer: Value, _ name: String) -> Value? {
@@ -103,7 +109,7 @@ struct PutCommand: AsyncParsableCommand {
         let answer = try await client.send(
             .PUT, ClientOptions.path(map, key),
             query: [("validFrom", validFrom), ("validTo", validTo), ("ttlMs", ttlMs.map(String.init)), ("durability", durability)],
-            body: commandLineValue(value))
+            body: try commandLineValue(value))
         if !client.json { print("ok: \(map)/\(key) at LSN \(describe(field(answer, "lsn"))), tx time \(describe(field(answer, "txTime")))") }
     }
 }
@@ -181,7 +187,7 @@ struct QueryCommand: AsyncParsableCommand {
             var fields: [String: Value] = [:]
             for e in equalities {
                 guard let eq = e.firstIndex(of: "=") else { throw ValidationError("--where takes field=value, not \(e)") }
-                fields[String(e[..<eq])] = commandLineValue(String(e[e.index(after: eq)...]))
+                fields[String(e[..<eq])] = try commandLineValue(String(e[e.index(after: eq)...]))
             }
             body["where"] = .map(fields)
         }

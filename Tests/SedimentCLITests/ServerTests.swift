@@ -209,6 +209,9 @@ import Testing
         let denied = try cli.run(["put", "demo", "x", "1"], environment: ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.reader])
         #expect(denied.status == 1)
         #expect(denied.stderr.contains("403 forbidden"))
+        // A number JSON cannot hold exactly is an error, not silently a string.
+        let huge = try cli.run(["put", "demo", "n", "18446744073709551615"], environment: env)
+        #expect(huge.status != 0 && huge.stderr.contains("beyond 64 bits; quote it"), "\(huge.stderr)")
         // No server there: the system's reason, exit status 1, no usage text.
         let unreachable = try cli.run(["get", "demo", "hello", "--url", "http://127.0.0.1:1"], environment: env)
         #expect(unreachable.status == 1)
