@@ -25,42 +25,48 @@ public struct API: Sendable {
 
     /// Adds every route to `router`.
     public func register(_ router: Router<BasicRequestContext>) {
+        let routes = RouteTable()
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: JSONErrorMiddleware())
-        router.get("/metrics") { request, _ in
+        router.add(middleware: JSONErrorMiddleware(routes: routes))
+        /// Adds a route, and its method to the table a 405 answers from.
+        func on(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response) {
+            router.on(RouterPath(path), method: method, use: handler)
+            routes.add(method, path)
+        }
+        on(.get, "/metrics") { request, _ in
             try self.open(request)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.scrape(self.database, hub: self.hub))))
         }
-        router.get("/health") { request, _ in
+        on(.get, "/health") { request, _ in
             try self.open(request)
             return json(["status": "ok"])
         }
-        router.get("/ready") { request, _ in
+        on(.get, "/ready") { request, _ in
             try self.open(request)
             return json(["status": "ready", "lsn": .int(Int64(self.database.appliedLSN))])
         }
-        router.get("/v1/openapi.json") { request, _ in
+        on(.get, "/v1/openapi.json") { request, _ in
             try self.authenticate(request)
             try Self.takes([], request.uri.queryParameters)
             return Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPI.document)))
         }
-        router.get("/v1/status") { request, _ in
+        on(.get, "/v1/status") { request, _ in
             try self.authenticate(request)
             try Self.takes([], request.uri.queryParameters)
             return json(self.status())
         }
-        router.get("/v1/maps") { request, _ in
+        on(.get, "/v1/maps") { request, _ in
             let principal = try self.authenticate(request)
             try Self.takes([], request.uri.queryParameters)
             let names = self.database.mapNames.filter { (try? self.configuration.rules.check(principal, map: $0, needs: .read)) != nil }
             return json(["maps": .array(names.map(Value.string))])
         }
         // The event loop answers most writes itself (LoopRequestHandler); these routes take the rest.
-        router.put("/v1/maps/:map/keys/:key") { request, context in
+        on(.put, "/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .write)
             var request = request
@@ -68,7 +74,7 @@ public struct API: Sendable {
             let (op, durability) = try self.keyWrite(map: map, key: key, query: request.uri.queryParameters, body: body)
             return try await self.commit([op], durability: durability)
         }
-        router.delete("/v1/maps/:map/keys/:key") { request, context in
+        on(.delete, "/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .write)
             let (op, durability) = try self.keyWrite(map: map, key: key, query: request.uri.queryParameters, body: nil)
@@ -81,21 +87,21 @@ public struct API: Sendable {
             let point = try self.readPoint(request.uri.queryParameters)
             return json(try self.keyRead(map, key, at: point, try self.database.record(map, key, at: point)))
         }
-        router.get("/v1/maps/:map/keys/:key") { request, context in try keyGet(request, context) }
+        on(.get, "/v1/maps/:map/keys/:key", keyGet)
         // Whether a key has a value (200) or not (404), as `curl -I` asks: the GET's status and headers.
-        router.head("/v1/maps/:map/keys/:key") { request, context in
+        on(.head, "/v1/maps/:map/keys/:key") { request, context in
             do { return try keyGet(request, context).createHeadResponse() } catch {
                 return try APIError.wrap(error).response(from: request, context: context).createHeadResponse()
             }
         }
-        router.get("/v1/maps/:map/keys/:key/history") { request, context in
+        on(.get, "/v1/maps/:map/keys/:key/history") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
             try Self.takes([], request.uri.queryParameters)
             let versions = try self.database.history(map, key)
             return json(["map": .string(map), "key": .string(key), "versions": .array(versions.map { .map(Self.versionJSON($0)) })])
         }
-        router.post("/v1/maps/:map/query") { request, context in
+        on(.post, "/v1/maps/:map/query") { request, context in
             let map = try self.parameter(context, "map")
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
             try Self.takes([], request.uri.queryParameters)
@@ -103,15 +109,15 @@ public struct API: Sendable {
             self.metrics.count("query")
             return json(try self.query(map, try await self.body(&request)))
         }
-        router.post("/sync") { request, _ in
+        on(.post, "/sync") { request, _ in
             let principal = try self.authenticate(request)
             var request = request
             return try await SyncTransports.httpSync(hub: self.hub, principal: principal, request: &request, maxBodyBytes: self.configuration.maxBodyBytes)
         }
-        router.get("/events") { request, _ in
+        on(.get, "/events") { request, _ in
             try await SyncTransports.events(hub: self.hub, principal: try self.authenticate(request), request: request)
         }
-        router.post("/v1/batch") { request, _ in
+        on(.post, "/v1/batch") { request, _ in
             let principal = try self.authenticate(request)
             try Self.takes([], request.uri.queryParameters)
             var request = request

@@ -4,6 +4,7 @@ import NIOHTTP1
 import SedimentEngine
 import SedimentFormat
 import SedimentSync
+import Synchronization
 
 /// An error answer: a status and a JSON body `{"error": code, "message": text}`.
 public struct APIError: Error, HTTPResponseError, Sendable {
@@ -11,6 +12,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// Stable machine-readable code (`bad_request`, `unauthorized`, `not_found`, ...).
     public var code: String
     public var message: String
+    /// Headers the answer carries besides the body's (a 405's `Allow`).
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
         self.status = status
@@ -31,7 +34,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        json(body: body, status: status)
+        var response = json(body: body, status: status)
+        response.headers.append(contentsOf: headers)
+        return response
     }
 
     /// `{"error": code, "message": text}` and a newline.
@@ -84,15 +89,50 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 }
 
-/// Turns every error, including "no such route", into an `APIError` with its JSON body.
+/// Turns every error, including "no such route", into an `APIError` with its JSON body: a path
+/// that a route has, asked with a method it does not take, is a 405 with `Allow`.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do { return try await next(request, context) } catch {
             var e = APIError.wrap(error)
             if error is HTTPError, e.status == .notFound || e.status == .methodNotAllowed {
-                e.message = "no route \(request.method) \(request.uri.path)"
+                if let methods = routes.methods(request.uri.path), !methods.contains(request.method) {
+                    let allow = methods.map(\.rawValue).joined(separator: ", ")
+                    e = APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) \(request.uri.path): this path takes \(allow)")
+                    e.headers[.allow] = allow
+                } else {
+                    e.message = "no route \(request.method) \(request.uri.path)"
+                }
             }
             throw e
+        }
+    }
+}
+
+/// The methods each route takes, by path pattern (a `:name` segment matches any one segment).
+final class RouteTable: Sendable {
+    private let routes = Mutex<[(pattern: [Substring], methods: [HTTPRequest.Method])]>([])
+
+    func add(_ method: HTTPRequest.Method, _ path: String) {
+        let pattern = path.split(separator: "/")
+        routes.withLock { routes in
+            if let i = routes.firstIndex(where: { $0.pattern == pattern }) {
+                routes[i].methods.append(method)
+            } else {
+                routes.append((pattern, [method]))
+            }
+        }
+    }
+
+    /// The methods of the route whose pattern `path` matches, if any.
+    func methods(_ path: String) -> [HTTPRequest.Method]? {
+        let segments = path.split(separator: "/")
+        return routes.withLock { routes in
+            routes.first { route in
+                route.pattern.count == segments.count && zip(route.pattern, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+            }?.methods
         }
     }
 }

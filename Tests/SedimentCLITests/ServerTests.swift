@@ -161,6 +161,8 @@ import Testing
             ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}],"durability":7}"#, 400, "durability must be"),
             ("POST", "/v1/maps/people/query", #"{"predicate":{"op":"near","attribute":"a","value":1}}"#, 400, "unknown predicate"),
             ("GET", "/v1/no/such/route", nil, 404, "no route"),
+            ("POST", "/v1/maps/people/keys/x", "1", 405, "POST /v1/maps/people/keys/x: this path takes PUT, DELETE, GET, HEAD"),
+            ("GET", "/v1/batch", nil, 405, "this path takes POST"),
             ("PUT", "/v1/maps/people/keys/x", "\"" + String(repeating: "v", count: 1_100_000) + "\"", 413, "larger than the limit"),
         ]
         for (method, path, body, status, complaint) in bad {
@@ -168,6 +170,8 @@ import Testing
             #expect(answer.status == status, "\(method) \(path.prefix(60)): \(answer.body)")
             #expect((answer.json["message"] as? String)?.contains(complaint) == true, "\(method) \(path.prefix(60)): \(answer.body.prefix(300))")
         }
+        let patch = try Self.curl("PATCH", u + "/v1/maps/people/keys/ada", body: "1", extra: ["-i"])
+        #expect(patch.status == 405 && patch.body.contains("Allow: PUT, DELETE, GET, HEAD"), "\(patch.body)")
         let stranger = Self.token(sub: "cy", roles: [])
         let forbiddenStream = try Self.curl("GET", u + "/events?maps=people", token: stranger, extra: ["--max-time", "10"])
         #expect(forbiddenStream.status == 403, "\(forbiddenStream.body)")
