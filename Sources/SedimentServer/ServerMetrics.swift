@@ -6,8 +6,9 @@ import SedimentSync
 /// What `/metrics` shows (Prometheus text format): the HTTP requests (Hummingbird's
 /// `MetricsMiddleware`: counts and durations per route and status), operations by kind, the
 /// uploader's RPO and bucket state, and — read from the engine at each scrape — the log's
-/// LSNs and local/remote segments, whether it takes writes (0 while the disk is full), the views' memory and the block cache's hits and misses, and
-/// the sync server's open sessions and fan-out position.
+/// LSNs and local/remote segments, whether it takes writes (0 while the disk is full), the
+/// views' memory and the block cache's hits and misses, and the sync server's open sessions and
+/// fan-out position.
 public final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory

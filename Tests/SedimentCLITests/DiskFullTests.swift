@@ -119,6 +119,8 @@ import Testing
             assert got == 200 and version["value"] == acked[key], (got, version)  # reads go on
             got, status_ = call("GET", "/v1/status", None)
             assert status_["writes"]["accepted"] is False and status_["writes"]["refused"] == "diskFull", status_
+            metrics = urllib.request.urlopen(url + "/metrics", timeout=60).read().decode()
+            assert "\nsediment_writes_accepted 0" in metrics, metrics[-2000:]
             print("refused", status, answer["error"], len(acked))
         elif mode == "write":
             status = batch(50)[0]
