@@ -89,15 +89,6 @@ func spawnWithOutputPipe(_ command: [String]) throws -> (pid: pid_t, output: Int
     return (pid, fds[0])
 }
 
-/// `runCapturingOutput` on a thread of its own: for a command that runs until something else
-/// ends it (a load generator until its server is killed), whose blocking wait must not take one
-/// of the few threads of Swift's cooperative pool (two on a 2-core machine: two such waits
-/// there would stall every task, the one meant to kill the server included).
-public func runCapturingOutputOnOwnThread(_ argv: [String]) async throws -> (status: Int32, output: String) {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try runCapturingOutput(argv) }) }.start()
-    }
-}
 
 /// Runs a program and returns its exit status and standard output.
 public func runCapturingOutput(_ argv: [String]) throws -> (status: Int32, output: String) {

@@ -29,8 +29,10 @@ import Testing
         var truncations = 0
         for cycle in 0..<cycles {
             let threshold = Int(rng.next() % 2500)
-            let result = try Self.runUntilKilled(
-                binary: binary, data: dir.appending("data"), prefix: "c\(cycle)", until: { $0.acked.count >= threshold })
+            let data = dir.appending("data")
+            let result = try await onOwnThread {
+                try Self.runUntilKilled(binary: binary, data: data, prefix: "c\(cycle)", until: { $0.acked.count >= threshold })
+            }
             #expect(result.killed, "cycle \(cycle): the writer exited by itself: \(result.stderr)")
 
             let (lost, truncated) = try await Self.lostAppends(result, data: dir.appending("data"))
@@ -61,6 +63,7 @@ import Testing
 
     /// Starts `sediment crash-writer` (64 KiB segments), reads its acknowledgements, SIGKILLs it
     /// once `until` says so (or after `timeout`), then reads what it had printed before dying.
+    /// It blocks: async callers run it through `onOwnThread`.
     static func runUntilKilled(
         binary: String, data: String, prefix: String, timeout: Duration = .seconds(300), until: (Cycle) -> Bool
     ) throws -> Cycle {

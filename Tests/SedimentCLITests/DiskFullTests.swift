@@ -9,42 +9,45 @@ import Testing
 /// A full disk, for real: the server or the log writer runs on a small tmpfs (`SmallFileSystem`),
 /// partly taken by a ballast file that the test removes to give space back.
 @Suite struct DiskFullTests {
-    /// Writes the tmpfs cannot hold are refused with 507 (and `/v1/status` says why) and nothing of
-    /// them kept; reads go on;
-    /// writes resume by themselves once space is freed; a graceful stop on a full disk exits 0;
-    /// the server starts again on a full disk (it used to refuse: it could not seal or
-    /// preallocate) and has every acknowledged write.
-    @Test func aFullDiskRefusesWritesUntilSpaceIsFreedAndLosesNothing() throws {
+    /// Writes the tmpfs cannot hold are refused with 507 (and `/v1/status` says why) and nothing
+    /// of them kept; reads go on; writes resume by themselves once space is freed; a graceful
+    /// stop on a full disk exits 0; the server starts again on a full disk (it used to refuse: it
+    /// could not seal or preallocate) and has every acknowledged write. The server's start and
+    /// stop and the client's runs block, so they run on threads of their own (`onOwnThread`).
+    @Test func aFullDiskRefusesWritesUntilSpaceIsFreedAndLosesNothing() async throws {
         let dir = TemporaryDirectory("disk-full")
         defer { dir.remove() }
         let small = try SmallFileSystem(dir, megabytes: 24)
-        #expect(FileManager.default.createFile(atPath: small.outside + "/ballast", contents: Data(count: 4 << 20)))
+        let ballast = small.outside + "/ballast"
+        #expect(FileManager.default.createFile(atPath: ballast, contents: Data(count: 4 << 20)))
         let acked = dir.appending("acked.json")
-        func client(_ url: String, _ mode: String, _ extra: String = "") throws -> String {
-            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", Self.client, url, ServerTests.admin, acked, mode, extra])
+        func client(_ url: String, _ mode: String, _ extra: String = "") async throws -> String {
+            let run = try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-c", Self.client, url, ServerTests.admin, acked, mode, extra]) }
             #expect(run.status == 0, "\(mode): \(run.output.suffix(1500))")
             return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let arguments = ["--data", small.mountPoint + "/data", "--jwt-secret", ServerTests.secret]
+        let (wrapper, arguments) = (small.wrapper, ["--data", small.mountPoint + "/data", "--jwt-secret", ServerTests.secret])
+        func start() async throws -> ServerProcess { try await onOwnThread { try ServerProcess(binary: wrapper, arguments: arguments) } }
+        func stop(_ server: ServerProcess) async throws -> Int32 { try await onOwnThread { server.terminate() } }
 
-        var server = try ServerProcess(binary: small.wrapper, arguments: arguments)
-        let filled = try client(server.url, "fill")
+        var server = try await start()
+        let filled = try await client(server.url, "fill")
         #expect(filled.hasPrefix("refused 507 disk_full"), "\(filled)")
-        try FileManager.default.removeItem(atPath: small.outside + "/ballast")
-        #expect(try client(server.url, "write") == "200")
-        #expect(server.terminate() == 0)
+        try FileManager.default.removeItem(atPath: ballast)
+        #expect(try await client(server.url, "write") == "200")
+        #expect(try await stop(server) == 0)
 
         // Full again, to the last byte, before the start: the server opens and serves reads.
-        _ = try client(server.url, "fillup", small.outside + "/ballast")
-        server = try ServerProcess(binary: small.wrapper, arguments: arguments)
-        #expect(try client(server.url, "check").hasPrefix("all "), "every acknowledged write is there")
-        #expect(try client(server.url, "write") == "507")
-        try FileManager.default.removeItem(atPath: small.outside + "/ballast")
-        #expect(try client(server.url, "write") == "200")
-        #expect(server.terminate() == 0)
-        server = try ServerProcess(binary: small.wrapper, arguments: arguments)
-        #expect(try client(server.url, "check").hasPrefix("all "))
-        #expect(server.terminate() == 0)
+        _ = try await client(server.url, "fillup", ballast)
+        server = try await start()
+        #expect(try await client(server.url, "check").hasPrefix("all "), "every acknowledged write is there")
+        #expect(try await client(server.url, "write") == "507")
+        try FileManager.default.removeItem(atPath: ballast)
+        #expect(try await client(server.url, "write") == "200")
+        #expect(try await stop(server) == 0)
+        server = try await start()
+        #expect(try await client(server.url, "check").hasPrefix("all "))
+        #expect(try await stop(server) == 0)
     }
 
     /// The log on its own, with 64 KiB segments, 16 writers appending durably, and the disk full
@@ -62,19 +65,23 @@ import Testing
         let small = try SmallFileSystem(dir, megabytes: 8)
         let ballast = small.outside + "/ballast"
         #expect(FileManager.default.createFile(atPath: ballast, contents: Data(count: 15 << 19)))  // 7.5 MiB
-        // Episode by episode: (acknowledged, refused) when the disk was freed; when it was filled.
-        var freed: [(acked: Int, full: Int)] = [], filledAt: Int?
-        let cycle = try CrashTests.runUntilKilled(binary: small.wrapper, data: small.mountPoint + "/data", prefix: "f", timeout: .seconds(120)) { cycle in
-            let refusedSince = cycle.full - (freed.last?.full ?? 0)
-            if freed.count < 2, refusedSince >= 50, freed.count == 0 || filledAt != nil {
-                freed.append((cycle.acked.count, cycle.full))
-                try? FileManager.default.removeItem(atPath: ballast)
+        let (wrapper, data) = (small.wrapper, small.mountPoint + "/data")
+        // Episode by episode: (acknowledged, refused) when the disk was freed.
+        let (cycle, freed) = try await onOwnThread { () throws -> (CrashTests.Cycle, [(acked: Int, full: Int)]) in
+            var freed: [(acked: Int, full: Int)] = [], filledAt: Int?
+            let cycle = try CrashTests.runUntilKilled(binary: wrapper, data: data, prefix: "f", timeout: .seconds(120)) { cycle in
+                let refusedSince = cycle.full - (freed.last?.full ?? 0)
+                if freed.count < 2, refusedSince >= 50, freed.count == 0 || filledAt != nil {
+                    freed.append((cycle.acked.count, cycle.full))
+                    try? FileManager.default.removeItem(atPath: ballast)
+                }
+                if freed.count == 1, filledAt == nil, cycle.acked.count >= freed[0].acked + 2000 {
+                    filledAt = cycle.acked.count
+                    SmallFileSystem.fill(ballast)
+                }
+                return freed.count == 2 && cycle.acked.count >= freed[1].acked + 2000
             }
-            if freed.count == 1, filledAt == nil, cycle.acked.count >= freed[0].acked + 2000 {
-                filledAt = cycle.acked.count
-                SmallFileSystem.fill(ballast)
-            }
-            return freed.count == 2 && cycle.acked.count >= freed[1].acked + 2000
+            return (cycle, freed)
         }
         #expect(freed.count == 2, "refusals: \(cycle.full), episodes: \(freed); \(cycle.stderr.suffix(800))")
         #expect(cycle.acked.count >= (freed.last?.acked ?? .max) + 2000, "appends did not resume once space was freed")

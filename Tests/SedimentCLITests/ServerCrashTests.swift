@@ -48,7 +48,7 @@ import Testing
             }
             let url = server.url
             let before = try Self.appliedLSN(url)
-            let generator = Task { try await runCapturingOutputOnOwnThread(["/usr/bin/env", "python3", "-W", "ignore", load, url, token, "crash-\(cycle)"] + loadArguments) }
+            let generator = Task { try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-W", "ignore", load, url, token, "crash-\(cycle)"] + loadArguments) } }
             // Synchronization: poll (with a deadline) until the load is writing; Python's start
             // takes 100 ms to seconds on a busy machine.
             _ = await waitUntil(timeout: .seconds(30)) { ((try? Self.appliedLSN(url)) ?? 0) > before }
