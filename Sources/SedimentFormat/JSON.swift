@@ -368,7 +368,8 @@ public enum JSON {
             if isInteger {
                 // Rounding a whole number to a double would change it silently.
                 guard let n = Int64(text) else {
-                    throw ParseError(offset: start, message: "integer \(text) does not fit in 64 bits; send it as a string (or as a float, with an exponent)")
+                    throw ParseError(
+                        offset: start, message: "integer \(text) does not fit in 64 bits; send it as a string (or as a float, with an exponent)")
                 }
                 return .int(n)
             }
