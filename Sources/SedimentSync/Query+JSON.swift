@@ -66,7 +66,7 @@ extension SortKey {
         case .array(let items):
             var out: [SortKey] = []
             for item in items {
-                guard case .map(let m) = item, case .string(let field)? = m["field"] else {
+                guard case .map(let m) = item, case .string(let field)? = m["field"], m.keys.allSatisfy({ $0 == "field" || $0 == "direction" }) else {
                     throw EngineError(.invalidArgument, "a sort entry is {\"field\": ..., \"direction\": \"asc\"|\"desc\"}")
                 }
                 out.append(SortKey(field, descending: try descending(m["direction"])))

@@ -174,7 +174,7 @@ struct QueryCommand: AsyncParsableCommand {
     @Argument var map: String
     @Option(name: .customLong("where"), help: "field=value (value as JSON, else a string); repeatable.") var equalities: [String] = []
     @Option(help: "A predicate as JSON, e.g. {\"op\":\"gt\",\"attribute\":\"age\",\"value\":30}.") var predicate: String?
-    @Option(help: "field or field:desc; repeatable.") var sort: [String] = []
+    @Option(help: "field, field:asc or field:desc; repeatable.") var sort: [String] = []
     @Option(help: "At most this many rows.") var limit: Int?
     @Option(help: "Resume after a previous page.") var cursor: String?
     @Option(help: "Transaction time (RFC 3339 or epoch ms).") var asOf: String?
@@ -195,9 +195,13 @@ struct QueryCommand: AsyncParsableCommand {
             do { body["predicate"] = try JSON.parse(predicate) } catch { throw ValidationError("--predicate is not JSON: \(error)") }
         }
         if !sort.isEmpty {
-            body["sort"] = .array(sort.map { s in
-                let parts = s.split(separator: ":")
-                return .map(["field": .string(String(parts[0])), "direction": .string(parts.count > 1 && parts[1] == "desc" ? "desc" : "asc")])
+            body["sort"] = .array(try sort.map { s in
+                let parts = s.split(separator: ":", maxSplits: 1)
+                let direction = parts.count > 1 ? String(parts[1]) : "asc"
+                guard let field = parts.first, direction == "asc" || direction == "desc" else {
+                    throw ValidationError("--sort takes field, field:asc or field:desc, not \(s)")
+                }
+                return .map(["field": .string(String(field)), "direction": .string(direction)])
             })
         }
         if let limit { body["limit"] = .int(Int64(limit)) }

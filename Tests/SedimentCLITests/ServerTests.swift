@@ -160,6 +160,7 @@ import Testing
             ("POST", "/v1/batch", #"[{"op":"put","map":"m","key":"k","value":1}]"#, 400, "a batch is"),
             ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}],"durability":7}"#, 400, "durability must be"),
             ("POST", "/v1/maps/people/query", #"{"predicate":{"op":"near","attribute":"a","value":1}}"#, 400, "unknown predicate"),
+            ("POST", "/v1/maps/people/query", #"{"sort":[{"field":"age","direction":"desc","nulls":"last"}]}"#, 400, "a sort entry is"),
             ("GET", "/v1/no/such/route", nil, 404, "no route"),
             ("POST", "/v1/maps/people/keys/x", "1", 405, "POST /v1/maps/people/keys/x: this path takes PUT, DELETE, GET, HEAD"),
             ("GET", "/v1/batch", nil, 405, "this path takes POST"),
@@ -213,6 +214,9 @@ import Testing
         let denied = try cli.run(["put", "demo", "x", "1"], environment: ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.reader])
         #expect(denied.status == 1)
         #expect(denied.stderr.contains("403 forbidden"))
+        // A sort direction that is neither asc nor desc is an error, not silently asc.
+        let sideways = try cli.run(["query", "demo", "--sort", "v:sideways"], environment: env)
+        #expect(sideways.status != 0 && sideways.stderr.contains("--sort takes field, field:asc or field:desc"), "\(sideways.stderr)")
         // A number JSON cannot hold exactly is an error, not silently a string.
         let huge = try cli.run(["put", "demo", "n", "18446744073709551615"], environment: env)
         #expect(huge.status != 0 && huge.stderr.contains("beyond 64 bits; quote it"), "\(huge.stderr)")
