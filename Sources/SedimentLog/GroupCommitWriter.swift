@@ -447,6 +447,9 @@ final class GroupCommitWriter: @unchecked Sendable {
             fail(error)
             throw failure!
         }
+        // The unused, preallocated tail goes back to the disk now rather than at sealing, which
+        // may have to wait for space. Zeros or a cut past the last block: both a clean end.
+        try? activeFile.truncate(to: activeEnd)
         let finished = active
         let (next, file) = try SegmentedLog.createSegment(
             id: finished.segment.header.segmentId + 1, firstLSN: nextLSN, configuration: configuration,
@@ -500,6 +503,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         guard diskFull != nil else { return }
         diskFull = nil
         catalog.state.withLock { $0.writesRefused = nil }
+        sealer.retry()  // sealing frees the preallocated tails of the segments it rewrites
         logger.notice("the disk has space again: writes resume")
     }
 

@@ -7,7 +7,8 @@ import Synchronization
 /// If sealing one segment fails, later ones are not sealed either (the manifest must stay a dense
 /// run of LSNs); the segments stay intact and unsealed on disk and the next open seals them.
 /// If it fails because the disk is full, the segment and those after it wait and are tried again
-/// with the next segment handed over (the next roll).
+/// with the next segment handed over (the next roll), or when the writer finds space again
+/// (`retry`).
 final class SegmentSealingQueue: Sendable {
     private struct State {
         var chain: CheckpointChain
@@ -23,7 +24,8 @@ final class SegmentSealingQueue: Sendable {
     }
 
     private let shared: Shared
-    private let thread: BatchQueueThread<SegmentCatalog.Entry>
+    /// Segments to seal; nil asks for the waiting ones to be tried again.
+    private let thread: BatchQueueThread<SegmentCatalog.Entry?>
 
     init(configuration: LogConfiguration, catalog: SegmentCatalog, chain: CheckpointChain, logger: Logger) {
         let shared = Shared(chain: chain)
@@ -43,14 +45,19 @@ final class SegmentSealingQueue: Sendable {
         thread.submit(entry)
     }
 
-    /// Seals `entry` after any segments still waiting for space, oldest first.
+    /// Tries the segments waiting for space again.
+    func retry() {
+        thread.submit(nil)
+    }
+
+    /// Seals `entry` (if any) after the segments still waiting for space, oldest first.
     private static func sealInOrder(
-        _ entry: SegmentCatalog.Entry, shared: Shared, configuration: LogConfiguration, catalog: SegmentCatalog,
+        _ entry: SegmentCatalog.Entry?, shared: Shared, configuration: LogConfiguration, catalog: SegmentCatalog,
         logger: Logger
     ) {
         let queue = shared.state.withLock { state -> [SegmentCatalog.Entry] in
             guard state.failure == nil else { return [] }
-            state.waiting.append(entry)
+            if let entry { state.waiting.append(entry) }
             return state.waiting
         }
         for entry in queue {
