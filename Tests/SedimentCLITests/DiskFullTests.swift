@@ -58,11 +58,11 @@ import Testing
     /// twice. First it starts with less room than a segment's preallocation: its segments grow
     /// as written and an append that does not fit fails part-way (the part written is zeroed, so
     /// that a later scan does not take it for data once the segment is rolled). Then, with
-    /// preallocated segments, the test fills the disk to the last byte: appends go on until the
-    /// active segment is full, and the next one cannot be created (sealing and the preparation
-    /// of segment files fail as well). Each time appends are refused
-    /// until space is freed and then taken again without a restart; after a SIGKILL every
-    /// acknowledged append is in the log, which opens and verifies.
+    /// preallocated segments, the test fills the disk to the last byte: appends go on while the
+    /// active segment has room, each roll gives back the rolled segment's unused tail, and the
+    /// log runs out again (sealing and the preparation of segment files fail as well). Each time
+    /// appends are refused until space is freed and then taken again without a restart; after a
+    /// SIGKILL every acknowledged append is in the log, which opens and verifies.
     @Test func theLogRefusesAppendsWhileTheDiskIsFullAndGoesOnAfter() async throws {
         let dir = TemporaryDirectory("disk-full-log")
         defer { dir.remove() }
