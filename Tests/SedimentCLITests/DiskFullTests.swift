@@ -162,7 +162,8 @@ import Testing
 }
 
 /// A tmpfs of a few MiB mounted in a mount namespace of its own (`unshare`, which an unprivileged
-/// user may run too where user namespaces are allowed), held by a `sleep` in it. `mountPoint`
+/// user may run too where user namespaces are allowed), held by a `cat` in it that reads the
+/// test's pipe until the test closes it. `mountPoint`
 /// is its path inside the namespace, `outside` the same directory seen from outside through
 /// `/proc/PID/root` of the holder, and `wrapper` runs the sediment binary inside the namespace.
 final class SmallFileSystem {
@@ -170,20 +171,30 @@ final class SmallFileSystem {
     let outside: String
     let wrapper: String
     private let holder = Process()
+    /// The holder's standard input: closing it ends the holder, and the namespace with it.
+    private let keepAlive = Pipe()
 
     init(_ dir: TemporaryDirectory, megabytes: Int) throws {
         mountPoint = dir.appending("small")
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
         holder.arguments = [
-            "--user", "--map-root-user", "--mount", "sh", "-c", #"mount -t tmpfs -o size="$1"m tmpfs "$0" && exec sleep 900"#, mountPoint,
-            "\(megabytes)",
+            "--user", "--map-root-user", "--mount", "sh", "-c",
+            #"mount -t tmpfs -o size="$1"m tmpfs "$0" && echo mounted && exec cat >/dev/null"#, mountPoint, "\(megabytes)",
         ]
+        let said = Pipe()
+        holder.standardInput = keepAlive
+        holder.standardOutput = said
         try holder.run()
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !((try? String(contentsOfFile: "/proc/\(holder.processIdentifier)/mountinfo", encoding: .utf8))?.contains(" \(mountPoint) ") ?? false) {
-            guard holder.isRunning, ContinuousClock.now < deadline else { throw CLITestError("unshare could not mount a tmpfs at \(mountPoint)") }
-            Thread.sleep(forTimeInterval: 0.02)  // polling for the mount, with a deadline
+        // "mounted" once the tmpfs is there; the end of the output if the mount failed.
+        var answer = Data()
+        while !answer.contains(UInt8(ascii: "\n")) {
+            let chunk = said.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            answer += chunk
+        }
+        guard answer == Data("mounted\n".utf8) else {
+            throw CLITestError("unshare could not mount a tmpfs at \(mountPoint): \(String(decoding: answer, as: UTF8.self))")
         }
         outside = "/proc/\(holder.processIdentifier)/root" + mountPoint
         wrapper = dir.appending("sediment-in-namespace")
@@ -203,7 +214,7 @@ final class SmallFileSystem {
     }
 
     deinit {
-        holder.terminate()
+        try? keepAlive.fileHandleForWriting.close()
         holder.waitUntilExit()
     }
 }
