@@ -42,7 +42,7 @@ import Testing
         #expect(try await stop(server) == 0)
 
         // Full again, to the last byte, before the start: the server opens and serves reads.
-        _ = try await client(server.url, "fillup", ballast)
+        SmallFileSystem.fill(ballast)
         server = try await start()
         #expect(try await client(server.url, "check").hasPrefix("all "), "every acknowledged write is there")
         #expect(try await client(server.url, "write") == "507")
@@ -103,8 +103,7 @@ import Testing
 
     /// The client: `fill` writes batches of 200 random values until the server refuses one
     /// (printing that answer); `write` one batch (of 50, or of the number given; printing the
-    /// status); `check` reads back every
-    /// acknowledged write through paged queries; `fillup` fills the file system to the last byte.
+    /// status); `check` reads back every acknowledged write through paged queries.
     static let client = #"""
         import json, os, sys, urllib.request, urllib.error
         url, token, acked_path, mode = sys.argv[1:5]
@@ -151,12 +150,6 @@ import Testing
             lost = [k for k, v in acked.items() if seen.get(k) != v]
             assert not lost, "%d of %d acknowledged writes lost, e.g. %s" % (len(lost), len(acked), lost[:3])
             print("all", len(acked))
-        elif mode == "fillup":
-            fd = os.open(sys.argv[5], os.O_WRONLY | os.O_CREAT)
-            try:
-                while os.write(fd, b"\0" * 4096): pass
-            except OSError: pass
-            print("full")
         json.dump(acked, open(acked_path, "w"))
         """#
 }
