@@ -586,6 +586,9 @@ public final class SegmentedLog: Sendable {
     }
 
     /// Segment file names with their state, oldest first.
+    /// Segments on local disk (each holds an open file descriptor).
+    public var localSegmentCount: Int { catalog.state.withLock { $0.entries.count } }
+
     public var segmentSummaries: [(fileName: String, firstLSN: LSN, lastLSN: LSN?, sealed: Bool)] {
         catalog.snapshot.entries.map { ($0.segment.fileName, $0.firstLSN, $0.lastLSN, $0.isSealed) }
     }

@@ -14,13 +14,18 @@ public struct API: Sendable {
     public let metrics: ServerMetrics
     /// The sync server (WebSocket, `POST /sync`, `GET /events`).
     public let hub: SyncHub
+    /// The server's connections and their limit.
+    public let connections: Connections
 
-    public init(database: Database, configuration: ServerConfiguration, uploader: Uploader?, metrics: ServerMetrics, hub: SyncHub) {
+    public init(
+        database: Database, configuration: ServerConfiguration, uploader: Uploader?, metrics: ServerMetrics, hub: SyncHub, connections: Connections
+    ) {
         self.database = database
         self.configuration = configuration
         self.uploader = uploader
         self.metrics = metrics
         self.hub = hub
+        self.connections = connections
     }
 
     /// Adds every route to `router`.
@@ -37,7 +42,7 @@ public struct API: Sendable {
             try self.open(request)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.scrape(self.database, hub: self.hub))))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.scrape(self.database, hub: self.hub, connections: self.connections))))
         }
         on(.get, "/health") { request, _ in
             try self.open(request)
@@ -444,6 +449,7 @@ public struct API: Sendable {
             "lsn": .int(Int64(database.appliedLSN)), "durableLsn": .int(Int64(log.durableLSN)),
             "segments": .int(Int64(log.segmentSummaries.count)), "releasedSegments": .int(Int64(log.releasedSegments.count)),
             "checkpoint": .int(Int64(log.checkpoint?.seq ?? 0)), "snapshots": .array(log.snapshots.map { .int(Int64($0.lsn)) }),
+            "connections": .map(["open": .int(Int64(connections.open)), "limit": .int(Int64(connections.limit))]),
             "writes": log.writesRefused.map { .map(["accepted": false, "refused": .string($0.code.rawValue), "message": .string($0.message)]) }
                 ?? .map(["accepted": true]),
         ]

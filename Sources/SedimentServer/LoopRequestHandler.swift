@@ -74,11 +74,25 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Hummingbird handler yet), where a decoder error goes unanswered and the connection stays
     /// open. Added behind the upgrade handler (`SyncTransports.webSocket`); it passes
     /// everything else on and leaves at the first read that reaches it.
+    ///
+    /// It also closes a connection that sends no complete request head within the idle timeout.
     final class FirstRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = HTTPServerRequestPart
         private let shared: Shared
+        private var timeout: Scheduled<Void>?
 
         init(shared: Shared) { self.shared = shared }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            guard let idle = shared.idleTimeout else { return }
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            timeout = context.eventLoop.scheduleTask(in: idle) { bound.value.close(promise: nil) }
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            timeout?.cancel()
+            timeout = nil
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             context.fireChannelRead(data)
@@ -143,16 +157,52 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var parseError: HTTPParserError?
     /// The commit group of this connection's event loop (looked up on the first write).
     private var loopGroup: LoopWriteGroup?
+    /// When the client last sent something, or an answer ended: the idle timeout counts from
+    /// there while no request is in progress.
+    private var lastActive = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
     init(api: API, shared: Shared) {
         self.api = api
         self.shared = shared
     }
 
+    // MARK: Idle timeout
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if let idle = shared.idleTimeout { scheduleIdleCheck(at: lastActive + idle, context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    /// One timer per connection, moved on when it fires rather than at each request: closes
+    /// the connection if nothing was read and no answer ended for the timeout, with no request
+    /// in progress (ours or Hummingbird's, such as an event stream).
+    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.idleCheck = nil
+            guard let idle = handler.shared.idleTimeout else { return }
+            let now = NIODeadline.now()
+            if handler.oursInProgress || handler.forwardedOpen > 0 {
+                handler.scheduleIdleCheck(at: now + idle, context: context)
+            } else if now >= handler.lastActive + idle {
+                context.close(promise: nil)
+            } else {
+                handler.scheduleIdleCheck(at: handler.lastActive + idle, context: context)
+            }
+        }
+    }
+
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        lastActive = .now()
         if isCommitting || !held.isEmpty {
             held.append(part)
         } else {
@@ -252,7 +302,10 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // Only Hummingbird's answers pass here (ours start at this handler).
-        if case .end = unwrapOutboundIn(data) { forwardedOpen = max(0, forwardedOpen - 1) }
+        if case .end = unwrapOutboundIn(data) {
+            forwardedOpen = max(0, forwardedOpen - 1)
+            lastActive = .now()
+        }
         context.write(data, promise: promise)
         if parseError != nil, forwardedOpen == 0 { settleParseError(context: context) }
     }
@@ -383,6 +436,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         Self.write(status, body, shared: shared, context: context, written: written)
         if let written { answerWritten = written.futureResult }
         shared.record(request.method, route: request.route, started: request.started, status: status)
+        lastActive = .now()
         mode = .idle
         finish(context: context)
     }
@@ -446,6 +500,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// `MetricsMiddleware`), so `/metrics` counts these requests like the others.
     final class Shared: Sendable {
         let serverName: String
+        /// `ServerConfiguration.idleTimeout`.
+        let idleTimeout: TimeAmount?
         private let database: Database
         private let dates = Mutex<(second: Int64, text: String)>((-1, ""))
         private let metrics = Mutex<[MetricKey: RequestMetrics]>([:])
@@ -464,8 +520,9 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             var errors: Counter
         }
 
-        init(serverName: String, database: Database) {
+        init(serverName: String, database: Database, idleTimeout: Duration?) {
             self.serverName = serverName
+            self.idleTimeout = idleTimeout.map(TimeAmount.init)
             self.database = database
             activeMeters = Dictionary(uniqueKeysWithValues: [HTTPRequest.Method.put, .delete, .post, .get].map {
                 ($0, Meter(label: "http.server.active_requests", dimensions: [("http.request.method", $0.rawValue)]))

@@ -24,6 +24,12 @@ public struct ServerConfiguration: Sendable {
     public var maxBatchOperations = 1000
     /// Deepest nesting of a JSON value (arrays and objects).
     public var maxValueDepth = 32
+    /// Connections open at once (HTTP, WebSocket and event streams alike); fewer if the open
+    /// files limit leaves less room (`ConnectionLimit`). Further clients wait to be accepted.
+    public var maxConnections = 10_000
+    /// An HTTP connection with no request in progress, nor a byte from the client, this long is
+    /// closed (nil: never). WebSocket sessions have their own (`sync.idleTimeout`).
+    public var idleTimeout: Duration? = .seconds(300)
     /// The bucket tier, if any: uploads (with the RPO target) and cold reads.
     public var bucket: ColdBucket?
     public var uploadEvery = Duration.milliseconds(50)
@@ -64,16 +70,21 @@ public enum Server {
             database: database, verifier: JWTVerifier(secret: configuration.jwtSecret), configuration: syncConfiguration, uploader: uploader,
             logger: logger)
         let router = Router(context: BasicRequestContext.self)
-        let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub)
+        let log = database.log
+        let connections = Connections(configured: configuration.maxConnections, databaseFiles: { log.localSegmentCount }, logger: logger)
+        connections.warnIfLimitedByFiles()
+        let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub, connections: connections)
         api.register(router)
         let serverName = "sediment"
-        let shared = LoopRequestHandler.Shared(serverName: serverName, database: database)
+        let shared = LoopRequestHandler.Shared(serverName: serverName, database: database, idleTimeout: configuration.idleTimeout)
         let app = Application(
             router: router,
             server: SyncTransports.webSocket(
                 hub: hub, maxFrameBytes: configuration.maxBodyBytes,
                 http1: .init(additionalChannelHandlers: [LoopRequestHandler.install(api: api, shared: shared)]), shared: shared),
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: serverName,
+                availableConnectionsDelegate: connections.delegate),
             onServerRunning: { channel in
                 let address = channel.localAddress
                 onListening(address?.ipAddress ?? configuration.host, address?.port ?? configuration.port)

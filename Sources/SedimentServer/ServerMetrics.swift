@@ -7,8 +7,8 @@ import SedimentSync
 /// `MetricsMiddleware`: counts and durations per route and status), operations by kind, the
 /// uploader's RPO and bucket state, and — read from the engine at each scrape — the log's
 /// LSNs and local/remote segments, whether it takes writes (0 while the disk is full), the
-/// views' memory and the block cache's hits and misses, and the sync server's open sessions and
-/// fan-out position.
+/// views' memory and the block cache's hits and misses, the sync server's open sessions and
+/// fan-out position, and the open connections with their limit.
 public final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
@@ -19,7 +19,8 @@ public final class ServerMetrics: Sendable {
         "sediment_lsn", "sediment_durable_lsn", "sediment_segments_local", "sediment_segments_remote",
         "sediment_log_sealed_local_bytes", "sediment_memory_metadata_bytes", "sediment_memory_value_bytes",
         "sediment_versions_evicted_whole", "sediment_block_cache_hits", "sediment_block_cache_misses", "sediment_block_cache_bytes",
-        "sediment_sync_sessions", "sediment_sync_fanout_lsn", "sediment_writes_accepted",
+        "sediment_sync_sessions", "sediment_sync_fanout_lsn", "sediment_writes_accepted", "sediment_connections",
+        "sediment_connections_limit",
     ]
 
     public init() {
@@ -39,7 +40,7 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The text of a scrape, after reading the engine's and the sync hub's state into the gauges.
-    func scrape(_ database: Database, hub: SyncHub) -> String {
+    func scrape(_ database: Database, hub: SyncHub, connections: Connections) -> String {
         let log = database.log
         let memory = database.memoryUsage
         var values: [String: Int] = [
@@ -50,6 +51,7 @@ public final class ServerMetrics: Sendable {
             "sediment_memory_metadata_bytes": memory.metadataBytes, "sediment_memory_value_bytes": memory.valueBytes,
             "sediment_versions_evicted_whole": memory.coldVersions,
             "sediment_sync_sessions": hub.sessionCount, "sediment_sync_fanout_lsn": Int(hub.fanoutPosition),
+            "sediment_connections": connections.open, "sediment_connections_limit": connections.limit,
         ]
         if let cache = database.cold as? LogBlockCache {
             let s = cache.statistics

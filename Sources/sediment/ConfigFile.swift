@@ -28,6 +28,8 @@ struct ConfigFile: Sendable {
         var maxBatchOperations: Int?
         var maxValueDepth: Int?
         var memoryBudgetMB: Int?
+        var maxConnections: Int?
+        var idleTimeoutMs: Int?
         var rules: [AccessRule]?
     }
 
@@ -67,7 +69,10 @@ struct ConfigFile: Sendable {
         if let raw = top["server"] {
             let s = try r.object(raw, at: "server")
             try r.only(
-                ["data", "host", "port", "jwtSecret", "openHealth", "maxBodyBytes", "maxBatchOperations", "maxValueDepth", "memoryBudgetMB", "rules"],
+                [
+                    "data", "host", "port", "jwtSecret", "openHealth", "maxBodyBytes", "maxBatchOperations", "maxValueDepth", "memoryBudgetMB",
+                    "maxConnections", "idleTimeoutMs", "rules",
+                ],
                 in: s, at: "server")
             config.server.data = try r.string(s["data"], at: "server.data")
             config.server.host = try r.string(s["host"], at: "server.host")
@@ -78,6 +83,9 @@ struct ConfigFile: Sendable {
             config.server.maxBatchOperations = try r.count(s["maxBatchOperations"], at: "server.maxBatchOperations")
             config.server.maxValueDepth = try r.count(s["maxValueDepth"], at: "server.maxValueDepth")
             config.server.memoryBudgetMB = try r.count(s["memoryBudgetMB"], at: "server.memoryBudgetMB")
+            config.server.maxConnections = try r.count(s["maxConnections"], at: "server.maxConnections")
+            if config.server.maxConnections == 0 { throw r.fail("server.maxConnections", "must be at least 1") }
+            config.server.idleTimeoutMs = try r.count(s["idleTimeoutMs"], at: "server.idleTimeoutMs")
             if let rules = s["rules"] {
                 guard case .array(let items) = rules else { throw r.fail("server.rules", "must be an array") }
                 config.server.rules = try items.enumerated().map { i, item in

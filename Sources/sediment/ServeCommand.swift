@@ -47,6 +47,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = file.server.maxBodyBytes { config.maxBodyBytes = n }
         if let n = file.server.maxBatchOperations { config.maxBatchOperations = n }
         if let n = file.server.maxValueDepth { config.maxValueDepth = n }
+        if let n = file.server.maxConnections { config.maxConnections = n }
+        if let ms = file.server.idleTimeoutMs { config.idleTimeout = ms == 0 ? nil : .milliseconds(ms) }
         if let rules = file.server.rules { config.rules = rules }
         if let ms = file.sync.idleTimeoutMs { config.sync.idleTimeout = .milliseconds(max(ms, 1)) }
         if let n = file.sync.maxQueuedMessages { config.sync.maxQueuedMessages = max(n, 1) }
@@ -84,7 +86,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// Raises the soft limit on open files to the hard one, as Redis does for its clients: each
     /// connection is a descriptor, and a soft limit of 1,024 (a common default) would turn
-    /// clients away long before memory runs out. Says so when the limit stays low.
+    /// clients away long before memory runs out. The server says so if the limit holds it
+    /// below `maxConnections` (`Connections`).
     private static func raiseOpenFileLimit(logger: Logger) {
         var limit = rlimit()
         let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
@@ -96,14 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
             limit.rlim_cur = target
             if setrlimit(resource, &limit) == 0 {
                 logger.info("raised the open files limit", metadata: ["from": "\(before)", "to": "\(target)"])
-            } else {
-                limit.rlim_cur = before
             }
-        }
-        if limit.rlim_cur < 4096 {
-            logger.warning(
-                "the open files limit is \(limit.rlim_cur): the server accepts fewer connections than that; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)"
-            )
         }
     }
 

@@ -245,6 +245,8 @@ import Testing
             (#"{"bucket": {"name": "b"}"#, "not valid JSON: unexpected end"),
             (#"{"sync": {"idleTimeout": 5}}"#, "sync.idleTimeout is not a known setting"),
             (#"{"sync": {"idleTimeoutMs": "soon"}}"#, "sync.idleTimeoutMs must be a whole number"),
+            (#"{"server": {"maxConnections": 0}}"#, "server.maxConnections must be at least 1"),
+            (#"{"server": {"idleTimeoutMs": -5}}"#, "server.idleTimeoutMs must be a whole number"),
         ] {
             let bad = dir.appending("bad.json")
             try Data(text.utf8).write(to: URL(fileURLWithPath: bad))

@@ -450,32 +450,6 @@ import Testing
         #expect(server.terminate() == 0)
     }
 
-    /// A low soft limit on open files (here 256) is raised to the hard limit at start, so the
-    /// server holds more connections than that at once.
-    @Test func theOpenFilesLimitIsRaised() throws {
-        let dir = TemporaryDirectory("server-nofile")
-        defer { dir.remove() }
-        let wrapper = dir.appending("sediment-low-limit")
-        try "#!/bin/sh\nulimit -S -n 256\nexec '\(try sedimentBinary())' \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
-        let server = try ServerProcess(binary: wrapper, arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
-        let limits = try String(contentsOfFile: "/proc/\(server.pid)/limits", encoding: .utf8)
-        let fields = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }).split(separator: " ")
-        #expect(fields.count == 6 && fields[3] == fields[4], "\(fields)")
-        #expect((Int(fields[3]) ?? 0) > 256)
-        // 400 connections open at once, each answered.
-        let script = #"""
-            import socket, sys
-            host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
-            conns = [socket.create_connection((host, int(port)), timeout=20) for _ in range(400)]
-            for c in conns: c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            print(sum(c.recv(100).startswith(b"HTTP/1.1 200") for c in conns))
-            """#
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url])
-        #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "400", "\(run.output.suffix(300))")
-        #expect(server.terminate() == 0)
-    }
-
     /// Reads that memory answers are answered on the event loop; a read of a value evicted under
     /// the memory budget goes to the router, which reads it back from the log, and its answer
     /// keeps its place among the requests around it.
