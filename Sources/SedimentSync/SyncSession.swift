@@ -749,8 +749,25 @@ public final class SyncSession: Sendable {
     /// For streams (SSE): follow every readable map (or only `maps`, each of which the principal
     /// must be allowed to read: 403 otherwise) and push events committed after `lsn` (nil: from
     /// now on), replaying from the log first what the hub already sent.
-    public func follow(maps: Set<String>?, after lsn: LSN?) async throws(SyncError) {
+    ///
+    /// An `lsn` beyond the newest committed one is not from this log's history: the node was
+    /// restored to an earlier point (`sediment restore --as-of`, or from an older bucket), or the
+    /// client talked to another server. Resuming there would skip every later write up to it
+    /// without a word, so the session says `SYNC_RESET_REQUIRED` first (the client must
+    /// resynchronize its state, e.g. with `POST /sync`) and pushes the events after the newest.
+    public func follow(maps: Set<String>?, after requested: LSN?) async throws(SyncError) {
         for map in maps ?? [] { try check(map, .read) }
+        var lsn = requested
+        if let after = requested, case let newest = hub.database.appliedLSN, after > newest {
+            send(
+                message(
+                    "SYNC_RESET_REQUIRED",
+                    [
+                        "reason": .string("event \(after) is beyond this server's newest (\(newest)): its log was restored to an earlier point, or the events came from another server"),
+                        "lastEventId": .int(Int64(clamping: after)), "lsn": .int(Int64(newest)),
+                    ]))
+            lsn = newest
+        }
         state.withLock { s in
             guard !s.closed else { return }
             hub.watch(s.interests ?? [], all: s.interests == nil, by: -1)

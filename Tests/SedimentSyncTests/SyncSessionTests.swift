@@ -446,6 +446,32 @@ import Testing
         }
     }
 
+    /// A stream resuming after an LSN the log never reached (a node restored to an earlier
+    /// point) is told to resynchronize, then gets the writes from then on, the first of which
+    /// has an LSN at or below the one it asked to resume after.
+    @Test func aStreamResumingBeyondTheLogIsToldToResynchronize() async throws {
+        try await withTemporaryDirectory("sync-resume-beyond") { dir in
+            let f = try SyncFixture(dir)
+            try await f.withHubRunning {
+                for i in 1...10 { try await f.database.put("todos", "k\(i)", .int(Int64(i))) }
+                let stream = f.hub.makeSession(transport: "test")
+                stream.authenticate(Principal(userId: "bo", roles: ["reader"]))
+                try await stream.follow(maps: ["todos"], after: 500)
+                try await f.database.put("todos", "new", "after the restore")
+                var sent: [Value] = []
+                _ = await waitUntil {
+                    sent += stream.sent()
+                    return sent.contains { $0.type == "SERVER_EVENT" }
+                }
+                #expect(sent.map(\.type) == ["SYNC_RESET_REQUIRED", "SERVER_EVENT"])
+                #expect(sent.first?["payload"]?["lsn"] == 10)
+                #expect(sent.first?["payload"]?["lastEventId"] == 500)
+                #expect(sent.last?["payload"]?["key"] == "new")
+            }
+            try await f.database.close()
+        }
+    }
+
     @Test func httpSyncWritesReturnsDeltasAndAnswersQueries() async throws {
         try await withTemporaryDirectory("sync-http") { dir in
             let f = try SyncFixture(dir)
