@@ -75,7 +75,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// open. Added behind the upgrade handler (`SyncTransports.webSocket`); it passes
     /// everything else on and leaves at the first read that reaches it.
     ///
-    /// It also closes a connection that sends no complete request head within the idle timeout.
+    /// It also closes a connection that sends no complete request head within the idle timeout
+    /// (a WebSocket, once upgraded, has the sync server's own).
     final class FirstRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = HTTPServerRequestPart
         private let shared: Shared
@@ -97,6 +98,11 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             context.fireChannelRead(data)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            context.fireUserInboundEventTriggered(event)
+            if event is HTTPServerUpgradeEvents { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {

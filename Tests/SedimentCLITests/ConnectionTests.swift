@@ -77,7 +77,7 @@ import Testing
             print(json.dumps({"statuses": statuses, "status": status, "late": late.recv(100).decode()}))
             """#
         let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
-        let out = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any], "\(run.output.suffix(500))")
+        let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
         #expect(out["statuses"] as? [Int] == Array(repeating: 200, count: 90))
         let status = try #require(out["status"] as? [String: Any])
         #expect((status["segments"] as? Int ?? 0) >= 2, "\(status)")
@@ -94,7 +94,7 @@ import Testing
 
     /// With `server.idleTimeoutMs`, a connection that sends nothing, and one whose last answer
     /// is older than the timeout, are closed; an event stream (a request in progress) stays open
-    /// past it and still gets events.
+    /// past it and still gets events, and so does a silent WebSocket.
     @Test func idleConnectionsAreClosed() throws {
         let dir = TemporaryDirectory("server-idle")
         defer { dir.remove() }
@@ -104,6 +104,7 @@ import Testing
             binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret, "--config", config])
         let script = #"""
             import json, socket, sys, time
+            from websockets.sync.client import connect as websocket
             host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
             port, token = int(port), sys.argv[2]
             def connect(): return socket.create_connection((host, port), timeout=60)
@@ -116,6 +117,10 @@ import Testing
                 f.read(length)
                 return status
             silent, used = connect(), connect()
+            # Opened before the last answer on `used`: were it under this timeout, it would be
+            # closed before `used` is.
+            ws = websocket(f"ws://{host}:{port}/ws?format=json")
+            greeting = json.loads(ws.recv())["type"]
             health = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
             answers = [ask(used, health), ask(used, health)]
             stream = connect()
@@ -127,13 +132,17 @@ import Testing
             waited = time.monotonic() - start
             put = f"PUT /v1/maps/m/keys/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 7\r\n\r\n\"hello\""
             answers.append(ask(connect(), put))
+            ws.send(json.dumps({"type": "AUTH", "token": token}))
+            websocket_answers = [greeting, json.loads(ws.recv())["type"]]
             events = head
             while "hello" not in events and (data := stream.recv(4096)):
                 events += data.decode()
-            print(json.dumps({"answers": answers, "silent": silent_end.decode(), "used": used_end.decode(), "waited": waited, "events": events}))
+            print(json.dumps({
+                "answers": answers, "silent": silent_end.decode(), "used": used_end.decode(), "waited": waited, "events": events,
+                "websocket": websocket_answers}))
             """#
         let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
-        let out = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any], "\(run.output.suffix(500))")
+        let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
         #expect(out["answers"] as? [String] == ["200", "200", "200"])
         // Closed by the server (an empty read), not by the client's 60 s timeout.
         #expect(out["silent"] as? String == "")
@@ -141,6 +150,8 @@ import Testing
         #expect((out["waited"] as? Double ?? 0) >= 1.0, "\(out)")
         let events = try #require(out["events"] as? String)
         #expect(events.hasPrefix("HTTP/1.1 200") && events.contains("SERVER_EVENT") && events.contains("hello"), "\(events)")
+        // A WebSocket silent as long has the sync server's timeout (30 s), not this one.
+        #expect(out["websocket"] as? [String] == ["AUTH_REQUIRED", "AUTH_ACK"])
         #expect(server.terminate() == 0)
     }
 }
