@@ -758,7 +758,8 @@ public final class SyncSession: Sendable {
     public func follow(maps: Set<String>?, after requested: LSN?) async throws(SyncError) {
         for map in maps ?? [] { try check(map, .read) }
         var lsn = requested
-        if let after = requested, case let newest = hub.database.appliedLSN, after > newest {
+        let newest = hub.database.appliedLSN
+        if let after = requested, after > newest {
             send(
                 message(
                     "SYNC_RESET_REQUIRED",
