@@ -496,16 +496,42 @@ public final class Database: Sendable {
 
     /// Live rows of a map at the point, values in hand, in no particular order; with `removed`,
     /// every key's winner, tombstones included.
+    ///
+    /// The map is read a shard at a time (`KeyTable.shard`: a reference taken under the lock,
+    /// read outside it), so writes and reads go on meanwhile: a query over a million keys held
+    /// the lock for its whole scan, and stalled every write for as long. The rows are still those
+    /// of one point: the transaction time is fixed when the scan starts (the newest committed
+    /// when `asOf` is nil), and what is committed later is past it.
+    ///
+    /// `keep` drops rows whose value is in hand as each shard is read (a query's predicate), so
+    /// that a selective query over many keys does not gather them all first; the caller still
+    /// checks the rows whose value was read back from the log.
     private func liveRows(
-        _ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil, removed: Bool = false
+        _ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil, removed: Bool = false,
+        keep: (String, Value) -> Bool = { _, _ in true }
     ) throws(EngineError) -> [(key: String, version: Version)] {
-        let (rows, coldRows) = store.views.withLock { $0.liveRows(map, asOf: asOf, validAt: validAt, after: after, removed: removed) }
+        var rows: [(key: String, version: Version)] = [], coldRows: [(key: String, lookup: KeyHistory.Lookup)] = []
+        let asOf = asOf ?? lastTxTime
+        forEachShard(of: map) { shard in
+            let part = Views.liveRows(shard, asOf: asOf, validAt: validAt, after: after, removed: removed, keep: keep)
+            rows += part.rows
+            coldRows += part.cold
+        }
         var out = try rows.map { (row) throws(EngineError) in (key: row.key, version: try hydrate(row.version)) }
         for row in coldRows {
             let winner = removed ? try resolve(row.lookup, asOf: asOf, validAt: validAt).map { (v) throws(EngineError) in try hydrate(v) } : try live(row.lookup, asOf: asOf, validAt: validAt)
             if let v = winner { out.append((row.key, v)) }
         }
         return out
+    }
+
+    /// Calls `body` with each shard of a map's keys (`KeyTable.shard`), each taken under the
+    /// views' lock and read outside it.
+    private func forEachShard(of map: String, _ body: ([String: KeyHistory]) -> Void) {
+        for index in 0..<KeyTable.shardCount {
+            guard let shard = store.views.withLock({ $0.maps[map]?.shard(index) }) else { return }
+            body(shard)
+        }
     }
 
     /// The last-writer-wins winner of every key of a map now, removes (tombstones) and expired
@@ -541,7 +567,7 @@ public final class Database: Sendable {
         let cursor = try query.cursor.map { (text) throws(EngineError) in try QueryCursor(decoding: text, sortKeys: query.sort.count) }
         let validAt = point.validAt ?? cursor?.validAt ?? Int64(clamping: configuration.clock.nowMillis())
         let asOf = point.asOf ?? cursor?.asOf ?? lastTxTime
-        let page = executor.run(try liveRows(map, asOf: asOf, validAt: validAt), after: cursor)
+        let page = executor.run(try liveRows(map, asOf: asOf, validAt: validAt, keep: executor.keeps), after: cursor)
         let next = page.more ? page.rows.last.map { executor.cursor(after: $0, asOf: asOf, validAt: validAt).encoded } : nil
         return QueryResult(rows: page.rows, nextCursor: next, asOf: asOf, validAt: validAt)
     }
@@ -552,10 +578,14 @@ public final class Database: Sendable {
         return try store.views.withLock { $0.members(map, key, asOf: asOf, validAt: validAt) }.map { (v) throws(EngineError) in try hydrate(v) }
     }
 
-    /// The keys of an OR map with live entries at `point`, sorted by key.
+    /// The keys of an OR map with live entries at `point`, sorted by key (read a shard at a time,
+    /// at one transaction time, as `liveRows`).
     public func scanMembers(_ map: String, at point: ReadPoint = .now) throws(EngineError) -> [(key: String, members: [Version])] {
-        let (asOf, validAt) = resolve(point)
-        let rows = store.views.withLock { $0.scanMembers(map, asOf: asOf, validAt: validAt) }
+        let (pointAsOf, validAt) = resolve(point)
+        let asOf = pointAsOf ?? lastTxTime
+        var rows: [(key: String, members: [Version])] = []
+        forEachShard(of: map) { rows += Views.scanMembers($0, asOf: asOf, validAt: validAt) }
+        rows.sort { $0.key < $1.key }
         return try rows.map { (row) throws(EngineError) in (row.key, try row.members.map { (v) throws(EngineError) in try hydrate(v) }) }
     }
 

@@ -5,7 +5,7 @@
 /// whole map (hundreds of milliseconds for millions of keys, a stall of every write); with 64,
 /// each first write after a snapshot copies one sixty-fourth, and the copies spread out.
 struct KeyTable: Sendable, Sequence {
-    private static let shardCount = 64
+    static let shardCount = 64
     private var shards = [[String: KeyHistory]](repeating: [:], count: shardCount)
     private(set) var count = 0
 
@@ -43,6 +43,10 @@ struct KeyTable: Sendable, Sequence {
             yield &shards[s][key, default: defaultValue()]
         }
     }
+
+    /// One of the dictionaries (O(1): a copy-on-write reference). Full scans read a shard at a
+    /// time, so that the views' lock is held for one shard's worth of keys, not the map's.
+    func shard(_ index: Int) -> [String: KeyHistory] { shards[index] }
 
     func makeIterator() -> FlattenSequence<[[String: KeyHistory]]>.Iterator {
         shards.joined().makeIterator()

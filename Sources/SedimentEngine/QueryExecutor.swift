@@ -114,6 +114,11 @@ struct QueryExecutor {
     }
 
     /// Filters, orders and pages `rows` (live rows of one map at the read point).
+    /// Whether the predicate, if any, takes a row with this value.
+    func keeps(key: String, value: Value) -> Bool {
+        query.predicate.map { matches($0, key: key, value: value) } ?? true
+    }
+
     func run(_ rows: [(key: String, version: Version)], after: QueryCursor?) -> (rows: [(key: String, version: Version)], more: Bool) {
         var selected: [(values: [Value?], key: String, version: Version)] = []
         for row in rows {
@@ -179,14 +184,12 @@ struct QueryCursor: Sendable, Hashable {
 /// A query's predicate compiled once, to test rows one at a time (live queries).
 public struct QueryFilter {
     private let executor: QueryExecutor
-    private let predicate: Predicate?
 
     public init(_ query: Query) throws(EngineError) {
         executor = try QueryExecutor(query)
-        predicate = query.predicate
     }
 
     public func matches(key: String, value: Value) -> Bool {
-        predicate.map { executor.matches($0, key: key, value: value) } ?? true
+        executor.keeps(key: key, value: value)
     }
 }

@@ -92,21 +92,22 @@ struct Views: Sendable {
         maps[map]?[key]?.winner(asOf: asOf, validAt: validAt) ?? .found(nil)
     }
 
-    /// Live keys of a map with their values, in no particular order (callers sort outside the
-    /// lock, by what they need), keys after `after` only; keys whose answer needs versions
-    /// evicted whole come back apart, to be resolved with the log.
-    /// With `removed`, tombstones and expired puts come back too (the winner itself).
-    func liveRows(
-        _ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil, removed: Bool = false
+    /// Live keys among `keys` (a map's, or one shard of them: `KeyTable.shard`) with their
+    /// values, in no particular order (callers sort by what they need), keys after `after` only;
+    /// keys whose answer needs versions evicted whole come back apart, to be resolved with the
+    /// log. With `removed`, tombstones and expired puts come back too (the winner itself).
+    /// `keep` drops rows by key and value (rows whose value is not in memory come back).
+    static func liveRows(
+        _ keys: some Sequence<(key: String, value: KeyHistory)>, asOf: TxTime?, validAt: Int64, after: String? = nil, removed: Bool = false,
+        keep: (String, Value) -> Bool
     ) -> (rows: [(key: String, version: Version)], cold: [(key: String, lookup: KeyHistory.Lookup)]) {
-        guard let keys = maps[map] else { return ([], []) }
         var out: [(key: String, version: Version)] = []
         var cold: [(key: String, lookup: KeyHistory.Lookup)] = []
         for (key, history) in keys {
             if let after, key <= after { continue }
             let lookup = history.winner(asOf: asOf, validAt: validAt)
             if case .found(let w) = lookup {
-                if let v = removed ? w : KeyHistory.live(w, validAt: validAt) { out.append((key, v)) }
+                if let v = removed ? w : KeyHistory.live(w, validAt: validAt), v.value.map({ keep(key, $0) }) ?? true { out.append((key, v)) }
             } else {
                 cold.append((key, lookup))
             }
@@ -119,15 +120,15 @@ struct Views: Sendable {
         maps[map]?[key]?.members(asOf: asOf, validAt: validAt) ?? []
     }
 
-    /// Keys of an OR map with at least one live entry, sorted by key.
-    func scanMembers(_ map: String, asOf: TxTime?, validAt: Int64) -> [(key: String, members: [Version])] {
-        guard let keys = maps[map] else { return [] }
+    /// Keys among `keys` (a map's, or one shard of them) with at least one live OR entry, in no
+    /// particular order.
+    static func scanMembers(_ keys: some Sequence<(key: String, value: KeyHistory)>, asOf: TxTime?, validAt: Int64) -> [(key: String, members: [Version])] {
         var out: [(key: String, members: [Version])] = []
         for (key, history) in keys {
             let m = history.members(asOf: asOf, validAt: validAt)
             if !m.isEmpty { out.append((key, m)) }
         }
-        return out.sorted { $0.key < $1.key }
+        return out
     }
 
     /// The observed-remove state of every OR key of a map (`KeyHistory.orState`), or of one key.

@@ -110,6 +110,34 @@ import Testing
         }
     }
 
+    /// Scans read a map a shard at a time, and writes go on between the shards; a scan still
+    /// answers at one point. Every write here sets all 1,000 keys (spread over every shard) to
+    /// one new version in one group, so a scan that mixed points would see two versions.
+    @Test func aScanAnswersAtOnePointWhileWritesGoOn() async throws {
+        try await withDatabase { db, _, _ in
+            let keys = (0..<1000).map { "k\($0)" }
+            @Sendable func setAll(_ version: Int64) async throws {
+                try await db.write(keys.map { Operation(map: "m", key: $0, kind: .put, value: .int(version), timestamp: db.makeTimestamp()) })
+            }
+            try await setAll(0)
+            let done = Atomic(false)
+            let writer = Task {
+                defer { done.store(true, ordering: .releasing) }
+                for version in 1...60 { try await setAll(Int64(version)) }
+            }
+            var scans = 0, mixed = 0
+            repeat {
+                let rows = try db.scan("m")
+                #expect(rows.count == keys.count)
+                if !rows.allSatisfy({ $0.version.value == rows.first?.version.value }) { mixed += 1 }
+                scans += 1
+            } while !done.load(ordering: .acquiring)
+            try await writer.value
+            #expect(mixed == 0, "\(mixed) of \(scans) scans saw more than one point")
+            #expect(try db.scan("m").allSatisfy { $0.version.value == 60 })
+        }
+    }
+
     @Test func badWritesAreRefusedWithClearErrors() async throws {
         try await withDatabase { db, clock, config in
             func refusal(_ ops: [Operation]) async -> EngineError? {
