@@ -185,8 +185,10 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// One timer per connection, moved on when it fires rather than at each request: closes
-    /// the connection if nothing was read and no answer ended for the timeout, with no request
-    /// in progress (ours or Hummingbird's, such as an event stream).
+    /// the connection if nothing was read and no answer ended for the timeout, unless the
+    /// server is answering (a write committing, or a request of Hummingbird's read whole and
+    /// not yet answered, such as an event stream). A request whose head or body is still to
+    /// come is the client's turn, and counts as idle.
     private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
@@ -194,7 +196,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             handler.idleCheck = nil
             guard let idle = handler.shared.idleTimeout else { return }
             let now = NIODeadline.now()
-            if handler.oursInProgress || handler.forwardedOpen > 0 {
+            if handler.isAnswering {
                 handler.scheduleIdleCheck(at: now + idle, context: context)
             } else if now >= handler.lastActive + idle {
                 context.close(promise: nil)
@@ -491,6 +493,14 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var isCommitting: Bool {
         if case .committing = mode { true } else { false }
+    }
+
+    /// The server's turn: a write of ours committing (or parts held behind it), or a request
+    /// passed on whose answer has not ended though the request itself has.
+    private var isAnswering: Bool {
+        if isCommitting || !held.isEmpty { return true }
+        if case .forwarding = mode { return forwardedOpen > 1 }
+        return forwardedOpen > 0
     }
 
     /// A request taken here is arriving, committing, or waiting in `held`.

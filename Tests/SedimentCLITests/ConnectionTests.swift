@@ -92,9 +92,10 @@ import Testing
         #expect(server.terminate() == 0)
     }
 
-    /// With `server.idleTimeoutMs`, a connection that sends nothing, and one whose last answer
-    /// is older than the timeout, are closed; an event stream (a request in progress) stays open
-    /// past it and still gets events, and so does a silent WebSocket.
+    /// With `server.idleTimeoutMs`, a connection that sends nothing, one whose last answer is
+    /// older than the timeout, and one whose request body never comes are closed; an event
+    /// stream (a request the server is answering) stays open past it and still gets events, and
+    /// so does a silent WebSocket.
     @Test func idleConnectionsAreClosed() throws {
         let dir = TemporaryDirectory("server-idle")
         defer { dir.remove() }
@@ -116,7 +117,9 @@ import Testing
                     if line.lower().startswith(b"content-length:"): length = int(line.split(b":")[1])
                 f.read(length)
                 return status
-            silent, used = connect(), connect()
+            silent, used, stalled = connect(), connect(), connect()
+            # A request whose body never comes: the client's turn, so idle too.
+            stalled.sendall(f"PUT /v1/maps/m/keys/s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 100\r\n\r\n".encode())
             # Opened before the last answer on `used`: were it under this timeout, it would be
             # closed before `used` is.
             ws = websocket(f"ws://{host}:{port}/ws?format=json")
@@ -129,6 +132,7 @@ import Testing
             start = time.monotonic()
             silent_end = silent.recv(100)
             used_end = used.recv(100)
+            stalled_end = stalled.recv(100)
             waited = time.monotonic() - start
             put = f"PUT /v1/maps/m/keys/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 7\r\n\r\n\"hello\""
             answers.append(ask(connect(), put))
@@ -138,7 +142,8 @@ import Testing
             while "hello" not in events and (data := stream.recv(4096)):
                 events += data.decode()
             print(json.dumps({
-                "answers": answers, "silent": silent_end.decode(), "used": used_end.decode(), "waited": waited, "events": events,
+                "answers": answers, "silent": silent_end.decode(), "used": used_end.decode(), "stalled": stalled_end.decode(),
+                "waited": waited, "events": events,
                 "websocket": websocket_answers}))
             """#
         let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
@@ -147,6 +152,7 @@ import Testing
         // Closed by the server (an empty read), not by the client's 60 s timeout.
         #expect(out["silent"] as? String == "")
         #expect(out["used"] as? String == "")
+        #expect(out["stalled"] as? String == "")
         #expect((out["waited"] as? Double ?? 0) >= 1.0, "\(out)")
         let events = try #require(out["events"] as? String)
         #expect(events.hasPrefix("HTTP/1.1 200") && events.contains("SERVER_EVENT") && events.contains("hello"), "\(events)")
