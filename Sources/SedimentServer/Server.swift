@@ -27,8 +27,9 @@ public struct ServerConfiguration: Sendable {
     /// Connections open at once (HTTP, WebSocket and event streams alike); fewer if the open
     /// files limit leaves less room (`ConnectionLimit`). Further clients wait to be accepted.
     public var maxConnections = 10_000
-    /// An HTTP connection with no request in progress, nor a byte from the client, this long is
-    /// closed (nil: never). WebSocket sessions have their own (`sync.idleTimeout`).
+    /// An HTTP connection that sends nothing this long while the server is not answering on it
+    /// (waiting for the next request, or for the rest of one) is closed (nil: never). WebSocket
+    /// sessions have their own (`sync.idleTimeout`).
     public var idleTimeout: Duration? = .seconds(300)
     /// The bucket tier, if any: uploads (with the RPO target) and cold reads.
     public var bucket: ColdBucket?
