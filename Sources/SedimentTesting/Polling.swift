@@ -24,3 +24,55 @@ public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T)
         Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }
+
+/// Runs `body` on a thread of its own (a task executor of one thread, made for the call), so
+/// that the blocking calls of a synchronous test body (subprocesses, `waitpid`, pipes) hold that
+/// thread and not one of the cooperative pool's, which every test running at once shares (two
+/// threads here: two tests blocking for half a minute held up every other test's tasks for as
+/// long). The body stays in the test's task, so its expectations are the test's.
+public func offThePool<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    let executor = OneThreadExecutor()
+    defer { executor.stop() }
+    return try await withTaskExecutorPreference(executor) { try await body() }
+}
+
+/// A task executor that runs its jobs, in order, on one thread it starts for itself.
+final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopped = false
+
+    init() {
+        Thread { [self] in run() }.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the thread once its jobs are run.
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopped { condition.wait() }
+            if jobs.isEmpty {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}

@@ -3,7 +3,9 @@ import SedimentTesting
 import Testing
 
 /// The server's connections as clients we did not write (Python sockets) see them: how many it
-/// holds at once under the open files limit, and when it closes idle ones.
+/// holds at once under the open files limit, and when it closes idle ones. The server's start
+/// and stop and the clients' runs block for seconds, so they run on threads of their own
+/// (`ServerProcess.started`, `onOwnThread`), not on the cooperative pool every test shares.
 @Suite struct ConnectionTests {
     /// A script that runs the server binary under an open files limit: `soft`, and `hard` if
     /// given (the server raises the soft limit to the hard one).
@@ -17,10 +19,10 @@ import Testing
 
     /// A low soft limit on open files (here 256) is raised to the hard limit at start, so the
     /// server holds more connections than that at once.
-    @Test func theOpenFilesLimitIsRaised() throws {
+    @Test func theOpenFilesLimitIsRaised() async throws {
         let dir = TemporaryDirectory("server-nofile")
         defer { dir.remove() }
-        let server = try ServerProcess(
+        let server = try await ServerProcess.started(
             binary: try Self.withOpenFilesLimit(dir, soft: 256), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret])
         let limits = try String(contentsOfFile: "/proc/\(server.pid)/limits", encoding: .utf8)
         let fields = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }).split(separator: " ")
@@ -34,9 +36,9 @@ import Testing
             for c in conns: c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             print(sum(c.recv(100).startswith(b"HTTP/1.1 200") for c in conns))
             """#
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url])
+        let run = try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url]) }
         #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "400", "\(run.output.suffix(300))")
-        #expect(server.terminate() == 0)
+        #expect(try await server.terminated() == 0)
     }
 
     /// With an open files limit it cannot raise (200, soft and hard) and more clients than that
@@ -46,10 +48,10 @@ import Testing
     /// limit the connections took every descriptor: the roll could not create the next segment
     /// (EMFILE), and the log refused every write until a restart (503); at times the server
     /// crashed instead (SIGILL: libdispatch traps when it cannot open a thread's `/proc` file).
-    @Test func connectionsBeyondTheOpenFilesLimitWait() throws {
+    @Test func connectionsBeyondTheOpenFilesLimitWait() async throws {
         let dir = TemporaryDirectory("server-connection-limit")
         defer { dir.remove() }
-        let server = try ServerProcess(
+        let server = try await ServerProcess.started(
             binary: try Self.withOpenFilesLimit(dir, soft: 200, hard: 200),
             arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret])
         let script = #"""
@@ -76,7 +78,7 @@ import Testing
             late.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             print(json.dumps({"statuses": statuses, "status": status, "late": late.recv(100).decode()}))
             """#
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
+        let run = try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin]) }
         let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
         #expect(out["statuses"] as? [Int] == Array(repeating: 200, count: 90))
         let status = try #require(out["status"] as? [String: Any])
@@ -89,19 +91,19 @@ import Testing
         // The listening socket accepts up to 4 connections per read before the limit is checked again.
         #expect((connections["open"] ?? .max) <= limit + 4, "\(connections)")
         #expect((out["late"] as? String)?.hasPrefix("HTTP/1.1 200") == true, "\(out)")
-        #expect(server.terminate() == 0)
+        #expect(try await server.terminated() == 0)
     }
 
     /// With `server.idleTimeoutMs`, a connection that sends nothing, one whose last answer is
     /// older than the timeout, and one whose request body never comes are closed; an event
     /// stream (a request the server is answering) stays open past it and still gets events, and
     /// so does a silent WebSocket.
-    @Test func idleConnectionsAreClosed() throws {
+    @Test func idleConnectionsAreClosed() async throws {
         let dir = TemporaryDirectory("server-idle")
         defer { dir.remove() }
         let config = dir.appending("config.json")
         try #"{"server": {"idleTimeoutMs": 1500}}"#.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try ServerProcess(
+        let server = try await ServerProcess.started(
             binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret, "--config", config])
         let script = #"""
             import json, socket, sys, time
@@ -146,7 +148,7 @@ import Testing
                 "waited": waited, "events": events,
                 "websocket": websocket_answers}))
             """#
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
+        let run = try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin]) }
         let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
         #expect(out["answers"] as? [String] == ["200", "200", "200"])
         // Closed by the server (an empty read), not by the client's 60 s timeout.
@@ -158,6 +160,6 @@ import Testing
         #expect(events.hasPrefix("HTTP/1.1 200") && events.contains("SERVER_EVENT") && events.contains("hello"), "\(events)")
         // A WebSocket silent as long has the sync server's timeout (30 s), not this one.
         #expect(out["websocket"] as? [String] == ["AUTH_REQUIRED", "AUTH_ACK"])
-        #expect(server.terminate() == 0)
+        #expect(try await server.terminated() == 0)
     }
 }

@@ -27,8 +27,7 @@ import Testing
             return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let (wrapper, arguments) = (small.wrapper, ["--data", small.mountPoint + "/data", "--jwt-secret", ServerTests.secret])
-        func start() async throws -> ServerProcess { try await onOwnThread { try ServerProcess(binary: wrapper, arguments: arguments) } }
-        func stop(_ server: ServerProcess) async throws -> Int32 { try await onOwnThread { server.terminate() } }
+        func start() async throws -> ServerProcess { try await ServerProcess.started(binary: wrapper, arguments: arguments) }
 
         var server = try await start()
         let filled = try await client(server.url, "fill")
@@ -39,7 +38,7 @@ import Testing
         // writer zeroes them (left as written, they made the next open refuse the segment).
         #expect(truncate(ballast, 3 << 20) == 0)
         #expect(try await client(server.url, "write", "1") == "200")
-        #expect(try await stop(server) == 0)
+        #expect(try await server.terminated() == 0)
 
         // Full again, to the last byte, before the start: the server opens and serves reads.
         SmallFileSystem.fill(ballast)
@@ -48,10 +47,10 @@ import Testing
         #expect(try await client(server.url, "write") == "507")
         try FileManager.default.removeItem(atPath: ballast)
         #expect(try await client(server.url, "write") == "200")
-        #expect(try await stop(server) == 0)
+        #expect(try await server.terminated() == 0)
         server = try await start()
         #expect(try await client(server.url, "check").hasPrefix("all "))
-        #expect(try await stop(server) == 0)
+        #expect(try await server.terminated() == 0)
     }
 
     /// The log on its own, with 64 KiB segments, 16 writers appending durably, and the disk full

@@ -45,255 +45,263 @@ import Testing
         return Answer(status: Int(lines.last ?? "") ?? -1, body: lines.dropLast().joined(separator: "\n"))
     }
 
-    @Test func everyRouteAuthAndBadInput() throws {
-        let dir = TemporaryDirectory("server")
-        defer { dir.remove() }
-        let data = dir.appending("data")
-        var server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret])
-        let u = server.url
-        #expect(server.devToken == nil)
+    @Test func everyRouteAuthAndBadInput() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server")
+            defer { dir.remove() }
+            let data = dir.appending("data")
+            var server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret])
+            let u = server.url
+            #expect(server.devToken == nil)
 
-        // Open health and readiness.
-        #expect(try Self.curl("GET", u + "/health", token: nil).json["status"] as? String == "ok")
-        #expect(try Self.curl("GET", u + "/ready", token: nil).status == 200)
+            // Open health and readiness.
+            #expect(try Self.curl("GET", u + "/health", token: nil).json["status"] as? String == "ok")
+            #expect(try Self.curl("GET", u + "/ready", token: nil).status == 200)
 
-        // Writes, reads, asOf, valid time, TTL, history.
-        let first = try Self.curl("PUT", u + "/v1/maps/people/keys/ada", body: #"{"name":"Ada","age":36}"#)
-        #expect(first.status == 200, "\(first.body)")
-        let firstTx = try #require(first.json["txTime"] as? String)
-        #expect(first.json["lsn"] as? Int == 1)
-        let second = try Self.curl("PUT", u + "/v1/maps/people/keys/ada?durability=fsync", body: #"{"name":"Ada","age":37}"#)
-        #expect(second.json["lsn"] as? Int == 2)
-        let now = try Self.curl("GET", u + "/v1/maps/people/keys/ada")
-        #expect(now.status == 200)
-        #expect((now.json["value"] as? [String: Any])?["age"] as? Int == 37)
-        // HEAD (`curl -I`): the GET's status and headers, no body.
-        let head = try Self.curl("HEAD", u + "/v1/maps/people/keys/ada", extra: ["-I"])
-        #expect(head.status == 200 && head.body.contains("Content-Length: \(now.body.utf8.count)") && !head.body.contains("{"), "\(head.body)")
-        #expect(try Self.curl("HEAD", u + "/v1/maps/people/keys/bo", extra: ["-I"]).status == 404)
-        let past = try Self.curl("GET", u + "/v1/maps/people/keys/ada?asOf=\(firstTx)")
-        #expect((past.json["value"] as? [String: Any])?["age"] as? Int == 36, "\(past.body)")
-        let before = try Self.curl("GET", u + "/v1/maps/people/keys/ada?asOf=1000")
-        #expect(before.status == 404)
-        #expect(before.json["error"] as? String == "not_found")
-        // A key with a space and a slash, percent-encoded; a value valid over one year only.
-        let odd = "odd%20key%2Fwith%2Fslash"
-        #expect(try Self.curl("PUT", u + "/v1/maps/people/keys/\(odd)?validFrom=2020-01-01T00:00:00Z&validTo=2021-01-01T00:00:00Z", body: "1").status == 200)
-        #expect(try Self.curl("GET", u + "/v1/maps/people/keys/\(odd)?validAt=2020-06-01T00:00:00Z").json["value"] as? Int == 1)
-        #expect(try Self.curl("GET", u + "/v1/maps/people/keys/\(odd)").status == 404)
-        #expect(try Self.curl("PUT", u + "/v1/maps/people/keys/brief?ttlMs=1", body: "\"gone soon\"").status == 200)
-        let history = try Self.curl("GET", u + "/v1/maps/people/keys/ada/history")
-        #expect((history.json["versions"] as? [Any])?.count == 2)
+            // Writes, reads, asOf, valid time, TTL, history.
+            let first = try Self.curl("PUT", u + "/v1/maps/people/keys/ada", body: #"{"name":"Ada","age":36}"#)
+            #expect(first.status == 200, "\(first.body)")
+            let firstTx = try #require(first.json["txTime"] as? String)
+            #expect(first.json["lsn"] as? Int == 1)
+            let second = try Self.curl("PUT", u + "/v1/maps/people/keys/ada?durability=fsync", body: #"{"name":"Ada","age":37}"#)
+            #expect(second.json["lsn"] as? Int == 2)
+            let now = try Self.curl("GET", u + "/v1/maps/people/keys/ada")
+            #expect(now.status == 200)
+            #expect((now.json["value"] as? [String: Any])?["age"] as? Int == 37)
+            // HEAD (`curl -I`): the GET's status and headers, no body.
+            let head = try Self.curl("HEAD", u + "/v1/maps/people/keys/ada", extra: ["-I"])
+            #expect(head.status == 200 && head.body.contains("Content-Length: \(now.body.utf8.count)") && !head.body.contains("{"), "\(head.body)")
+            #expect(try Self.curl("HEAD", u + "/v1/maps/people/keys/bo", extra: ["-I"]).status == 404)
+            let past = try Self.curl("GET", u + "/v1/maps/people/keys/ada?asOf=\(firstTx)")
+            #expect((past.json["value"] as? [String: Any])?["age"] as? Int == 36, "\(past.body)")
+            let before = try Self.curl("GET", u + "/v1/maps/people/keys/ada?asOf=1000")
+            #expect(before.status == 404)
+            #expect(before.json["error"] as? String == "not_found")
+            // A key with a space and a slash, percent-encoded; a value valid over one year only.
+            let odd = "odd%20key%2Fwith%2Fslash"
+            #expect(try Self.curl("PUT", u + "/v1/maps/people/keys/\(odd)?validFrom=2020-01-01T00:00:00Z&validTo=2021-01-01T00:00:00Z", body: "1").status == 200)
+            #expect(try Self.curl("GET", u + "/v1/maps/people/keys/\(odd)?validAt=2020-06-01T00:00:00Z").json["value"] as? Int == 1)
+            #expect(try Self.curl("GET", u + "/v1/maps/people/keys/\(odd)").status == 404)
+            #expect(try Self.curl("PUT", u + "/v1/maps/people/keys/brief?ttlMs=1", body: "\"gone soon\"").status == 200)
+            let history = try Self.curl("GET", u + "/v1/maps/people/keys/ada/history")
+            #expect((history.json["versions"] as? [Any])?.count == 2)
 
-        // Batch (one group commit), delete, query with predicate, sort, limit and cursor.
-        let batch = try Self.curl(
-            "POST", u + "/v1/batch",
-            body: #"{"operations":[{"op":"put","map":"people","key":"bo","value":{"name":"Bo","age":20}},{"op":"put","map":"people","key":"cy","value":{"name":"Cy","age":52}},{"op":"delete","map":"people","key":"brief"}]}"#)
-        #expect(batch.status == 200, "\(batch.body)")
-        #expect((batch.json["lsn"] as? Int ?? 0) - (batch.json["firstLsn"] as? Int ?? 0) == 2)
-        #expect(try Self.curl("DELETE", u + "/v1/maps/people/keys/bo").status == 200)
-        #expect(try Self.curl("GET", u + "/v1/maps/people/keys/bo").status == 404)
-        let query = try Self.curl(
-            "POST", u + "/v1/maps/people/query",
-            body: #"{"predicate":{"op":"gte","attribute":"age","value":30},"sort":[{"field":"age","direction":"desc"}],"limit":1}"#)
-        #expect(query.status == 200, "\(query.body)")
-        let rows = try #require(query.json["rows"] as? [[String: Any]])
-        #expect(rows.map { $0["key"] as? String } == ["cy"])
-        let cursor = try #require(query.json["nextCursor"] as? String)
-        let page2 = try Self.curl(
-            "POST", u + "/v1/maps/people/query",
-            body: #"{"predicate":{"op":"gte","attribute":"age","value":30},"sort":[{"field":"age","direction":"desc"}],"limit":1,"cursor":"\#(cursor)"}"#)
-        #expect((page2.json["rows"] as? [[String: Any]])?.map { $0["key"] as? String } == ["ada"])
-        #expect(try Self.curl("POST", u + "/v1/maps/people/query", body: #"{"where":{"name":"Bo"}}"#).json["rows"] as? [Any] != nil)
+            // Batch (one group commit), delete, query with predicate, sort, limit and cursor.
+            let batch = try Self.curl(
+                "POST", u + "/v1/batch",
+                body: #"{"operations":[{"op":"put","map":"people","key":"bo","value":{"name":"Bo","age":20}},{"op":"put","map":"people","key":"cy","value":{"name":"Cy","age":52}},{"op":"delete","map":"people","key":"brief"}]}"#)
+            #expect(batch.status == 200, "\(batch.body)")
+            #expect((batch.json["lsn"] as? Int ?? 0) - (batch.json["firstLsn"] as? Int ?? 0) == 2)
+            #expect(try Self.curl("DELETE", u + "/v1/maps/people/keys/bo").status == 200)
+            #expect(try Self.curl("GET", u + "/v1/maps/people/keys/bo").status == 404)
+            let query = try Self.curl(
+                "POST", u + "/v1/maps/people/query",
+                body: #"{"predicate":{"op":"gte","attribute":"age","value":30},"sort":[{"field":"age","direction":"desc"}],"limit":1}"#)
+            #expect(query.status == 200, "\(query.body)")
+            let rows = try #require(query.json["rows"] as? [[String: Any]])
+            #expect(rows.map { $0["key"] as? String } == ["cy"])
+            let cursor = try #require(query.json["nextCursor"] as? String)
+            let page2 = try Self.curl(
+                "POST", u + "/v1/maps/people/query",
+                body: #"{"predicate":{"op":"gte","attribute":"age","value":30},"sort":[{"field":"age","direction":"desc"}],"limit":1,"cursor":"\#(cursor)"}"#)
+            #expect((page2.json["rows"] as? [[String: Any]])?.map { $0["key"] as? String } == ["ada"])
+            #expect(try Self.curl("POST", u + "/v1/maps/people/query", body: #"{"where":{"name":"Bo"}}"#).json["rows"] as? [Any] != nil)
 
-        // Prometheus metrics: open like health; operations, the log, the requests.
-        let metrics = try Self.curl("GET", u + "/metrics", token: nil)
-        #expect(metrics.status == 200)
-        #expect(metrics.body.contains(#"sediment_operations_total{kind="put"}"#))
-        #expect(metrics.body.contains("sediment_lsn 8"))
-        #expect(metrics.body.contains("http_server_request_duration_count"))
+            // Prometheus metrics: open like health; operations, the log, the requests.
+            let metrics = try Self.curl("GET", u + "/metrics", token: nil)
+            #expect(metrics.status == 200)
+            #expect(metrics.body.contains(#"sediment_operations_total{kind="put"}"#))
+            #expect(metrics.body.contains("sediment_lsn 8"))
+            #expect(metrics.body.contains("http_server_request_duration_count"))
 
-        #expect(try Self.curl("GET", u + "/v1/maps").json["maps"] as? [String] == ["people"])
-        #expect(try Self.curl("GET", u + "/v1/status").json["lsn"] as? Int == 8)
-        let spec = try Self.curl("GET", u + "/v1/openapi.json")
-        #expect(spec.json["openapi"] as? String == "3.0.3")
+            #expect(try Self.curl("GET", u + "/v1/maps").json["maps"] as? [String] == ["people"])
+            #expect(try Self.curl("GET", u + "/v1/status").json["lsn"] as? Int == 8)
+            let spec = try Self.curl("GET", u + "/v1/openapi.json")
+            #expect(spec.json["openapi"] as? String == "3.0.3")
 
-        // Authentication and authorization.
-        for (token, status) in [(nil, 401), ("not.a.token", 401), (Self.token(sub: "ada", roles: ["admin"]) + "x", 401)] as [(String?, Int)] {
-            let refused = try Self.curl("GET", u + "/v1/maps/people/keys/ada", token: token)
-            #expect(refused.status == status)
-            #expect(refused.json["error"] as? String == "unauthorized")
+            // Authentication and authorization.
+            for (token, status) in [(nil, 401), ("not.a.token", 401), (Self.token(sub: "ada", roles: ["admin"]) + "x", 401)] as [(String?, Int)] {
+                let refused = try Self.curl("GET", u + "/v1/maps/people/keys/ada", token: token)
+                #expect(refused.status == status)
+                #expect(refused.json["error"] as? String == "unauthorized")
+            }
+            #expect(try Self.curl("GET", u + "/v1/maps/people/keys/ada", token: Self.reader).status == 200)
+            let forbidden = try Self.curl("PUT", u + "/v1/maps/people/keys/ada", token: Self.reader, body: "1")
+            #expect(forbidden.status == 403)
+            #expect(forbidden.json["error"] as? String == "forbidden")
+            #expect(try Self.curl("PUT", u + "/v1/maps/user%2Fbo%2Fnotes/keys/a", token: Self.reader, body: "1").status == 200)
+
+            // Bad input: always a JSON error, never a crash.
+            let bad: [(String, String, String?, Int, String)] = [
+                ("PUT", "/v1/maps/people/keys/x", #"{"a": "#, 400, "malformed JSON"),
+                ("PUT", "/v1/maps/people/keys/x", nil, 400, "needs a JSON body"),
+                ("GET", "/v1/maps/people/keys/ada?asOf=last%20tuesday", nil, 400, "asOf must be RFC 3339"),
+                ("PUT", "/v1/maps/people/keys/x?durability=eventually", "1", 400, "durability must be"),
+                ("PUT", "/v1/maps/people/keys/x?durability=bucket", "1", 400, "needs a bucket"),
+                ("PUT", "/v1/maps/people/keys/x?ttlMs=-5", "1", 400, "ttlMs"),
+                ("PUT", "/v1/maps/people/keys/x", "18446744073709551615", 400, "does not fit in 64 bits"),
+                // A misspelt parameter, or one given twice, is not ignored (on the event loop and the router).
+                ("GET", "/v1/maps/people/keys/ada?asof=0", nil, 400, "unknown query parameter asof: this request takes only asOf, validAt"),
+                ("GET", "/v1/maps/people/keys/ada?asOf=0&asOf=1", nil, 400, "asOf is given more than once"),
+                ("PUT", "/v1/maps/people/keys/x?valid_from=0", "1", 400, "unknown query parameter valid_from"),
+                ("DELETE", "/v1/maps/people/keys/x?ttlMs=5", nil, 400, "unknown query parameter ttlMs"),
+                ("POST", "/v1/batch?durability=memory", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}]}"#, 400,
+                    "durability: this request takes no query parameters"),
+                ("GET", "/v1/maps/people/keys/ada/history?limit=1", nil, 400, "unknown query parameter limit"),
+                ("GET", "/v1/maps?limit=1", nil, 400, "unknown query parameter limit"),
+                ("GET", "/events?maps=people&from=3", nil, 400, "unknown query parameter from: this request takes only maps, after"),
+                ("GET", "/events?maps=people&after=three", nil, 400, "after must be an LSN"),
+                ("POST", "/v1/batch", #"{"operations":[{"op":"delete","map":"m","key":"k","value":1}]}"#, 400, "delete takes no value"),
+                ("PUT", "/v1/maps/people/keys/" + String(repeating: "k", count: 2000), "1", 400, "limit"),
+                ("PUT", "/v1/maps/people/keys/x", String(repeating: "[", count: 50) + String(repeating: "]", count: 50), 400, "nested deeper"),
+                ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1,"color":"red"}]}"#, 400, "unknown field"),
+                ("POST", "/v1/batch", #"{"operations":[]}"#, 400, "at least one"),
+                ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1,"op":"delete"}]}"#, 400, "duplicate field"),
+                ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}"#, 400, "malformed JSON"),
+                ("POST", "/v1/batch", #"[{"op":"put","map":"m","key":"k","value":1}]"#, 400, "a batch is"),
+                ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}],"durability":7}"#, 400, "durability must be"),
+                ("POST", "/v1/maps/people/query", #"{"predicate":{"op":"near","attribute":"a","value":1}}"#, 400, "unknown predicate"),
+                ("POST", "/v1/maps/people/query", #"{"sort":[{"field":"age","direction":"desc","nulls":"last"}]}"#, 400, "a sort entry is"),
+                ("GET", "/v1/no/such/route", nil, 404, "no route"),
+                ("POST", "/v1/maps/people/keys/x", "1", 405, "POST /v1/maps/people/keys/x: this path takes PUT, DELETE, GET, HEAD"),
+                ("GET", "/v1/batch", nil, 405, "this path takes POST"),
+                ("PUT", "/v1/maps/people/keys/x", "\"" + String(repeating: "v", count: 1_100_000) + "\"", 413, "larger than the limit"),
+            ]
+            for (method, path, body, status, complaint) in bad {
+                let answer = try Self.curl(method, u + path, body: body)
+                #expect(answer.status == status, "\(method) \(path.prefix(60)): \(answer.body)")
+                #expect((answer.json["message"] as? String)?.contains(complaint) == true, "\(method) \(path.prefix(60)): \(answer.body.prefix(300))")
+            }
+            let patch = try Self.curl("PATCH", u + "/v1/maps/people/keys/ada", body: "1", extra: ["-i"])
+            #expect(patch.status == 405 && patch.body.contains("Allow: PUT, DELETE, GET, HEAD"), "\(patch.body)")
+            let stranger = Self.token(sub: "cy", roles: [])
+            let forbiddenStream = try Self.curl("GET", u + "/events?maps=people", token: stranger, extra: ["--max-time", "10"])
+            #expect(forbiddenStream.status == 403, "\(forbiddenStream.body)")
+            #expect(forbiddenStream.json["error"] as? String == "forbidden")
+            let tooMany = "{\"operations\":[" + Array(repeating: #"{"op":"put","map":"m","key":"k","value":1}"#, count: 1001).joined(separator: ",") + "]}"
+            #expect(try Self.curl("POST", u + "/v1/batch", body: tooMany).status == 413)
+
+            // A graceful stop keeps everything; the restarted server answers the same.
+            #expect(server.terminate() == 0)
+            server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret])
+            let again = try Self.curl("GET", server.url + "/v1/maps/people/keys/ada?asOf=\(firstTx)")
+            #expect((again.json["value"] as? [String: Any])?["age"] as? Int == 36)
+            // Nothing the bad requests sent was written: the reader's note was the last write.
+            #expect(try Self.curl("GET", server.url + "/v1/status").json["lsn"] as? Int == 9)
+            #expect(server.terminate() == 0)
         }
-        #expect(try Self.curl("GET", u + "/v1/maps/people/keys/ada", token: Self.reader).status == 200)
-        let forbidden = try Self.curl("PUT", u + "/v1/maps/people/keys/ada", token: Self.reader, body: "1")
-        #expect(forbidden.status == 403)
-        #expect(forbidden.json["error"] as? String == "forbidden")
-        #expect(try Self.curl("PUT", u + "/v1/maps/user%2Fbo%2Fnotes/keys/a", token: Self.reader, body: "1").status == 200)
-
-        // Bad input: always a JSON error, never a crash.
-        let bad: [(String, String, String?, Int, String)] = [
-            ("PUT", "/v1/maps/people/keys/x", #"{"a": "#, 400, "malformed JSON"),
-            ("PUT", "/v1/maps/people/keys/x", nil, 400, "needs a JSON body"),
-            ("GET", "/v1/maps/people/keys/ada?asOf=last%20tuesday", nil, 400, "asOf must be RFC 3339"),
-            ("PUT", "/v1/maps/people/keys/x?durability=eventually", "1", 400, "durability must be"),
-            ("PUT", "/v1/maps/people/keys/x?durability=bucket", "1", 400, "needs a bucket"),
-            ("PUT", "/v1/maps/people/keys/x?ttlMs=-5", "1", 400, "ttlMs"),
-            ("PUT", "/v1/maps/people/keys/x", "18446744073709551615", 400, "does not fit in 64 bits"),
-            // A misspelt parameter, or one given twice, is not ignored (on the event loop and the router).
-            ("GET", "/v1/maps/people/keys/ada?asof=0", nil, 400, "unknown query parameter asof: this request takes only asOf, validAt"),
-            ("GET", "/v1/maps/people/keys/ada?asOf=0&asOf=1", nil, 400, "asOf is given more than once"),
-            ("PUT", "/v1/maps/people/keys/x?valid_from=0", "1", 400, "unknown query parameter valid_from"),
-            ("DELETE", "/v1/maps/people/keys/x?ttlMs=5", nil, 400, "unknown query parameter ttlMs"),
-            ("POST", "/v1/batch?durability=memory", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}]}"#, 400,
-                "durability: this request takes no query parameters"),
-            ("GET", "/v1/maps/people/keys/ada/history?limit=1", nil, 400, "unknown query parameter limit"),
-            ("GET", "/v1/maps?limit=1", nil, 400, "unknown query parameter limit"),
-            ("GET", "/events?maps=people&from=3", nil, 400, "unknown query parameter from: this request takes only maps, after"),
-            ("GET", "/events?maps=people&after=three", nil, 400, "after must be an LSN"),
-            ("POST", "/v1/batch", #"{"operations":[{"op":"delete","map":"m","key":"k","value":1}]}"#, 400, "delete takes no value"),
-            ("PUT", "/v1/maps/people/keys/" + String(repeating: "k", count: 2000), "1", 400, "limit"),
-            ("PUT", "/v1/maps/people/keys/x", String(repeating: "[", count: 50) + String(repeating: "]", count: 50), 400, "nested deeper"),
-            ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1,"color":"red"}]}"#, 400, "unknown field"),
-            ("POST", "/v1/batch", #"{"operations":[]}"#, 400, "at least one"),
-            ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1,"op":"delete"}]}"#, 400, "duplicate field"),
-            ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}"#, 400, "malformed JSON"),
-            ("POST", "/v1/batch", #"[{"op":"put","map":"m","key":"k","value":1}]"#, 400, "a batch is"),
-            ("POST", "/v1/batch", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}],"durability":7}"#, 400, "durability must be"),
-            ("POST", "/v1/maps/people/query", #"{"predicate":{"op":"near","attribute":"a","value":1}}"#, 400, "unknown predicate"),
-            ("POST", "/v1/maps/people/query", #"{"sort":[{"field":"age","direction":"desc","nulls":"last"}]}"#, 400, "a sort entry is"),
-            ("GET", "/v1/no/such/route", nil, 404, "no route"),
-            ("POST", "/v1/maps/people/keys/x", "1", 405, "POST /v1/maps/people/keys/x: this path takes PUT, DELETE, GET, HEAD"),
-            ("GET", "/v1/batch", nil, 405, "this path takes POST"),
-            ("PUT", "/v1/maps/people/keys/x", "\"" + String(repeating: "v", count: 1_100_000) + "\"", 413, "larger than the limit"),
-        ]
-        for (method, path, body, status, complaint) in bad {
-            let answer = try Self.curl(method, u + path, body: body)
-            #expect(answer.status == status, "\(method) \(path.prefix(60)): \(answer.body)")
-            #expect((answer.json["message"] as? String)?.contains(complaint) == true, "\(method) \(path.prefix(60)): \(answer.body.prefix(300))")
-        }
-        let patch = try Self.curl("PATCH", u + "/v1/maps/people/keys/ada", body: "1", extra: ["-i"])
-        #expect(patch.status == 405 && patch.body.contains("Allow: PUT, DELETE, GET, HEAD"), "\(patch.body)")
-        let stranger = Self.token(sub: "cy", roles: [])
-        let forbiddenStream = try Self.curl("GET", u + "/events?maps=people", token: stranger, extra: ["--max-time", "10"])
-        #expect(forbiddenStream.status == 403, "\(forbiddenStream.body)")
-        #expect(forbiddenStream.json["error"] as? String == "forbidden")
-        let tooMany = "{\"operations\":[" + Array(repeating: #"{"op":"put","map":"m","key":"k","value":1}"#, count: 1001).joined(separator: ",") + "]}"
-        #expect(try Self.curl("POST", u + "/v1/batch", body: tooMany).status == 413)
-
-        // A graceful stop keeps everything; the restarted server answers the same.
-        #expect(server.terminate() == 0)
-        server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret])
-        let again = try Self.curl("GET", server.url + "/v1/maps/people/keys/ada?asOf=\(firstTx)")
-        #expect((again.json["value"] as? [String: Any])?["age"] as? Int == 36)
-        // Nothing the bad requests sent was written: the reader's note was the last write.
-        #expect(try Self.curl("GET", server.url + "/v1/status").json["lsn"] as? Int == 9)
-        #expect(server.terminate() == 0)
     }
 
     /// The OpenAPI document the server serves is valid (`openapi-spec-validator`, which we did not
     /// write) and lists exactly the methods the server takes: every path of it, asked with each
     /// method, is a 405 exactly when the document does not list that method there.
-    @Test func theOpenAPIDocumentIsValidAndMatchesTheRoutes() throws {
-        let dir = TemporaryDirectory("server-openapi")
-        defer { dir.remove() }
-        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
-        let script = #"""
-            import json, sys, urllib.request, urllib.error
-            from openapi_spec_validator import validate
-            url, token = sys.argv[1:3]
-            def call(method, path, body=None):
-                req = urllib.request.Request(url + path, body, method=method, headers={"Authorization": "Bearer " + token})
-                try:
-                    with urllib.request.urlopen(req, timeout=20) as r: return r.status
-                except urllib.error.HTTPError as e: return e.code
-            with urllib.request.urlopen(urllib.request.Request(url + "/v1/openapi.json", headers={"Authorization": "Bearer " + token})) as r:
-                spec = json.load(r)
-            validate(spec)
-            wrong = []
-            for path, item in spec["paths"].items():
-                concrete = path.replace("{map}", "m").replace("{key}", "k")
-                for method in ["get", "head", "put", "post", "delete", "patch"]:
-                    if method == "get" and path == "/events": continue  # a stream that stays open
-                    status = call(method.upper(), concrete, b"{}" if method in ("put", "post", "patch") else None)
-                    if (status == 405) != (method not in item): wrong.append(f"{method.upper()} {path}: {status}")
-            print("paths", len(spec["paths"]), "wrong", wrong)
-            """#
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, Self.admin])
-        #expect(run.output.hasPrefix("paths ") && run.output.contains("wrong []"), "\(run.output.suffix(2000))")
-        #expect(server.terminate() == 0)
+    @Test func theOpenAPIDocumentIsValidAndMatchesTheRoutes() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-openapi")
+            defer { dir.remove() }
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+            let script = #"""
+                import json, sys, urllib.request, urllib.error
+                from openapi_spec_validator import validate
+                url, token = sys.argv[1:3]
+                def call(method, path, body=None):
+                    req = urllib.request.Request(url + path, body, method=method, headers={"Authorization": "Bearer " + token})
+                    try:
+                        with urllib.request.urlopen(req, timeout=20) as r: return r.status
+                    except urllib.error.HTTPError as e: return e.code
+                with urllib.request.urlopen(urllib.request.Request(url + "/v1/openapi.json", headers={"Authorization": "Bearer " + token})) as r:
+                    spec = json.load(r)
+                validate(spec)
+                wrong = []
+                for path, item in spec["paths"].items():
+                    concrete = path.replace("{map}", "m").replace("{key}", "k")
+                    for method in ["get", "head", "put", "post", "delete", "patch"]:
+                        if method == "get" and path == "/events": continue  # a stream that stays open
+                        status = call(method.upper(), concrete, b"{}" if method in ("put", "post", "patch") else None)
+                        if (status == 405) != (method not in item): wrong.append(f"{method.upper()} {path}: {status}")
+                print("paths", len(spec["paths"]), "wrong", wrong)
+                """#
+            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, Self.admin])
+            #expect(run.output.hasPrefix("paths ") && run.output.contains("wrong []"), "\(run.output.suffix(2000))")
+            #expect(server.terminate() == 0)
+        }
     }
 
     /// The CLI client against the server: write, read now and as of the past, history, query,
     /// delete, and an error from the server as a message and exit status 1.
-    @Test func theCLIClientTalksToTheServer() throws {
-        let dir = TemporaryDirectory("server-cli")
-        defer { dir.remove() }
-        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
-        let env = ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.admin]
-        let cli = CLITests()
-        let first = try cli.run(["put", "demo", "hello", "world", "--json"], environment: env)
-        #expect(first.status == 0, "\(first.stderr)")
-        let tx = try #require((try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])?["txTime"] as? String)
-        #expect(try cli.run(["put", "demo", "hello", #"{"v": 2}"#], environment: env).stdout.contains("ok: demo/hello at LSN 2"))
-        #expect(try cli.run(["get", "demo", "hello"], environment: env).stdout == "{\"v\":2}\n")
-        #expect(try cli.run(["get", "demo", "hello", "--as-of", tx], environment: env).stdout == "world\n")
-        let history = try cli.run(["history", "demo", "hello"], environment: env).stdout
-        #expect(history.split(separator: "\n").count == 2)
-        #expect(try cli.run(["query", "demo", "--where", "v=2"], environment: env).stdout == "hello\t{\"v\":2}\n")
-        #expect(try cli.run(["delete", "demo", "hello"], environment: env).status == 0)
-        let gone = try cli.run(["get", "demo", "hello"], environment: env)
-        #expect(gone.status == 1)
-        #expect(gone.stderr.contains("404 not_found"))
-        let denied = try cli.run(["put", "demo", "x", "1"], environment: ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.reader])
-        #expect(denied.status == 1)
-        #expect(denied.stderr.contains("403 forbidden"))
-        // A sort direction that is neither asc nor desc is an error, not silently asc.
-        let sideways = try cli.run(["query", "demo", "--sort", "v:sideways"], environment: env)
-        #expect(sideways.status != 0 && sideways.stderr.contains("--sort takes field, field:asc or field:desc"), "\(sideways.stderr)")
-        // A number JSON cannot hold exactly is an error, not silently a string.
-        let huge = try cli.run(["put", "demo", "n", "18446744073709551615"], environment: env)
-        #expect(huge.status != 0 && huge.stderr.contains("beyond 64 bits; quote it"), "\(huge.stderr)")
-        // No server there: the system's reason, exit status 1, no usage text.
-        let unreachable = try cli.run(["get", "demo", "hello", "--url", "http://127.0.0.1:1"], environment: env)
-        #expect(unreachable.status == 1)
-        #expect(unreachable.stderr == "error: cannot reach http://127.0.0.1:1: Connection refused\n", "\(unreachable.stderr)")
-        // A second server on the same port says why it cannot start.
-        let port = try #require(server.url.split(separator: ":").last.map(String.init))
-        let second = try cli.run(["serve", "--port", port, "--data", dir.appending("data2"), "--jwt-secret", Self.secret])
-        #expect(second.status == 1)
-        #expect(second.stderr.contains("error: cannot listen on 127.0.0.1:\(port): Address already in use"), "\(second.stderr.suffix(500))")
-        #expect(server.terminate() == 0)
+    @Test func theCLIClientTalksToTheServer() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-cli")
+            defer { dir.remove() }
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+            let env = ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.admin]
+            let cli = CLITests()
+            let first = try cli.run(["put", "demo", "hello", "world", "--json"], environment: env)
+            #expect(first.status == 0, "\(first.stderr)")
+            let tx = try #require((try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])?["txTime"] as? String)
+            #expect(try cli.run(["put", "demo", "hello", #"{"v": 2}"#], environment: env).stdout.contains("ok: demo/hello at LSN 2"))
+            #expect(try cli.run(["get", "demo", "hello"], environment: env).stdout == "{\"v\":2}\n")
+            #expect(try cli.run(["get", "demo", "hello", "--as-of", tx], environment: env).stdout == "world\n")
+            let history = try cli.run(["history", "demo", "hello"], environment: env).stdout
+            #expect(history.split(separator: "\n").count == 2)
+            #expect(try cli.run(["query", "demo", "--where", "v=2"], environment: env).stdout == "hello\t{\"v\":2}\n")
+            #expect(try cli.run(["delete", "demo", "hello"], environment: env).status == 0)
+            let gone = try cli.run(["get", "demo", "hello"], environment: env)
+            #expect(gone.status == 1)
+            #expect(gone.stderr.contains("404 not_found"))
+            let denied = try cli.run(["put", "demo", "x", "1"], environment: ["SEDIMENT_URL": server.url, "SEDIMENT_TOKEN": Self.reader])
+            #expect(denied.status == 1)
+            #expect(denied.stderr.contains("403 forbidden"))
+            // A sort direction that is neither asc nor desc is an error, not silently asc.
+            let sideways = try cli.run(["query", "demo", "--sort", "v:sideways"], environment: env)
+            #expect(sideways.status != 0 && sideways.stderr.contains("--sort takes field, field:asc or field:desc"), "\(sideways.stderr)")
+            // A number JSON cannot hold exactly is an error, not silently a string.
+            let huge = try cli.run(["put", "demo", "n", "18446744073709551615"], environment: env)
+            #expect(huge.status != 0 && huge.stderr.contains("beyond 64 bits; quote it"), "\(huge.stderr)")
+            // No server there: the system's reason, exit status 1, no usage text.
+            let unreachable = try cli.run(["get", "demo", "hello", "--url", "http://127.0.0.1:1"], environment: env)
+            #expect(unreachable.status == 1)
+            #expect(unreachable.stderr == "error: cannot reach http://127.0.0.1:1: Connection refused\n", "\(unreachable.stderr)")
+            // A second server on the same port says why it cannot start.
+            let port = try #require(server.url.split(separator: ":").last.map(String.init))
+            let second = try cli.run(["serve", "--port", port, "--data", dir.appending("data2"), "--jwt-secret", Self.secret])
+            #expect(second.status == 1)
+            #expect(second.stderr.contains("error: cannot listen on 127.0.0.1:\(port): Address already in use"), "\(second.stderr.suffix(500))")
+            #expect(server.terminate() == 0)
+        }
     }
 
     /// With a bucket: a write with durability=bucket is answered once the bucket has it; a
     /// graceful stop seals the active segment and uploads it, so the bucket restores every write.
-    @Test func withABucketWritesReachItAndAStopUploadsEverything() throws {
-        let s3 = try S3TestServer.shared()
-        let dir = TemporaryDirectory("server-bucket")
-        defer { dir.remove() }
-        let data = dir.appending("data")
-        let env = ["AWS_ACCESS_KEY_ID": s3.accessKey, "AWS_SECRET_ACCESS_KEY": s3.secretKey, "AWS_REGION": "us-east-1"]
-        let bucket = ["--endpoint", s3.endpoint, "--bucket", s3.bucket, "--prefix", "serve-\(UInt32.random(in: 0...UInt32.max))"]
-        let server = try ServerProcess(
-            binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret] + bucket, environment: env)
-        let archived = try Self.curl("PUT", server.url + "/v1/maps/m/keys/archived?durability=bucket", body: "1")
-        #expect(archived.status == 200, "\(archived.body)")
-        #expect(archived.json["durability"] as? String == "bucket")
-        let status = try Self.curl("GET", server.url + "/v1/status").json
-        #expect(((status["bucket"] as? [String: Any])?["lsn"] as? Int ?? 0) >= archived.json["lsn"] as? Int ?? 1)
-        for i in 0..<20 { #expect(try Self.curl("PUT", server.url + "/v1/maps/m/keys/k\(i)", body: "\(i)").status == 200) }
-        #expect(server.terminate() == 0)
+    @Test func withABucketWritesReachItAndAStopUploadsEverything() async throws {
+        try await offThePool {
+            let s3 = try S3TestServer.shared()
+            let dir = TemporaryDirectory("server-bucket")
+            defer { dir.remove() }
+            let data = dir.appending("data")
+            let env = ["AWS_ACCESS_KEY_ID": s3.accessKey, "AWS_SECRET_ACCESS_KEY": s3.secretKey, "AWS_REGION": "us-east-1"]
+            let bucket = ["--endpoint", s3.endpoint, "--bucket", s3.bucket, "--prefix", "serve-\(UInt32.random(in: 0...UInt32.max))"]
+            let server = try ServerProcess(
+                binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret] + bucket, environment: env)
+            let archived = try Self.curl("PUT", server.url + "/v1/maps/m/keys/archived?durability=bucket", body: "1")
+            #expect(archived.status == 200, "\(archived.body)")
+            #expect(archived.json["durability"] as? String == "bucket")
+            let status = try Self.curl("GET", server.url + "/v1/status").json
+            #expect(((status["bucket"] as? [String: Any])?["lsn"] as? Int ?? 0) >= archived.json["lsn"] as? Int ?? 1)
+            for i in 0..<20 { #expect(try Self.curl("PUT", server.url + "/v1/maps/m/keys/k\(i)", body: "\(i)").status == 200) }
+            #expect(server.terminate() == 0)
 
-        let cli = CLITests()
-        let local = try cli.run(["verify", "--data", data])
-        #expect(local.stdout.contains("21 records"), "\(local.stdout)")
-        // Every record sealed at the stop: "N segments (N - 1 sealed)", the last one new and empty.
-        let counts = local.stdout.split(separator: " ").prefix(4).compactMap { Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "(:"))) }
-        #expect(counts.count == 2 && counts[1] >= counts[0] - 1, "\(local.stdout)")
-        let restored = dir.appending("restored")
-        let restore = try cli.run(["restore", "--to", restored] + bucket, environment: env)
-        #expect(restore.status == 0, "\(restore.stderr)")
-        #expect(try cli.run(["verify", "--data", restored]).stdout.contains("21 records"))
+            let cli = CLITests()
+            let local = try cli.run(["verify", "--data", data])
+            #expect(local.stdout.contains("21 records"), "\(local.stdout)")
+            // Every record sealed at the stop: "N segments (N - 1 sealed)", the last one new and empty.
+            let counts = local.stdout.split(separator: " ").prefix(4).compactMap { Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "(:"))) }
+            #expect(counts.count == 2 && counts[1] >= counts[0] - 1, "\(local.stdout)")
+            let restored = dir.appending("restored")
+            let restore = try cli.run(["restore", "--to", restored] + bucket, environment: env)
+            #expect(restore.status == 0, "\(restore.stderr)")
+            #expect(try cli.run(["verify", "--data", restored]).stdout.contains("21 records"))
+        }
     }
 
     /// What one connection gets for `payload` (Python's socket module): sent at once, then
@@ -352,49 +360,51 @@ import Testing
     /// request order with what that request alone would get, whichever side answered it,
     /// including errors and a body over the limit (sent without `Expect`, so the event loop
     /// reads it).
-    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
-        let dir = TemporaryDirectory("server-pipeline")
-        defer { dir.remove() }
-        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
-        func pipelined(_ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) { try Self.pipelined(server.url, requests) }
-        let mixed = try pipelined([
-            // A write that takes a while (900 kB to write and sync), then one the router answers at once.
-            ["PUT", "/v1/maps/p/keys/slow", "@900000"],
-            ["GET", "/health", nil],
-            ["PUT", "/v1/maps/p/keys/a", #"{"v":1}"#],
-            ["GET", "/v1/maps/p/keys/a", nil],
-            ["PUT", "/v1/maps/p/keys/a?durability=memory", #"{"v":2}"#],
-            ["DELETE", "/v1/maps/p/keys/gone", nil],
-            ["PUT", "/v1/maps/p/keys/a", #"{"v":"#],
-            ["PUT", "/v1/maps/p/keys/a?durability=bucket", "3"],
-            ["GET", "/v1/maps/p/keys/a", nil],
-            ["POST", "/v1/batch", #"{"operations":[{"op":"put","map":"p","key":"b1","value":1},{"op":"put","map":"p","key":"b2","value":2}]}"#],
-            ["GET", "/health", nil],
-        ])
-        #expect(mixed.statuses == [200, 200, 200, 200, 200, 200, 400, 400, 200, 200, 200], "\(mixed.statuses)")
-        #expect(mixed.bodies[0]["lsn"] as? Int == 1)
-        #expect(mixed.bodies[1]["status"] as? String == "ok")
-        #expect(mixed.bodies[2]["lsn"] as? Int == 2)
-        #expect((mixed.bodies[3]["value"] as? [String: Any])?["v"] as? Int == 1)
-        #expect(mixed.bodies[4]["durability"] as? String == "memory")
-        #expect(mixed.bodies[5]["lsn"] as? Int == 4)
-        #expect((mixed.bodies[6]["message"] as? String)?.contains("malformed JSON") == true)
-        #expect((mixed.bodies[7]["message"] as? String)?.contains("needs a bucket") == true)
-        #expect((mixed.bodies[8]["value"] as? [String: Any])?["v"] as? Int == 2)
-        #expect(mixed.bodies[9]["firstLsn"] as? Int == 5)
-        #expect(mixed.bodies[9]["lsn"] as? Int == 6)
-        #expect(mixed.bodies[10]["status"] as? String == "ok")
-        // A body over the limit, then a run of writes, each answered before the next is taken.
-        let run = try pipelined([["PUT", "/v1/maps/p/keys/big", "@1100000"], ["GET", "/health", nil]] + (0..<200).map { ["PUT", "/v1/maps/p/keys/k\($0)", "\($0)"] })
-        #expect(Array(run.statuses.prefix(2)) == [413, 200])
-        #expect(run.bodies[0]["error"] as? String == "too_large")
-        #expect(run.bodies.dropFirst(2).map { $0["lsn"] as? Int ?? 0 } == Array(7..<207))
-        // Counted in /metrics like the router's requests.
-        let metrics = try Self.curl("GET", server.url + "/metrics", token: nil).body
-        #expect(metrics.contains(#"hb_requests{http_route="/v1/maps/{map}/keys/{key}",http_request_method="PUT",http_response_status_code="200"} 203"#))
-        #expect(metrics.contains(#"hb_requests{http_route="/v1/batch",http_request_method="POST",http_response_status_code="200"} 1"#))
-        #expect(metrics.contains(#"sediment_operations_total{kind="put"} 205"#))
-        #expect(server.terminate() == 0)
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-pipeline")
+            defer { dir.remove() }
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+            func pipelined(_ requests: [[String?]]) throws -> (statuses: [Int], bodies: [[String: Any]]) { try Self.pipelined(server.url, requests) }
+            let mixed = try pipelined([
+                // A write that takes a while (900 kB to write and sync), then one the router answers at once.
+                ["PUT", "/v1/maps/p/keys/slow", "@900000"],
+                ["GET", "/health", nil],
+                ["PUT", "/v1/maps/p/keys/a", #"{"v":1}"#],
+                ["GET", "/v1/maps/p/keys/a", nil],
+                ["PUT", "/v1/maps/p/keys/a?durability=memory", #"{"v":2}"#],
+                ["DELETE", "/v1/maps/p/keys/gone", nil],
+                ["PUT", "/v1/maps/p/keys/a", #"{"v":"#],
+                ["PUT", "/v1/maps/p/keys/a?durability=bucket", "3"],
+                ["GET", "/v1/maps/p/keys/a", nil],
+                ["POST", "/v1/batch", #"{"operations":[{"op":"put","map":"p","key":"b1","value":1},{"op":"put","map":"p","key":"b2","value":2}]}"#],
+                ["GET", "/health", nil],
+            ])
+            #expect(mixed.statuses == [200, 200, 200, 200, 200, 200, 400, 400, 200, 200, 200], "\(mixed.statuses)")
+            #expect(mixed.bodies[0]["lsn"] as? Int == 1)
+            #expect(mixed.bodies[1]["status"] as? String == "ok")
+            #expect(mixed.bodies[2]["lsn"] as? Int == 2)
+            #expect((mixed.bodies[3]["value"] as? [String: Any])?["v"] as? Int == 1)
+            #expect(mixed.bodies[4]["durability"] as? String == "memory")
+            #expect(mixed.bodies[5]["lsn"] as? Int == 4)
+            #expect((mixed.bodies[6]["message"] as? String)?.contains("malformed JSON") == true)
+            #expect((mixed.bodies[7]["message"] as? String)?.contains("needs a bucket") == true)
+            #expect((mixed.bodies[8]["value"] as? [String: Any])?["v"] as? Int == 2)
+            #expect(mixed.bodies[9]["firstLsn"] as? Int == 5)
+            #expect(mixed.bodies[9]["lsn"] as? Int == 6)
+            #expect(mixed.bodies[10]["status"] as? String == "ok")
+            // A body over the limit, then a run of writes, each answered before the next is taken.
+            let run = try pipelined([["PUT", "/v1/maps/p/keys/big", "@1100000"], ["GET", "/health", nil]] + (0..<200).map { ["PUT", "/v1/maps/p/keys/k\($0)", "\($0)"] })
+            #expect(Array(run.statuses.prefix(2)) == [413, 200])
+            #expect(run.bodies[0]["error"] as? String == "too_large")
+            #expect(run.bodies.dropFirst(2).map { $0["lsn"] as? Int ?? 0 } == Array(7..<207))
+            // Counted in /metrics like the router's requests.
+            let metrics = try Self.curl("GET", server.url + "/metrics", token: nil).body
+            #expect(metrics.contains(#"hb_requests{http_route="/v1/maps/{map}/keys/{key}",http_request_method="PUT",http_response_status_code="200"} 203"#))
+            #expect(metrics.contains(#"hb_requests{http_route="/v1/batch",http_request_method="POST",http_response_status_code="200"} 1"#))
+            #expect(metrics.contains(#"sediment_operations_total{kind="put"} 205"#))
+            #expect(server.terminate() == 0)
+        }
     }
 
     /// What a client sends that is not HTTP gets a 400 (431 for headers over the limit) with a
@@ -402,105 +412,111 @@ import Testing
     /// follows others; requests before it are answered first, a write still committing
     /// included. A client that half-closes after its requests still gets every answer, and one
     /// that half-closes in the middle of a body a 400.
-    @Test func malformedRequestsAndHalfClosesKeepEarlierAnswers() throws {
-        let dir = TemporaryDirectory("server-malformed")
-        defer { dir.remove() }
-        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
-        func put(_ key: String, _ body: String) -> String { Self.request("PUT", "/v1/maps/m/keys/\(key)", body) }
-        let garbage = "NOT HTTP AT ALL\r\n\r\n"
+    @Test func malformedRequestsAndHalfClosesKeepEarlierAnswers() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-malformed")
+            defer { dir.remove() }
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+            func put(_ key: String, _ body: String) -> String { Self.request("PUT", "/v1/maps/m/keys/\(key)", body) }
+            let garbage = "NOT HTTP AT ALL\r\n\r\n"
 
-        // The first request.
-        let first = try Self.exchange(server.url, garbage)
-        #expect(first.map(\.status) == [400])
-        #expect(first.first?.json["error"] as? String == "bad_request")
-        #expect((first.first?.json["message"] as? String)?.contains("not a valid HTTP/1.1 request") == true, "\(first)")
-        #expect(first.first?.connection == "close")
-        let headers = try Self.exchange(server.url, "GET /health HTTP/1.1\r\nX: " + String(repeating: "h", count: 100_000) + "\r\n\r\n")
-        #expect(headers.map(\.status) == [431])
-        #expect(headers.first?.json["error"] as? String == "headers_too_large")
+            // The first request.
+            let first = try Self.exchange(server.url, garbage)
+            #expect(first.map(\.status) == [400])
+            #expect(first.first?.json["error"] as? String == "bad_request")
+            #expect((first.first?.json["message"] as? String)?.contains("not a valid HTTP/1.1 request") == true, "\(first)")
+            #expect(first.first?.connection == "close")
+            let headers = try Self.exchange(server.url, "GET /health HTTP/1.1\r\nX: " + String(repeating: "h", count: 100_000) + "\r\n\r\n")
+            #expect(headers.map(\.status) == [431])
+            #expect(headers.first?.json["error"] as? String == "headers_too_large")
 
-        // After a write that is still committing (900 kB to write and sync), and after one the
-        // router answers; what follows the bad request is not read.
-        let afterWrite = try Self.exchange(server.url, put("slow", "@900000") + garbage + put("never", "1"))
-        #expect(afterWrite.map(\.status) == [200, 400], "\(afterWrite.map(\.status))")
-        #expect(afterWrite.first?.json["lsn"] as? Int == 1)
-        #expect(afterWrite.last?.json["error"] as? String == "bad_request")
-        let afterRouter = try Self.exchange(server.url, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + garbage)
-        #expect(afterRouter.map(\.status) == [200, 400])
-        #expect(afterRouter.last?.json["error"] as? String == "bad_request")
+            // After a write that is still committing (900 kB to write and sync), and after one the
+            // router answers; what follows the bad request is not read.
+            let afterWrite = try Self.exchange(server.url, put("slow", "@900000") + garbage + put("never", "1"))
+            #expect(afterWrite.map(\.status) == [200, 400], "\(afterWrite.map(\.status))")
+            #expect(afterWrite.first?.json["lsn"] as? Int == 1)
+            #expect(afterWrite.last?.json["error"] as? String == "bad_request")
+            let afterRouter = try Self.exchange(server.url, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + garbage)
+            #expect(afterRouter.map(\.status) == [200, 400])
+            #expect(afterRouter.last?.json["error"] as? String == "bad_request")
 
-        // Half-closed after pipelined writes, a committing one first.
-        let halfClosed = try Self.exchange(server.url, put("slow", "@900000") + put("a", "2") + put("b", "3"), halfClose: true)
-        #expect(halfClosed.map(\.status) == [200, 200, 200], "\(halfClosed.map(\.status))")
-        #expect(halfClosed.map { $0.json["lsn"] as? Int ?? 0 } == [2, 3, 4])
-        let single = try Self.exchange(server.url, put("c", "4"), halfClose: true)
-        #expect(single.map { $0.json["lsn"] as? Int ?? 0 } == [5])
+            // Half-closed after pipelined writes, a committing one first.
+            let halfClosed = try Self.exchange(server.url, put("slow", "@900000") + put("a", "2") + put("b", "3"), halfClose: true)
+            #expect(halfClosed.map(\.status) == [200, 200, 200], "\(halfClosed.map(\.status))")
+            #expect(halfClosed.map { $0.json["lsn"] as? Int ?? 0 } == [2, 3, 4])
+            let single = try Self.exchange(server.url, put("c", "4"), halfClose: true)
+            #expect(single.map { $0.json["lsn"] as? Int ?? 0 } == [5])
 
-        // A body cut short by the half-close: 400, whether the write was taken on the event loop
-        // or, behind a request of the router's, went to the router.
-        let cut = "PUT /v1/maps/m/keys/cut HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n1"
-        for before in ["", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"] {
-            let answers = try Self.exchange(server.url, before + cut, halfClose: true)
-            #expect(answers.map(\.status) == (before.isEmpty ? [400] : [200, 400]), "\(answers.map(\.json))")
-            #expect((answers.last?.json["message"] as? String)?.contains("not a valid HTTP/1.1 request") == true)
+            // A body cut short by the half-close: 400, whether the write was taken on the event loop
+            // or, behind a request of the router's, went to the router.
+            let cut = "PUT /v1/maps/m/keys/cut HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n1"
+            for before in ["", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"] {
+                let answers = try Self.exchange(server.url, before + cut, halfClose: true)
+                #expect(answers.map(\.status) == (before.isEmpty ? [400] : [200, 400]), "\(answers.map(\.json))")
+                #expect((answers.last?.json["message"] as? String)?.contains("not a valid HTTP/1.1 request") == true)
+            }
+
+            #expect(try Self.curl("GET", server.url + "/v1/maps/m/keys/never").status == 404)
+            #expect(try Self.curl("GET", server.url + "/v1/maps/m/keys/c").json["value"] as? Int == 4)
+            #expect(server.terminate() == 0)
         }
-
-        #expect(try Self.curl("GET", server.url + "/v1/maps/m/keys/never").status == 404)
-        #expect(try Self.curl("GET", server.url + "/v1/maps/m/keys/c").json["value"] as? Int == 4)
-        #expect(server.terminate() == 0)
     }
 
     /// Reads that memory answers are answered on the event loop; a read of a value evicted under
     /// the memory budget goes to the router, which reads it back from the log, and its answer
     /// keeps its place among the requests around it.
-    @Test func readsOfEvictedValuesGoToTheRouterInOrder() throws {
-        let dir = TemporaryDirectory("server-cold-read")
-        defer { dir.remove() }
-        let server = try ServerProcess(
-            binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret, "--memory-budget-mb", "1"])
-        // 20 rounds of 50 keys with 2 kB values: twice the budget, so the oldest rounds' values leave memory.
-        func value(_ round: Int, _ k: Int) -> String { "r\(round)k\(k)-" + String(repeating: "x", count: 2000) }
-        var firstRound = ""
-        for round in 0..<20 {
-            let ops = (0..<50).map { k in #"{"op":"put","map":"c","key":"k\#(k)","value":"\#(value(round, k))"}"# }
-            let answer = try Self.curl("POST", server.url + "/v1/batch", body: #"{"operations":["# + ops.joined(separator: ",") + "]}")
-            #expect(answer.status == 200, "\(answer.body)")
-            if round == 0 { firstRound = try #require(answer.json["txTime"] as? String) }
+    @Test func readsOfEvictedValuesGoToTheRouterInOrder() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-cold-read")
+            defer { dir.remove() }
+            let server = try ServerProcess(
+                binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret, "--memory-budget-mb", "1"])
+            // 20 rounds of 50 keys with 2 kB values: twice the budget, so the oldest rounds' values leave memory.
+            func value(_ round: Int, _ k: Int) -> String { "r\(round)k\(k)-" + String(repeating: "x", count: 2000) }
+            var firstRound = ""
+            for round in 0..<20 {
+                let ops = (0..<50).map { k in #"{"op":"put","map":"c","key":"k\#(k)","value":"\#(value(round, k))"}"# }
+                let answer = try Self.curl("POST", server.url + "/v1/batch", body: #"{"operations":["# + ops.joined(separator: ",") + "]}")
+                #expect(answer.status == 200, "\(answer.body)")
+                if round == 0 { firstRound = try #require(answer.json["txTime"] as? String) }
+            }
+            func misses() throws -> Double {
+                let metrics = try Self.curl("GET", server.url + "/metrics", token: nil).body
+                let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("sediment_block_cache_misses ") })
+                return try #require(Double(line.split(separator: " ").last ?? ""))
+            }
+            let missesBefore = try misses()
+            let old = "/v1/maps/c/keys/k7?asOf=" + firstRound
+            let run = try Self.pipelined(server.url, [
+                ["GET", old, nil], ["GET", "/v1/maps/c/keys/k7", nil], ["PUT", "/v1/maps/c/keys/k7", "1"], ["GET", old, nil],
+                ["GET", "/v1/maps/c/keys/k7", nil], ["GET", "/v1/maps/c/keys/none?asOf=" + firstRound, nil],
+            ])
+            #expect(run.statuses == [200, 200, 200, 200, 200, 404], "\(run.statuses)")
+            #expect(run.bodies[0]["value"] as? String == value(0, 7))
+            #expect(run.bodies[1]["value"] as? String == value(19, 7))
+            #expect(run.bodies[3]["value"] as? String == value(0, 7))
+            #expect(run.bodies[4]["value"] as? Int == 1)
+            #expect(run.bodies[3]["lsn"] as? Int == run.bodies[0]["lsn"] as? Int)
+            #expect((run.bodies[5]["message"] as? String)?.contains("c/none has no value at asOf 20") == true, "\(run.bodies[5])")
+            // The old value came back from the log.
+            #expect(try misses() > missesBefore)
+            #expect(server.terminate() == 0)
         }
-        func misses() throws -> Double {
-            let metrics = try Self.curl("GET", server.url + "/metrics", token: nil).body
-            let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("sediment_block_cache_misses ") })
-            return try #require(Double(line.split(separator: " ").last ?? ""))
-        }
-        let missesBefore = try misses()
-        let old = "/v1/maps/c/keys/k7?asOf=" + firstRound
-        let run = try Self.pipelined(server.url, [
-            ["GET", old, nil], ["GET", "/v1/maps/c/keys/k7", nil], ["PUT", "/v1/maps/c/keys/k7", "1"], ["GET", old, nil],
-            ["GET", "/v1/maps/c/keys/k7", nil], ["GET", "/v1/maps/c/keys/none?asOf=" + firstRound, nil],
-        ])
-        #expect(run.statuses == [200, 200, 200, 200, 200, 404], "\(run.statuses)")
-        #expect(run.bodies[0]["value"] as? String == value(0, 7))
-        #expect(run.bodies[1]["value"] as? String == value(19, 7))
-        #expect(run.bodies[3]["value"] as? String == value(0, 7))
-        #expect(run.bodies[4]["value"] as? Int == 1)
-        #expect(run.bodies[3]["lsn"] as? Int == run.bodies[0]["lsn"] as? Int)
-        #expect((run.bodies[5]["message"] as? String)?.contains("c/none has no value at asOf 20") == true, "\(run.bodies[5])")
-        // The old value came back from the log.
-        #expect(try misses() > missesBefore)
-        #expect(server.terminate() == 0)
     }
 
-    @Test func noSecretMeansADevelopmentTokenIsPrinted() throws {
-        let dir = TemporaryDirectory("server-dev")
-        defer { dir.remove() }
-        let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data")])
-        let token = try #require(server.devToken)
-        #expect(try Self.curl("PUT", server.url + "/v1/maps/demo/keys/hello", token: token, body: "\"world\"").status == 200)
-        let fast = try Self.curl("PUT", server.url + "/v1/maps/demo/keys/fast?durability=memory", token: token, body: "1")
-        #expect(fast.json["durability"] as? String == "memory")
-        #expect(try Self.curl("GET", server.url + "/v1/maps/demo/keys/fast", token: token).json["value"] as? Int == 1)
-        #expect(try Self.curl("GET", server.url + "/v1/maps/demo/keys/hello", token: token).json["value"] as? String == "world")
-        #expect(try Self.curl("GET", server.url + "/v1/maps/demo/keys/hello", token: Self.admin).status == 401)
-        #expect(server.terminate() == 0)
+    @Test func noSecretMeansADevelopmentTokenIsPrinted() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-dev")
+            defer { dir.remove() }
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data")])
+            let token = try #require(server.devToken)
+            #expect(try Self.curl("PUT", server.url + "/v1/maps/demo/keys/hello", token: token, body: "\"world\"").status == 200)
+            let fast = try Self.curl("PUT", server.url + "/v1/maps/demo/keys/fast?durability=memory", token: token, body: "1")
+            #expect(fast.json["durability"] as? String == "memory")
+            #expect(try Self.curl("GET", server.url + "/v1/maps/demo/keys/fast", token: token).json["value"] as? Int == 1)
+            #expect(try Self.curl("GET", server.url + "/v1/maps/demo/keys/hello", token: token).json["value"] as? String == "world")
+            #expect(try Self.curl("GET", server.url + "/v1/maps/demo/keys/hello", token: Self.admin).status == 401)
+            #expect(server.terminate() == 0)
+        }
     }
 }
