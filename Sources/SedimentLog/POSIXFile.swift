@@ -203,9 +203,20 @@ public enum FileSystem {
     /// Writes a whole file durably: temp file, fsync, rename, fsync of the directory. A temp file
     /// that fails is removed (on a full disk it would hold space).
     static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LogError) {
-        let tmp = path + ".tmp"
+        try writeAtomically(to: path, directory: directory) { (file) throws(LogError) in try file.write(bytes, at: 0) }
+    }
+
+    /// Writes a file durably through a temp file (`temporary`, default `path.tmp`): `write` fills
+    /// it, then fsync, rename over `path` and fsync of the directory. A temp file that fails is
+    /// removed (on a full disk it would hold space; the next open removes one a crash leaves).
+    static func writeAtomically(
+        to path: String, directory: String, temporary: String? = nil, _ write: (POSIXFile) throws(LogError) -> Void
+    ) throws(LogError) {
+        let tmp = temporary ?? path + ".tmp"
         do {
-            try writeDurably(bytes, to: tmp)
+            let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try write(file)
+            try file.sync()
             try rename(tmp, path)
         } catch {
             try? remove(tmp)

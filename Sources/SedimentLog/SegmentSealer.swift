@@ -86,18 +86,10 @@ enum SegmentSealer {
             maxTxTime: maxTx, root: MerkleTree.root(entries.map(\.leafHash)), blocks: entries)
         footer.encode(into: &out)
 
-        let tmp = path + ".sealing"
-        do {
-            let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            try file.write(out.bytes, at: 0)
-            try file.sync()
-            try FileSystem.rename(tmp, path)
-        } catch {
-            try? FileSystem.remove(tmp)  // not left to the next open: on a full disk it holds the space a retry needs
-            throw error
-        }
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        try FileSystem.syncDirectory(directory)
+        try FileSystem.writeAtomically(to: path, directory: directory, temporary: path + ".sealing") { (file) throws(LogError) in
+            try file.write(out.bytes, at: 0)
+        }
 
         // Read back what was written (paired check): the footer must decode to what we meant.
         let reopened = try SegmentFile.open(path: path)

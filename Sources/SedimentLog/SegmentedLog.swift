@@ -290,18 +290,10 @@ public final class SegmentedLog: Sendable {
             try FileSystem.rename(prepared, path)
             try FileSystem.syncDirectory(configuration.logDirectory)
         } else {
-            let tmp = path + ".tmp"
-            do {
-                let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try FileSystem.writeAtomically(to: path, directory: configuration.logDirectory) { (file) throws(LogError) in
                 try file.write(header.encoded, at: 0)
                 try preallocate(file, configuration, logger: logger)
-                try file.dataSync()
-                try FileSystem.rename(tmp, path)
-            } catch {
-                try? FileSystem.remove(tmp)
-                throw error
             }
-            try FileSystem.syncDirectory(configuration.logDirectory)
             writable = try POSIXFile.open(path, flags: O_WRONLY)  // errors name the segment, not the temp file
         }
         let segment = try SegmentFile.open(path: path)
@@ -585,10 +577,10 @@ public final class SegmentedLog: Sendable {
         try SnapshotFiles.read(path: configuration.snapshotDirectory + "/" + entry.fileName, expected: entry, body)
     }
 
-    /// Segment file names with their state, oldest first.
     /// Segments on local disk (each holds an open file descriptor).
     public var localSegmentCount: Int { catalog.state.withLock { $0.entries.count } }
 
+    /// Segment file names with their state, oldest first.
     public var segmentSummaries: [(fileName: String, firstLSN: LSN, lastLSN: LSN?, sealed: Bool)] {
         catalog.snapshot.entries.map { ($0.segment.fileName, $0.firstLSN, $0.lastLSN, $0.isSealed) }
     }
