@@ -503,9 +503,9 @@ public final class Database: Sendable {
     /// of one point: the transaction time is fixed when the scan starts (the newest committed
     /// when `asOf` is nil), and what is committed later is past it.
     ///
-    /// `keep` drops rows whose value is in hand as each shard is read (a query's predicate), so
-    /// that a selective query over many keys does not gather them all first; the caller still
-    /// checks the rows whose value was read back from the log.
+    /// `keep` drops rows by key and value (a query's predicate): rows whose value is in memory
+    /// as each shard is read, so that a selective query over many keys does not gather them all
+    /// first; the others once their value is read back from the log.
     private func liveRows(
         _ map: String, asOf: TxTime?, validAt: Int64, after: String? = nil, removed: Bool = false,
         keep: (String, Value) -> Bool = { _, _ in true }
@@ -517,10 +517,17 @@ public final class Database: Sendable {
             rows += part.rows
             coldRows += part.cold
         }
-        var out = try rows.map { (row) throws(EngineError) in (key: row.key, version: try hydrate(row.version)) }
+        // Rows with their value in hand passed `keep` already.
+        var out: [(key: String, version: Version)] = []
+        func add(_ key: String, _ version: Version) {
+            if version.value.map({ keep(key, $0) }) ?? true { out.append((key, version)) }
+        }
+        for row in rows {
+            if row.version.value != nil { out.append(row) } else { add(row.key, try hydrate(row.version)) }
+        }
         for row in coldRows {
             let winner = removed ? try resolve(row.lookup, asOf: asOf, validAt: validAt).map { (v) throws(EngineError) in try hydrate(v) } : try live(row.lookup, asOf: asOf, validAt: validAt)
-            if let v = winner { out.append((row.key, v)) }
+            if let v = winner { add(row.key, v) }
         }
         return out
     }

@@ -113,17 +113,17 @@ struct QueryExecutor {
         return a.key == b.key ? 0 : (a.key < b.key ? -1 : 1)
     }
 
-    /// Filters, orders and pages `rows` (live rows of one map at the read point).
     /// Whether the predicate, if any, takes a row with this value.
     func keeps(key: String, value: Value) -> Bool {
         query.predicate.map { matches($0, key: key, value: value) } ?? true
     }
 
+    /// Orders and pages `rows`: live rows of one map at the read point that the predicate took
+    /// (`keeps`, applied as the map is read).
     func run(_ rows: [(key: String, version: Version)], after: QueryCursor?) -> (rows: [(key: String, version: Version)], more: Bool) {
         var selected: [(values: [Value?], key: String, version: Version)] = []
         for row in rows {
             guard let value = row.version.value else { continue }
-            if let p = query.predicate, !matches(p, key: row.key, value: value) { continue }
             let values = sortValues(key: row.key, value: value)
             if let after, order((values, row.key), (after.sortValues, after.key)) <= 0 { continue }
             selected.append((values, row.key, row.version))
