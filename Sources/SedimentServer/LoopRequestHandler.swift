@@ -164,7 +164,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The commit group of this connection's event loop (looked up on the first write).
     private var loopGroup: LoopWriteGroup?
     /// When the client last sent something, or an answer ended: the idle timeout counts from
-    /// there while no request is in progress.
+    /// there while it is the client's turn (`scheduleIdleCheck`).
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
 

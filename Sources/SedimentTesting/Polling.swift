@@ -5,11 +5,9 @@ import Foundation
 /// asserts on the result (or on the state it waited for).
 ///
 /// The deadline is generous because what a test waits for often runs in a task of its own (the
-/// sync hub's idle eviction, say), on Swift's cooperative pool: two threads here, shared with
-/// every test case of the run. At the start of a full run hundreds of CPU-bound cases queue on
-/// them: a task due in 10 ms had not run 20 s later (the deadline before, which
-/// `SyncSessionTests.idleClientsAreClosedAndStreamsKeptAlive` missed in 3 of 4 fresh-clone runs).
-/// The time only matters when a test fails.
+/// sync hub's idle eviction, say) on the cooperative pool, where at the start of a full run
+/// hundreds of test cases queue: a task due in 10 ms had not run 20 s later (the deadline
+/// before). The time only matters when a test fails.
 @discardableResult
 public func waitUntil(timeout: Duration = .seconds(120), _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
@@ -26,6 +24,8 @@ public func waitUntil(timeout: Duration = .seconds(120), _ condition: () -> Bool
 /// waits for it without holding one of the threads of Swift's cooperative pool. That pool has as
 /// many threads as cores (two here) and every test running at once shares it: two long blocking
 /// waits on it stall every other test's tasks, whose deadlines then pass with nothing run.
+/// For work that runs beside the test's own (a load generator); a whole synchronous test body
+/// goes to `offThePool`.
 public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try work() }) }.start()
@@ -34,9 +34,8 @@ public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T)
 
 /// Runs `body` on a thread of its own (a task executor of one thread, made for the call), so
 /// that the blocking calls of a synchronous test body (subprocesses, `waitpid`, pipes) hold that
-/// thread and not one of the cooperative pool's, which every test running at once shares (two
-/// threads here: two tests blocking for half a minute held up every other test's tasks for as
-/// long). The body stays in the test's task, so its expectations are the test's.
+/// thread and not one of the cooperative pool's (see `onOwnThread`). The body stays in the
+/// test's task, so its expectations are the test's.
 public func offThePool<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     let executor = OneThreadExecutor()
     defer { executor.stop() }

@@ -43,20 +43,6 @@ public final class ServerProcess: @unchecked Sendable {
         devToken = text.split(separator: "\n").first { $0.contains("development token") }.map { String($0.split(separator: " ").last!) }
     }
 
-    /// `init` on a thread of its own, for async tests: it blocks until the server listens (up
-    /// to `timeout`), and a thread of Swift's cooperative pool, which every test running at once
-    /// shares, must not wait that long (`onOwnThread`).
-    public static func started(
-        binary: String, arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)
-    ) async throws -> ServerProcess {
-        try await onOwnThread { try ServerProcess(binary: binary, arguments: arguments, environment: environment, timeout: timeout) }
-    }
-
-    /// `terminate()` on a thread of its own (a graceful stop may take seconds).
-    public func terminated() async throws -> Int32 {
-        try await onOwnThread { self.terminate() }
-    }
-
     deinit {
         if !exited {
             kill(pid, SIGKILL)

@@ -3,9 +3,8 @@ import SedimentTesting
 import Testing
 
 /// The server's connections as clients we did not write (Python sockets) see them: how many it
-/// holds at once under the open files limit, and when it closes idle ones. The server's start
-/// and stop and the clients' runs block for seconds, so they run on threads of their own
-/// (`ServerProcess.started`, `onOwnThread`), not on the cooperative pool every test shares.
+/// holds at once under the open files limit, and when it closes idle ones. The tests block on
+/// the server and its clients for seconds, so they run off the cooperative pool (`offThePool`).
 @Suite struct ConnectionTests {
     /// A script that runs the server binary under an open files limit: `soft`, and `hard` if
     /// given (the server raises the soft limit to the hard one).
@@ -20,25 +19,27 @@ import Testing
     /// A low soft limit on open files (here 256) is raised to the hard limit at start, so the
     /// server holds more connections than that at once.
     @Test func theOpenFilesLimitIsRaised() async throws {
-        let dir = TemporaryDirectory("server-nofile")
-        defer { dir.remove() }
-        let server = try await ServerProcess.started(
-            binary: try Self.withOpenFilesLimit(dir, soft: 256), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret])
-        let limits = try String(contentsOfFile: "/proc/\(server.pid)/limits", encoding: .utf8)
-        let fields = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }).split(separator: " ")
-        #expect(fields.count == 6 && fields[3] == fields[4], "\(fields)")
-        #expect((Int(fields[3]) ?? 0) > 256)
-        // 400 connections open at once, each answered.
-        let script = #"""
-            import socket, sys
-            host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
-            conns = [socket.create_connection((host, int(port)), timeout=20) for _ in range(400)]
-            for c in conns: c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            print(sum(c.recv(100).startswith(b"HTTP/1.1 200") for c in conns))
-            """#
-        let run = try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url]) }
-        #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "400", "\(run.output.suffix(300))")
-        #expect(try await server.terminated() == 0)
+        try await offThePool {
+            let dir = TemporaryDirectory("server-nofile")
+            defer { dir.remove() }
+            let server = try ServerProcess(
+                binary: try Self.withOpenFilesLimit(dir, soft: 256), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret])
+            let limits = try String(contentsOfFile: "/proc/\(server.pid)/limits", encoding: .utf8)
+            let fields = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }).split(separator: " ")
+            #expect(fields.count == 6 && fields[3] == fields[4], "\(fields)")
+            #expect((Int(fields[3]) ?? 0) > 256)
+            // 400 connections open at once, each answered.
+            let script = #"""
+                import socket, sys
+                host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
+                conns = [socket.create_connection((host, int(port)), timeout=20) for _ in range(400)]
+                for c in conns: c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                print(sum(c.recv(100).startswith(b"HTTP/1.1 200") for c in conns))
+                """#
+            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url])
+            #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "400", "\(run.output.suffix(300))")
+            #expect(server.terminate() == 0)
+        }
     }
 
     /// With an open files limit it cannot raise (200, soft and hard) and more clients than that
@@ -49,49 +50,51 @@ import Testing
     /// (EMFILE), and the log refused every write until a restart (503); at times the server
     /// crashed instead (SIGILL: libdispatch traps when it cannot open a thread's `/proc` file).
     @Test func connectionsBeyondTheOpenFilesLimitWait() async throws {
-        let dir = TemporaryDirectory("server-connection-limit")
-        defer { dir.remove() }
-        let server = try await ServerProcess.started(
-            binary: try Self.withOpenFilesLimit(dir, soft: 200, hard: 200),
-            arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret])
-        let script = #"""
-            import base64, http.client, json, os, socket, sys
-            host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
-            port, token = int(port), sys.argv[2]
-            first = http.client.HTTPConnection(host, port, timeout=60)
-            first.connect()
-            # The kernel completes these into the listen backlog; the server accepts up to its limit.
-            held = [socket.create_connection((host, port), timeout=60) for _ in range(250)]
-            statuses = []
-            # 90 × 16 values of 60,000 random characters: more than a 64 MiB segment, compressed.
-            for r in range(90):
-                ops = [{"op": "put", "map": "m", "key": f"k{r}-{i}", "value": base64.b64encode(os.urandom(45000)).decode()} for i in range(16)]
-                first.request("POST", "/v1/batch", json.dumps({"operations": ops}), {"Authorization": "Bearer " + token})
-                answer = first.getresponse()
-                answer.read()
-                statuses.append(answer.status)
-            first.request("GET", "/v1/status", headers={"Authorization": "Bearer " + token})
-            status = json.loads(first.getresponse().read())
-            # 150 close: as many of those waiting are accepted, oldest first.
-            for c in held[:150]: c.close()
-            late = held[160]
-            late.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            print(json.dumps({"statuses": statuses, "status": status, "late": late.recv(100).decode()}))
-            """#
-        let run = try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin]) }
-        let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
-        #expect(out["statuses"] as? [Int] == Array(repeating: 200, count: 90))
-        let status = try #require(out["status"] as? [String: Any])
-        #expect((status["segments"] as? Int ?? 0) >= 2, "\(status)")
-        #expect((status["writes"] as? [String: Any])?["accepted"] as? Bool == true, "\(status)")
-        let connections = try #require(status["connections"] as? [String: Int])
-        let limit = try #require(connections["limit"])
-        // 200 descriptors less the reserve (128) and the log's segments.
-        #expect(limit > 0 && limit <= 72, "\(connections)")
-        // The listening socket accepts up to 4 connections per read before the limit is checked again.
-        #expect((connections["open"] ?? .max) <= limit + 4, "\(connections)")
-        #expect((out["late"] as? String)?.hasPrefix("HTTP/1.1 200") == true, "\(out)")
-        #expect(try await server.terminated() == 0)
+        try await offThePool {
+            let dir = TemporaryDirectory("server-connection-limit")
+            defer { dir.remove() }
+            let server = try ServerProcess(
+                binary: try Self.withOpenFilesLimit(dir, soft: 200, hard: 200),
+                arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret])
+            let script = #"""
+                import base64, http.client, json, os, socket, sys
+                host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
+                port, token = int(port), sys.argv[2]
+                first = http.client.HTTPConnection(host, port, timeout=60)
+                first.connect()
+                # The kernel completes these into the listen backlog; the server accepts up to its limit.
+                held = [socket.create_connection((host, port), timeout=60) for _ in range(250)]
+                statuses = []
+                # 90 × 16 values of 60,000 random characters: more than a 64 MiB segment, compressed.
+                for r in range(90):
+                    ops = [{"op": "put", "map": "m", "key": f"k{r}-{i}", "value": base64.b64encode(os.urandom(45000)).decode()} for i in range(16)]
+                    first.request("POST", "/v1/batch", json.dumps({"operations": ops}), {"Authorization": "Bearer " + token})
+                    answer = first.getresponse()
+                    answer.read()
+                    statuses.append(answer.status)
+                first.request("GET", "/v1/status", headers={"Authorization": "Bearer " + token})
+                status = json.loads(first.getresponse().read())
+                # 150 close: as many of those waiting are accepted, oldest first.
+                for c in held[:150]: c.close()
+                late = held[160]
+                late.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                print(json.dumps({"statuses": statuses, "status": status, "late": late.recv(100).decode()}))
+                """#
+            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
+            let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
+            #expect(out["statuses"] as? [Int] == Array(repeating: 200, count: 90))
+            let status = try #require(out["status"] as? [String: Any])
+            #expect((status["segments"] as? Int ?? 0) >= 2, "\(status)")
+            #expect((status["writes"] as? [String: Any])?["accepted"] as? Bool == true, "\(status)")
+            let connections = try #require(status["connections"] as? [String: Int])
+            let limit = try #require(connections["limit"])
+            // 200 descriptors less the reserve (128) and the log's segments.
+            #expect(limit > 0 && limit <= 72, "\(connections)")
+            // The listening socket accepts up to 4 connections per read before the limit is checked again.
+            #expect((connections["open"] ?? .max) <= limit + 4, "\(connections)")
+            #expect((out["late"] as? String)?.hasPrefix("HTTP/1.1 200") == true, "\(out)")
+            #expect(server.terminate() == 0)
+        }
     }
 
     /// With `server.idleTimeoutMs`, a connection that sends nothing, one whose last answer is
@@ -99,67 +102,69 @@ import Testing
     /// stream (a request the server is answering) stays open past it and still gets events, and
     /// so does a silent WebSocket.
     @Test func idleConnectionsAreClosed() async throws {
-        let dir = TemporaryDirectory("server-idle")
-        defer { dir.remove() }
-        let config = dir.appending("config.json")
-        try #"{"server": {"idleTimeoutMs": 1500}}"#.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try await ServerProcess.started(
-            binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret, "--config", config])
-        let script = #"""
-            import json, socket, sys, time
-            from websockets.sync.client import connect as websocket
-            host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
-            port, token = int(port), sys.argv[2]
-            def connect(): return socket.create_connection((host, port), timeout=60)
-            def ask(c, request):
-                c.sendall(request.encode())
-                f = c.makefile("rb")
-                status, length = f.readline().split()[1].decode(), 0
-                while (line := f.readline()) != b"\r\n":
-                    if line.lower().startswith(b"content-length:"): length = int(line.split(b":")[1])
-                f.read(length)
-                return status
-            silent, used, stalled = connect(), connect(), connect()
-            # A request whose body never comes: the client's turn, so idle too.
-            stalled.sendall(f"PUT /v1/maps/m/keys/s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 100\r\n\r\n".encode())
-            # Opened before the last answer on `used`: were it under this timeout, it would be
-            # closed before `used` is.
-            ws = websocket(f"ws://{host}:{port}/ws?format=json")
-            greeting = json.loads(ws.recv())["type"]
-            health = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-            answers = [ask(used, health), ask(used, health)]
-            stream = connect()
-            stream.sendall(f"GET /events?maps=m HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
-            head = stream.recv(4096).decode()
-            start = time.monotonic()
-            silent_end = silent.recv(100)
-            used_end = used.recv(100)
-            stalled_end = stalled.recv(100)
-            waited = time.monotonic() - start
-            put = f"PUT /v1/maps/m/keys/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 7\r\n\r\n\"hello\""
-            answers.append(ask(connect(), put))
-            ws.send(json.dumps({"type": "AUTH", "token": token}))
-            websocket_answers = [greeting, json.loads(ws.recv())["type"]]
-            events = head
-            while "hello" not in events and (data := stream.recv(4096)):
-                events += data.decode()
-            print(json.dumps({
-                "answers": answers, "silent": silent_end.decode(), "used": used_end.decode(), "stalled": stalled_end.decode(),
-                "waited": waited, "events": events,
-                "websocket": websocket_answers}))
-            """#
-        let run = try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin]) }
-        let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
-        #expect(out["answers"] as? [String] == ["200", "200", "200"])
-        // Closed by the server (an empty read), not by the client's 60 s timeout.
-        #expect(out["silent"] as? String == "")
-        #expect(out["used"] as? String == "")
-        #expect(out["stalled"] as? String == "")
-        #expect((out["waited"] as? Double ?? 0) >= 1.0, "\(out)")
-        let events = try #require(out["events"] as? String)
-        #expect(events.hasPrefix("HTTP/1.1 200") && events.contains("SERVER_EVENT") && events.contains("hello"), "\(events)")
-        // A WebSocket silent as long has the sync server's timeout (30 s), not this one.
-        #expect(out["websocket"] as? [String] == ["AUTH_REQUIRED", "AUTH_ACK"])
-        #expect(try await server.terminated() == 0)
+        try await offThePool {
+            let dir = TemporaryDirectory("server-idle")
+            defer { dir.remove() }
+            let config = dir.appending("config.json")
+            try #"{"server": {"idleTimeoutMs": 1500}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+            let server = try ServerProcess(
+                binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret, "--config", config])
+            let script = #"""
+                import json, socket, sys, time
+                from websockets.sync.client import connect as websocket
+                host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
+                port, token = int(port), sys.argv[2]
+                def connect(): return socket.create_connection((host, port), timeout=60)
+                def ask(c, request):
+                    c.sendall(request.encode())
+                    f = c.makefile("rb")
+                    status, length = f.readline().split()[1].decode(), 0
+                    while (line := f.readline()) != b"\r\n":
+                        if line.lower().startswith(b"content-length:"): length = int(line.split(b":")[1])
+                    f.read(length)
+                    return status
+                silent, used, stalled = connect(), connect(), connect()
+                # A request whose body never comes: the client's turn, so idle too.
+                stalled.sendall(f"PUT /v1/maps/m/keys/s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 100\r\n\r\n".encode())
+                # Opened before the last answer on `used`: were it under this timeout, it would be
+                # closed before `used` is.
+                ws = websocket(f"ws://{host}:{port}/ws?format=json")
+                greeting = json.loads(ws.recv())["type"]
+                health = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                answers = [ask(used, health), ask(used, health)]
+                stream = connect()
+                stream.sendall(f"GET /events?maps=m HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+                head = stream.recv(4096).decode()
+                start = time.monotonic()
+                silent_end = silent.recv(100)
+                used_end = used.recv(100)
+                stalled_end = stalled.recv(100)
+                waited = time.monotonic() - start
+                put = f"PUT /v1/maps/m/keys/k HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 7\r\n\r\n\"hello\""
+                answers.append(ask(connect(), put))
+                ws.send(json.dumps({"type": "AUTH", "token": token}))
+                websocket_answers = [greeting, json.loads(ws.recv())["type"]]
+                events = head
+                while "hello" not in events and (data := stream.recv(4096)):
+                    events += data.decode()
+                print(json.dumps({
+                    "answers": answers, "silent": silent_end.decode(), "used": used_end.decode(), "stalled": stalled_end.decode(),
+                    "waited": waited, "events": events,
+                    "websocket": websocket_answers}))
+                """#
+            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
+            let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
+            #expect(out["answers"] as? [String] == ["200", "200", "200"])
+            // Closed by the server (an empty read), not by the client's 60 s timeout.
+            #expect(out["silent"] as? String == "")
+            #expect(out["used"] as? String == "")
+            #expect(out["stalled"] as? String == "")
+            #expect((out["waited"] as? Double ?? 0) >= 1.0, "\(out)")
+            let events = try #require(out["events"] as? String)
+            #expect(events.hasPrefix("HTTP/1.1 200") && events.contains("SERVER_EVENT") && events.contains("hello"), "\(events)")
+            // A WebSocket silent as long has the sync server's timeout (30 s), not this one.
+            #expect(out["websocket"] as? [String] == ["AUTH_REQUIRED", "AUTH_ACK"])
+            #expect(server.terminate() == 0)
+        }
     }
 }

@@ -13,44 +13,46 @@ import Testing
     /// of them kept; reads go on; writes resume by themselves once space is freed; a graceful
     /// stop on a full disk exits 0; the server starts again on a full disk (it used to refuse: it
     /// could not seal or preallocate) and has every acknowledged write. The server's start and
-    /// stop and the client's runs block, so they run on threads of their own (`onOwnThread`).
+    /// stop and the client's runs block, so the test runs off the cooperative pool (`offThePool`).
     @Test func aFullDiskRefusesWritesUntilSpaceIsFreedAndLosesNothing() async throws {
-        let dir = TemporaryDirectory("disk-full")
-        defer { dir.remove() }
-        let small = try SmallFileSystem(dir, megabytes: 24)
-        let ballast = small.outside + "/ballast"
-        #expect(FileManager.default.createFile(atPath: ballast, contents: Data(count: 4 << 20)))
-        let acked = dir.appending("acked.json")
-        func client(_ url: String, _ mode: String, _ extra: String = "") async throws -> String {
-            let run = try await onOwnThread { try runCapturingOutput(["/usr/bin/env", "python3", "-c", Self.client, url, ServerTests.admin, acked, mode, extra]) }
-            #expect(run.status == 0, "\(mode): \(run.output.suffix(1500))")
-            return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await offThePool {
+            let dir = TemporaryDirectory("disk-full")
+            defer { dir.remove() }
+            let small = try SmallFileSystem(dir, megabytes: 24)
+            let ballast = small.outside + "/ballast"
+            #expect(FileManager.default.createFile(atPath: ballast, contents: Data(count: 4 << 20)))
+            let acked = dir.appending("acked.json")
+            func client(_ url: String, _ mode: String, _ extra: String = "") throws -> String {
+                let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", Self.client, url, ServerTests.admin, acked, mode, extra])
+                #expect(run.status == 0, "\(mode): \(run.output.suffix(1500))")
+                return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let (wrapper, arguments) = (small.wrapper, ["--data", small.mountPoint + "/data", "--jwt-secret", ServerTests.secret])
+            func start() throws -> ServerProcess { try ServerProcess(binary: wrapper, arguments: arguments) }
+
+            var server = try start()
+            let filled = try client(server.url, "fill")
+            #expect(filled.hasPrefix("refused 507 disk_full"), "\(filled)")
+            // 1 MiB back: room for a write of one operation, which overwrites only the start of the
+            // refused batch's part-written bytes, but not for sealing. The stop then rolls the active
+            // segment unsealed, with the rest of those bytes after its last block: zeros, since the
+            // writer zeroes them (left as written, they made the next open refuse the segment).
+            #expect(truncate(ballast, 3 << 20) == 0)
+            #expect(try client(server.url, "write", "1") == "200")
+            #expect(server.terminate() == 0)
+
+            // Full again, to the last byte, before the start: the server opens and serves reads.
+            SmallFileSystem.fill(ballast)
+            server = try start()
+            #expect(try client(server.url, "check").hasPrefix("all "), "every acknowledged write is there")
+            #expect(try client(server.url, "write") == "507")
+            try FileManager.default.removeItem(atPath: ballast)
+            #expect(try client(server.url, "write") == "200")
+            #expect(server.terminate() == 0)
+            server = try start()
+            #expect(try client(server.url, "check").hasPrefix("all "))
+            #expect(server.terminate() == 0)
         }
-        let (wrapper, arguments) = (small.wrapper, ["--data", small.mountPoint + "/data", "--jwt-secret", ServerTests.secret])
-        func start() async throws -> ServerProcess { try await ServerProcess.started(binary: wrapper, arguments: arguments) }
-
-        var server = try await start()
-        let filled = try await client(server.url, "fill")
-        #expect(filled.hasPrefix("refused 507 disk_full"), "\(filled)")
-        // 1 MiB back: room for a write of one operation, which overwrites only the start of the
-        // refused batch's part-written bytes, but not for sealing. The stop then rolls the active
-        // segment unsealed, with the rest of those bytes after its last block: zeros, since the
-        // writer zeroes them (left as written, they made the next open refuse the segment).
-        #expect(truncate(ballast, 3 << 20) == 0)
-        #expect(try await client(server.url, "write", "1") == "200")
-        #expect(try await server.terminated() == 0)
-
-        // Full again, to the last byte, before the start: the server opens and serves reads.
-        SmallFileSystem.fill(ballast)
-        server = try await start()
-        #expect(try await client(server.url, "check").hasPrefix("all "), "every acknowledged write is there")
-        #expect(try await client(server.url, "write") == "507")
-        try FileManager.default.removeItem(atPath: ballast)
-        #expect(try await client(server.url, "write") == "200")
-        #expect(try await server.terminated() == 0)
-        server = try await start()
-        #expect(try await client(server.url, "check").hasPrefix("all "))
-        #expect(try await server.terminated() == 0)
     }
 
     /// The log on its own, with 64 KiB segments, 16 writers appending durably, and the disk full
