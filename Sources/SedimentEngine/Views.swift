@@ -25,8 +25,7 @@ struct Views: Sendable {
     private(set) var coldVersions = 0
     /// LWW versions superseded by a newer version of their key, oldest first: what eviction
     /// considers. Versions that are still the newest of their key never enter it.
-    private var evictionQueue: [(map: String, key: String, lsn: LSN)] = []
-    private var evictionHead = 0
+    private var evictionQueue = ChunkedQueue<(map: String, key: String, lsn: LSN)>()
 
     /// Estimated bytes of one version's metadata: the version with the slack of a growing array
     /// (a quarter on average), and its eviction-queue slot.
@@ -70,19 +69,13 @@ struct Views: Sendable {
     @discardableResult
     mutating func enforce(budget: Int, now: Int64) -> (fits: Bool, freed: Int) {
         var total = 0
-        while estimatedBytes > budget, evictionHead < evictionQueue.count {
-            let c = evictionQueue[evictionHead]
-            evictionHead += 1
+        while estimatedBytes > budget, let c = evictionQueue.popFirst() {
             guard let freed = maps[c.map]?[c.key]?.evict(upTo: c.lsn, now: now) else { continue }
             coldVersions += freed.versions
             evictedValues += freed.valueCount
             valueBytes -= freed.values
             metadataBytes -= freed.metadata
             total += freed.values + freed.metadata
-        }
-        if evictionHead > 4096 && evictionHead * 2 > evictionQueue.count {
-            evictionQueue.removeFirst(evictionHead)
-            evictionHead = 0
         }
         return (estimatedBytes <= budget, total)
     }
