@@ -32,7 +32,14 @@ public final class ServerProcess: @unchecked Sendable {
             var poller = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
             guard poll(&poller, 1, 100) > 0 else { continue }
             let n = read(output, &buffer, buffer.count)
-            guard n > 0 else { throw S3TestServerError(message: "sediment serve exited before listening; it printed: \(text)") }
+            guard n > 0 else {
+                // How it ended: a signal (a crash) says more than its silence.
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                close(output)
+                let how = (status & 0x7f) == 0 ? "with status \((status >> 8) & 0xff)" : "on signal \(status & 0x7f)"
+                throw S3TestServerError(message: "sediment serve exited \(how) before listening; it printed: \(text)")
+            }
             text += String(decoding: buffer[0..<n], as: UTF8.self)
             if let range = text.range(of: #"listening on (http://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
                 found = String(text[range].dropFirst("listening on ".count))
