@@ -17,9 +17,12 @@ public final class ServerProcess: @unchecked Sendable {
     /// Starts `binary serve --port 0 <arguments>` (with `environment` added) and waits (up to
     /// `timeout`) for the line that says where it listens. The server logs warnings only, to the
     /// test's standard error.
-    public init(binary: String, arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) throws {
+    /// `launcher` goes before the binary (a shell that sets limits, then execs it).
+    public init(
+        binary: String, arguments: [String], environment: [String: String] = [:], launcher: [String] = [], timeout: Duration = .seconds(60)
+    ) throws {
         let env = ["SEDIMENT_LOG_LEVEL=warning"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        (pid, output) = try spawnWithOutputPipe(["/usr/bin/env"] + env + [binary, "serve", "--port", "0"] + arguments)
+        (pid, output) = try spawnWithOutputPipe(["/usr/bin/env"] + env + launcher + [binary, "serve", "--port", "0"] + arguments)
         let deadline = ContinuousClock.now + timeout
         var text = ""
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -6,14 +6,13 @@ import Testing
 /// holds at once under the open files limit, and when it closes idle ones. The tests block on
 /// the server and its clients for seconds, so they run off the cooperative pool (`offThePool`).
 @Suite struct ConnectionTests {
-    /// A script that runs the server binary under an open files limit: `soft`, and `hard` if
-    /// given (the server raises the soft limit to the hard one).
-    static func withOpenFilesLimit(_ dir: TemporaryDirectory, soft: Int, hard: Int? = nil) throws -> String {
-        let wrapper = dir.appending("sediment-low-limit")
-        let hardLine = hard.map { "ulimit -H -n \($0)\n" } ?? ""
-        try "#!/bin/sh\nulimit -S -n \(soft)\n\(hardLine)exec '\(try sedimentBinary())' \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
-        return wrapper
+    /// A launcher that runs the server binary under an open files limit: `soft`, and `hard` if
+    /// given (the server raises the soft limit to the hard one). A shell command, not a script
+    /// file: a script written by the test and executed at once fails with "text file busy"
+    /// (exit 126) when a subprocess forked meanwhile by another test still holds it open.
+    static func openFilesLimit(soft: Int, hard: Int? = nil) -> [String] {
+        let hardPart = hard.map { "ulimit -H -n \($0) && " } ?? ""
+        return ["/bin/sh", "-c", "ulimit -S -n \(soft) && \(hardPart)exec \"$0\" \"$@\""]
     }
 
     /// A low soft limit on open files (here 256) is raised to the hard limit at start, so the
@@ -23,7 +22,8 @@ import Testing
             let dir = TemporaryDirectory("server-nofile")
             defer { dir.remove() }
             let server = try ServerProcess(
-                binary: try Self.withOpenFilesLimit(dir, soft: 256), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret])
+                binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret],
+                launcher: Self.openFilesLimit(soft: 256))
             let limits = try String(contentsOfFile: "/proc/\(server.pid)/limits", encoding: .utf8)
             let fields = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }).split(separator: " ")
             #expect(fields.count == 6 && fields[3] == fields[4], "\(fields)")
@@ -54,8 +54,8 @@ import Testing
             let dir = TemporaryDirectory("server-connection-limit")
             defer { dir.remove() }
             let server = try ServerProcess(
-                binary: try Self.withOpenFilesLimit(dir, soft: 200, hard: 200),
-                arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret])
+                binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret],
+                launcher: Self.openFilesLimit(soft: 200, hard: 200))
             let script = #"""
                 import base64, http.client, json, os, socket, sys
                 host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
