@@ -192,9 +192,13 @@ final class SmallFileSystem {
         }
         outside = "/proc/\(holder.processIdentifier)/root" + mountPoint
         wrapper = dir.appending("sediment-in-namespace")
-        try "#!/bin/sh\nexec nsenter --target \(holder.processIdentifier) --user --mount --preserve-credentials '\(try sedimentBinary())' \"$@\"\n"
-            .write(toFile: wrapper, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+        let script = "#!/bin/sh\nexec nsenter --target \(holder.processIdentifier) --user --mount --preserve-credentials '\(try sedimentBinary())' \"$@\"\n"
+        // Written through a descriptor closed on exec: one that a subprocess forked meanwhile by
+        // another test inherited would make executing the script fail ("text file busy", 126).
+        let fd = open(wrapper, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+        guard fd >= 0, write(fd, script, script.utf8.count) == script.utf8.count, close(fd) == 0 else {
+            throw CLITestError("cannot write \(wrapper): errno \(errno)")
+        }
     }
 
     /// Writes zeros to `path` until the file system is full.
