@@ -67,8 +67,9 @@ public final class Database: Sendable {
 
         func apply(_ records: [LogRecord]) {
             views.withLock { v in
+                let before = v.estimatedBytes
                 for r in records { v.apply(r) }
-                enforceBudget(&v)
+                enforceBudget(&v, maxFreed: Self.evictionPerGroup(added: v.estimatedBytes - before))
             }
             if let hook = afterApply.withLock({ $0 }) { hook.body(records[records.count - 1].lsn) }
         }
@@ -88,15 +89,24 @@ public final class Database: Sendable {
             return max(0, Int(Double(budget) * Self.target) - cacheBytes - rest)
         }
 
-        /// Evicts old versions while the views exceed their share of the budget; warns once if
-        /// they cannot fit.
-        func enforceBudget(_ views: inout Views) {
+        /// What eviction may free after a group that added `added` bytes: twice that, and at
+        /// least 1 MB. Eviction runs where the group is applied, under the views' lock, so it
+        /// must stay proportional to the group: the limit falls in steps (each sample of the resident set
+        /// may lower it by tens of MB, as freed memory stays with the allocator for a while),
+        /// and freeing a step at once took 0.1–1.2 s (~6 ns a byte), a stall of every write.
+        /// At twice the rate of growth, the views still reach a lowered limit, over the next
+        /// groups instead of in one.
+        static func evictionPerGroup(added: Int) -> Int { max(2 * added, 1 << 20) }
+
+        /// Evicts old versions while the views exceed their share of the budget, freeing at most
+        /// `maxFreed` bytes; warns once if they cannot fit.
+        func enforceBudget(_ views: inout Views, maxFreed: Int = .max) {
             guard let budget else { return }
             let limit = viewsLimit(views, budget: budget)
             guard views.estimatedBytes > limit else { return }
-            let (fits, freed) = views.enforce(budget: limit, now: Int64(clamping: clock.nowMillis()))
+            let (freed, exhausted) = views.enforce(budget: limit, now: Int64(clamping: clock.nowMillis()), maxFreed: maxFreed)
             trimmer.freed(freed)
-            if !fits, !warnedOverBudget.exchange(true, ordering: .relaxed) {
+            if exhausted, !warnedOverBudget.exchange(true, ordering: .relaxed) {
                 logger.warning(
                     "the memory budget is smaller than current values, recent versions and the process itself; they stay in memory",
                     metadata: [
@@ -260,28 +270,40 @@ public final class Database: Sendable {
     /// `.unavailable` if another snapshot is being written.
     @discardableResult
     public func snapshot() async throws(EngineError) -> Manifest.Snapshot? {
-        // The copy is O(1) (copy-on-write); later writes copy what they touch.
-        let views = viewsCopy
+        let applied = store.views.withLock { $0.appliedLSN }
         let proceed = try snapshots.withLock { (state) throws(EngineError) -> Bool in
-            guard views.appliedLSN > state.lastLSN else { return false }
+            guard applied > state.lastLSN else { return false }
             guard !state.writing else { throw EngineError(.unavailable, "a snapshot is already being written") }
             state.writing = true
             return true
         }
         guard proceed else { return nil }
         defer { snapshots.withLock { $0.writing = false } }
+        // The cut: the views at this LSN, read a shard at a time while writes go on (see
+        // `Views.encodeSnapshot`). Holding a copy of the whole views instead made the writer copy
+        // every key's versions it touched (or evicted) while the file was written.
+        let cut = store.views.withLock { v in
+            v.snapshotFloor = v.appliedLSN
+            return (lsn: v.appliedLSN, txTime: v.lastTxTime, maps: Array(v.maps.keys))
+        }
+        defer { store.views.withLock { $0.snapshotFloor = nil } }
         let log = log
+        let store = store
         let keep = configuration.keepSnapshots
         do {
             try await log.sync()
-            let entry = try await runOnOwnThread(lowPriority: true) {
-                try log.writeSnapshot(lsn: views.appliedLSN, txTime: views.lastTxTime, keep: keep) { writer in
-                    try views.encodeSnapshot { chunk, count in try writer.append(chunk: chunk, entries: count) }
+            let (entry, keys) = try await runOnOwnThread(lowPriority: true) {
+                var keys = 0
+                let entry = try log.writeSnapshot(lsn: cut.lsn, txTime: cut.txTime, keep: keep) { writer in
+                    keys = try Views.encodeSnapshot(at: cut.lsn, maps: cut.maps, shard: { map, i in store.views.withLock { $0.maps[map]?.shard(i) } }) {
+                        chunk, count in try writer.append(chunk: chunk, entries: count)
+                    }
                 }
+                return (entry, keys)
             }
             snapshots.withLock {
                 $0.lastLSN = max($0.lastLSN, entry.lsn)
-                $0.lastKeys = views.keyCount
+                $0.lastKeys = keys
             }
             return entry
         } catch {

@@ -125,11 +125,17 @@ struct KeyHistory: Sendable {
     /// memory up to it move to `cold`, stopping at the live value at valid time `now` (which
     /// stays for current reads); if `lsn` itself cannot move, only its value is dropped. Returns
     /// the estimated bytes freed (values, metadata) and how many versions and values left memory.
-    mutating func evict(upTo lsn: LSN, now: Int64) -> (values: Int, metadata: Int, versions: Int, valueCount: Int) {
+    /// With a `floor` (a snapshot's LSN), the newest version at or before it stays too, and so
+    /// every version after it.
+    mutating func evict(upTo lsn: LSN, now: Int64, floor: LSN? = nil) -> (values: Int, metadata: Int, versions: Int, valueCount: Int) {
         var freed = (values: 0, metadata: 0, versions: 0, valueCount: 0)
         guard case .found(let live) = winner(asOf: nil, validAt: now) else { return freed }
         let newest = lwwStorage.count - 1
-        func movable(_ i: Int) -> Bool { i < newest && lwwStorage[i].lsn <= lsn && lwwStorage[i].lsn != live?.lsn }
+        func movable(_ i: Int) -> Bool {
+            guard i < newest, lwwStorage[i].lsn <= lsn, lwwStorage[i].lsn != live?.lsn else { return false }
+            guard let floor else { return true }
+            return !(lwwStorage[i].lsn <= floor && lwwStorage[i + 1].lsn > floor)
+        }
         if movable(hotStart) {
             let box = uniqueExtras()
             while movable(box.hotStart) {

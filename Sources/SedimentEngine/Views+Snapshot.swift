@@ -18,29 +18,55 @@ extension Views {
     /// In an entry's LWW count: cold versions follow the counts.
     static let coldFlag: UInt32 = 1 << 31
 
-    /// Encodes every key into chunks, handing each (payload, entry count) to `emit`.
-    func encodeSnapshot(_ emit: ([UInt8], UInt32) throws -> Void) rethrows {
+    /// Encodes every key of `maps` as it was at `lsn` into chunks, handing each (payload, entry
+    /// count) to `emit`; returns the number of keys encoded.
+    ///
+    /// The keys come a shard at a time from `shard(map, index)` (`KeyTable.shard`), so a caller
+    /// may read each from the live views under their lock and let writes go on in between: only
+    /// the shard being encoded is shared, and a write copies only what it touches there. Versions
+    /// after `lsn` are left out, and keys that have none at or before it. Eviction may have moved
+    /// versions since to `cold` or dropped their values, which the snapshot then holds that way
+    /// (read back by LSN); it must keep each key's newest version at or before `lsn` in memory
+    /// (`snapshotFloor`), so that a key with cold versions has one to encode.
+    static func encodeSnapshot(
+        at lsn: LSN, maps: [String], shard: (_ map: String, _ index: Int) -> [String: KeyHistory]?,
+        _ emit: ([UInt8], UInt32) throws -> Void
+    ) rethrows -> Int {
         var w = ByteWriter(capacity: Self.snapshotChunkBytes + (64 << 10))
         var count: UInt32 = 0
-        for (map, keys) in maps {
-            for (key, history) in keys {
-                w.writeString(map)
-                w.writeString(key)
-                let hasCold = history.coldCount > 0
-                w.write(UInt32(history.lww.count) | (hasCold ? Self.coldFlag : 0))
-                w.write(UInt32(history.or.count))
-                if hasCold { history.cold.encode(into: &w) }
-                for v in history.lww { v.encode(into: &w) }
-                for v in history.or { v.encode(into: &w) }
-                count += 1
-                if w.count >= Self.snapshotChunkBytes {
-                    try emit(w.bytes, count)
-                    w.bytes.removeAll(keepingCapacity: true)
-                    count = 0
+        var keys = 0
+        for map in maps {
+            for index in 0..<KeyTable.shardCount {
+                guard let histories = shard(map, index) else { break }
+                for (key, history) in histories {
+                    let lww = history.lww
+                    let lwwEnd = lww.partitionPoint { $0.lsn <= lsn }
+                    let or = history.or
+                    let orEnd = or.partitionPoint { $0.lsn <= lsn }
+                    let hasCold = history.coldCount > 0
+                    precondition(
+                        !hasCold || (lwwEnd > lww.startIndex && history.cold.lastLSN <= lsn),
+                        "eviction moved the newest version of \(map)/\(key) at or before the snapshot's LSN \(lsn)")
+                    guard lwwEnd > lww.startIndex || orEnd > 0 else { continue }
+                    w.writeString(map)
+                    w.writeString(key)
+                    w.write(UInt32(lwwEnd - lww.startIndex) | (hasCold ? Self.coldFlag : 0))
+                    w.write(UInt32(orEnd))
+                    if hasCold { history.cold.encode(into: &w) }
+                    for v in lww[..<lwwEnd] { v.encode(into: &w) }
+                    for v in or[..<orEnd] { v.encode(into: &w) }
+                    count += 1
+                    keys += 1
+                    if w.count >= Self.snapshotChunkBytes {
+                        try emit(w.bytes, count)
+                        w.bytes.removeAll(keepingCapacity: true)
+                        count = 0
+                    }
                 }
             }
         }
         if count > 0 { try emit(w.bytes, count) }
+        return keys
     }
 
     /// Adds the `count` entries of one chunk; every version must be at or before `upTo`.

@@ -26,6 +26,11 @@ struct Views: Sendable {
     /// LWW versions superseded by a newer version of their key, oldest first: what eviction
     /// considers. Versions that are still the newest of their key never enter it.
     private var evictionQueue = ChunkedQueue<(map: String, key: String, lsn: LSN)>()
+    /// The LSN of a snapshot being written, which reads the keys as they were there a shard at
+    /// a time while writes go on (`encodeSnapshot`): until it is done, eviction keeps each key's
+    /// newest version at or before it in memory, so that the snapshot's cut of every key that
+    /// has cold versions still holds a version (see `KeyHistory.evict`).
+    var snapshotFloor: LSN?
 
     /// Estimated bytes of one version's metadata: the version with the slack of a growing array
     /// (a quarter on average), and its eviction-queue slot.
@@ -62,22 +67,23 @@ struct Views: Sendable {
         for v in history.or { if let value = v.value { valueBytes += Self.valueCost(value) } }
     }
 
-    /// Evicts superseded LWW versions, oldest first, until the estimate fits `budget`: whole
-    /// versions where they are the oldest of their key in memory, otherwise their values (the
-    /// live value of each key at valid time `now` is kept). Returns whether it fits, and the
-    /// bytes freed.
+    /// Evicts superseded LWW versions, oldest first, until the estimate fits `budget` or
+    /// `maxFreed` bytes are freed: whole versions where they are the oldest of their key in
+    /// memory, otherwise their values (the live value of each key at valid time `now` is kept).
+    /// Returns the bytes freed, and whether it ran out of versions to evict while still over.
     @discardableResult
-    mutating func enforce(budget: Int, now: Int64) -> (fits: Bool, freed: Int) {
+    mutating func enforce(budget: Int, now: Int64, maxFreed: Int = .max) -> (freed: Int, exhausted: Bool) {
         var total = 0
-        while estimatedBytes > budget, let c = evictionQueue.popFirst() {
-            guard let freed = maps[c.map]?[c.key]?.evict(upTo: c.lsn, now: now) else { continue }
+        while estimatedBytes > budget, total < maxFreed {
+            guard let c = evictionQueue.popFirst() else { return (total, true) }
+            guard let freed = maps[c.map]?[c.key]?.evict(upTo: c.lsn, now: now, floor: snapshotFloor) else { continue }
             coldVersions += freed.versions
             evictedValues += freed.valueCount
             valueBytes -= freed.values
             metadataBytes -= freed.metadata
             total += freed.values + freed.metadata
         }
-        return (estimatedBytes <= budget, total)
+        return (total, false)
     }
 
     /// The winner of a last-writer-wins key at the point (see `KeyHistory.live` for its value).

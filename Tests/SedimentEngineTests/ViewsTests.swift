@@ -1,0 +1,114 @@
+@testable import SedimentEngine
+import SedimentFormat
+import SedimentTesting
+import Testing
+
+/// The views' eviction and their snapshot encoding, on the views themselves.
+@Suite struct ViewsTests {
+    /// Random operations (every kind, writer valid times, client HLCs out of order) over 4 maps
+    /// of 50 keys, applied one at a time with eviction to a budget of nothing after each, so
+    /// that every superseded version that may leave memory does, whole or its value.
+    struct Workload {
+        var rng = SplitMix64(seed: 20_261_127)
+        var records: [LogRecord] = []
+        var views = Views()
+
+        mutating func apply(_ n: Int) {
+            for _ in 0..<n {
+                let lsn = LSN(records.count + 1)
+                let record = LogRecord(
+                    lsn: lsn, txTime: TxTime(millis: 1_000 + lsn, counter: 0),
+                    operation: SampleOperations.random(using: &rng, index: Int(lsn)))
+                records.append(record)
+                views.apply(record)
+                views.enforce(budget: 0, now: 10_000)
+            }
+        }
+    }
+
+    /// A snapshot reads the live views a shard at a time while writes and eviction go on between
+    /// shards (`Views.encodeSnapshot`): what it holds must be exactly the views at its LSN.
+    @Test func aSnapshotTakenAShardAtATimeHoldsTheViewsAtItsLSN() throws {
+        var w = Workload()
+        w.apply(3_000)
+        let at = w.views.appliedLSN
+        w.views.snapshotFloor = at
+        let coldBefore = w.views.coldVersions
+        var chunks: [(payload: [UInt8], count: UInt32)] = []
+        let keys = Views.encodeSnapshot(
+            at: at, maps: Array(w.views.maps.keys),
+            shard: { map, index in
+                w.apply(25)
+                return w.views.maps[map]?.shard(index)
+            }
+        ) { chunks.append(($0, $1)) }
+        w.views.snapshotFloor = nil
+        #expect(w.views.appliedLSN > at + 5_000, "writes went on while the snapshot was read")
+        #expect(w.views.coldVersions > coldBefore, "eviction moved versions meanwhile")
+
+        var loaded = Views()
+        for chunk in chunks {
+            try chunk.payload.withUnsafeBytes { try loaded.loadSnapshotChunk($0, count: chunk.count, upTo: at) }
+        }
+
+        // Every key written by `at`, with exactly its versions up to `at`, in memory or cold;
+        // values in memory are the records' own.
+        let byLSN = Dictionary(uniqueKeysWithValues: w.records.map { ($0.lsn, $0) })
+        var expected: [String: [LSN]] = [:]
+        for r in w.records.prefix(Int(at)) { expected["\(r.operation.map)/\(r.operation.key)", default: []].append(r.lsn) }
+        var found: [String: [LSN]] = [:]
+        for (map, table) in loaded.maps {
+            for (key, history) in table {
+                let inMemory = history.history
+                for v in inMemory where v.value != nil {
+                    #expect(v.value == byLSN[v.lsn]!.operation.value, "\(map)/\(key) at LSN \(v.lsn)")
+                }
+                found["\(map)/\(key)"] = (history.cold.entries.map(\.lsn) + inMemory.map(\.lsn)).sorted()
+            }
+        }
+        #expect(keys == expected.count)
+        #expect(found == expected)
+    }
+
+    @Test func evictionKeepsTheNewestVersionAtTheFloor() {
+        var history = KeyHistory()
+        for lsn in LSN(1)...5 {
+            history.append(
+                Version(
+                    LogRecord(
+                        lsn: lsn, txTime: TxTime(millis: lsn, counter: 0),
+                        operation: Operation(
+                            map: "m", key: "k", kind: .put, value: .int(Int64(lsn)),
+                            timestamp: HLCTimestamp(millis: lsn, counter: 0, nodeId: "n")))))
+        }
+        // Versions 1...4 are superseded; with the floor at 2, version 2 is the snapshot's and
+        // stays, so 3 and 4 stay whole too (only their values may go).
+        let freed = history.evict(upTo: 4, now: 100, floor: 2)
+        #expect(freed.versions == 1)
+        #expect(history.cold.entries.map(\.lsn) == [1])
+        #expect(history.lww.map(\.lsn) == [2, 3, 4, 5])
+        #expect(history.lww.first { $0.lsn == 4 }?.isEvicted == true)
+    }
+
+    /// Eviction stops once it has freed `maxFreed` (what a group may evict), over budget or not,
+    /// and says when it ran out of versions to evict instead.
+    @Test func evictionStopsAtWhatAGroupMayFree() {
+        var w = Workload()
+        for _ in 0..<2_000 {
+            let lsn = LSN(w.records.count + 1)
+            let record = LogRecord(
+                lsn: lsn, txTime: TxTime(millis: 1_000 + lsn, counter: 0),
+                operation: SampleOperations.put(map: "m", key: "k\(lsn % 100)", valueSize: 200))
+            w.records.append(record)
+            w.views.apply(record)
+        }
+        let before = w.views.estimatedBytes
+        let step = w.views.enforce(budget: 0, now: 10_000, maxFreed: 10_000)
+        #expect(step.freed >= 10_000 && step.freed < 11_000, "one version more than the allowance at most")
+        #expect(!step.exhausted)
+        #expect(w.views.estimatedBytes == before - step.freed)
+        let rest = w.views.enforce(budget: 0, now: 10_000)
+        #expect(rest.exhausted, "only current values are left, over a budget of nothing")
+        #expect(rest.freed > 20 * step.freed)
+    }
+}
