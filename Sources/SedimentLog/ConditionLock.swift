@@ -27,6 +27,13 @@ final class ConditionLock: @unchecked Sendable {
     }
 
     func lock() { pthread_mutex_lock(mutex) }
+
+    /// Takes the lock if it is free within `nanoseconds`; returns whether it did.
+    func lock(waitingAtMost nanoseconds: UInt64) -> Bool {
+        if pthread_mutex_trylock(mutex) == 0 { return true }
+        var deadline = Self.deadline(CLOCK_REALTIME, after: nanoseconds)
+        return pthread_mutex_timedlock(mutex, &deadline) == 0
+    }
     func unlock() { pthread_mutex_unlock(mutex) }
 
     func withLock<R>(_ body: () throws -> R) rethrows -> R {
@@ -40,13 +47,19 @@ final class ConditionLock: @unchecked Sendable {
 
     /// Waits for a signal or until `nanoseconds` have passed; the lock must be held.
     func wait(nanoseconds: UInt64) {
+        var deadline = Self.deadline(CLOCK_MONOTONIC, after: nanoseconds)
+        pthread_cond_timedwait(condition, mutex, &deadline)
+    }
+
+    /// `clock`'s time `nanoseconds` from now.
+    private static func deadline(_ clock: clockid_t, after nanoseconds: UInt64) -> timespec {
         var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
+        clock_gettime(clock, &now)
         let total = UInt64(now.tv_nsec) + nanoseconds % 1_000_000_000
         var deadline = timespec()
         deadline.tv_sec = now.tv_sec + Int(nanoseconds / 1_000_000_000) + Int(total / 1_000_000_000)
         deadline.tv_nsec = Int(total % 1_000_000_000)
-        pthread_cond_timedwait(condition, mutex, &deadline)
+        return deadline
     }
 
     func signal() { pthread_cond_signal(condition) }

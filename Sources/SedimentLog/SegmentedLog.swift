@@ -359,12 +359,14 @@ public final class SegmentedLog: Sendable {
         }
     }
 
-    /// Commits appends the caller has gathered as one group, on the calling thread (waiting for
-    /// the writer thread if it is busy) instead of handing them to the writer thread. Each
+    /// Commits appends the caller has gathered as one group, on the calling thread instead of
+    /// handing them to the writer thread; if the writer thread is committing a group of its own,
+    /// they go to its queue instead of waiting for it (see `GroupCommitWriter.commitHere`). Each
     /// append's LSNs are consecutive and follow the previous append's. Completions run as
-    /// `append`'s do: on this thread for `.written` appends and for those refused (an invalid
-    /// append is refused alone), and under `fsync` durability on the syncer's thread once
-    /// fdatasync covers them. A completion must not append on this thread.
+    /// `append`'s do: for `.written` appends and for those refused (an invalid append is refused
+    /// alone) on this thread, or on the writer thread if the group went there, and under `fsync`
+    /// durability on the syncer's thread once fdatasync covers them. A completion must not
+    /// append on this thread.
     ///
     /// For a server's event loop that gathers the writes of one pass over its connections (see
     /// BENCHMARKS.md, "Server": −7 to −12% CPU per durable PUT against the writer thread's hop).

@@ -1,5 +1,7 @@
+import Dispatch
 import SedimentFormat
 import SedimentTesting
+import Synchronization
 import Testing
 
 @testable import SedimentLog
@@ -238,6 +240,44 @@ import Testing
             let reopened = try SegmentedLog.open(config, logger: quietLogger)
             #expect(try readAll(reopened).count == acked.count + 2)
             try await reopened.close()
+        }
+    }
+
+    /// A caller of `appendHere` (an event loop) does not wait for a group the writer thread is
+    /// committing: while that group's commit observer is held up (as applying a large batch to
+    /// the views under a memory budget holds it), the caller's group goes to the thread's queue,
+    /// and is answered once the thread gets to it, after the group before.
+    @Test func appendHereDoesNotWaitForTheWriterThreadsGroup() async throws {
+        try await withTemporaryDirectory { dir in
+            let held = DispatchSemaphore(value: 0)
+            let observing = Atomic(false)
+            let log = try SegmentedLog.open(configuration(dir), logger: quietLogger) { records in
+                if records[0].lsn == 1 {
+                    observing.store(true, ordering: .releasing)
+                    held.wait()
+                }
+            }
+            async let first = log.append(SampleOperations.put(key: "writer"))
+            #expect(await waitUntil { observing.load(ordering: .acquiring) })
+
+            let answer = Mutex<Result<AppendResult, LogError>?>(nil)
+            let returned = Atomic(false)
+            let call = Task {
+                try await onOwnThread {
+                    log.appendHere([
+                        .init([SampleOperations.put(key: "here")], acknowledge: .written) { result in answer.withLock { $0 = result } }
+                    ])
+                    returned.store(true, ordering: .releasing)
+                }
+            }
+            #expect(await waitUntil(timeout: .seconds(30)) { returned.load(ordering: .acquiring) }, "appendHere waited for the writer thread's group")
+            #expect(answer.withLock { $0 } == nil, "answered before the writer thread got to it")
+            held.signal()
+            try await call.value
+            #expect(try await first.lastLSN == 1)
+            #expect(await waitUntil { answer.withLock { $0 } != nil })
+            #expect(try answer.withLock { $0 }?.get().firstLSN == 2)
+            try await log.close()
         }
     }
 
