@@ -23,10 +23,11 @@ step() { echo "bench-$NAME: $*" >&2; }
 SECRET=bench-secret-$RANDOM$RANDOM-$RANDOM$RANDOM
 TOKEN=$(python3 -W ignore -c "import jwt,sys; print(jwt.encode({'sub':'bench','roles':['admin']}, sys.argv[1], algorithm='HS256'))" "$SECRET")
 
-# Starts `sediment serve` on a fresh data directory; sets SERVER_PID and URL.
+# Starts `sediment serve` on a fresh data directory, with any further flags given; sets SERVER_PID
+# and URL.
 start_server() {
     rm -rf "$WORK/data"
-    SEDIMENT_LOG_LEVEL=warning "$SEDIMENT" serve --data "$WORK/data" --port 0 --jwt-secret "$SECRET" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+    SEDIMENT_LOG_LEVEL=warning "$SEDIMENT" serve --data "$WORK/data" --port 0 --jwt-secret "$SECRET" "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
     SERVER_PID=$!
     for _ in $(seq 1 300); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
     URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$WORK/serve.out" | head -n1)
