@@ -93,12 +93,16 @@ struct KeyHistory: Sendable {
         return i < coldCount ? extras!.versions.maxTimestamp! : lwwStorage[i - base].timestamp
     }
 
+    /// Slots of the LWW version array (in memory, whether used or not).
+    var lwwCapacity: Int { lwwStorage.capacity }
+
     /// Adds the newest version. Returns the LWW version it supersedes (a candidate for
-    /// eviction), and whether the history was empty.
+    /// eviction), whether the history was empty, and by how many slots the LWW array grew.
     @discardableResult
-    mutating func append(_ version: consuming Version) -> (superseded: LSN?, wasEmpty: Bool) {
+    mutating func append(_ version: consuming Version) -> (superseded: LSN?, wasEmpty: Bool, newSlots: Int) {
         let wasEmpty = isEmpty
         var superseded: LSN?
+        let capacity = lwwStorage.capacity
         switch version.kind {
         case .put, .remove:
             var version = version
@@ -118,13 +122,14 @@ struct KeyHistory: Sendable {
         case .orAdd, .orRemove:
             uniqueExtras().or.append(version)
         }
-        return (superseded, wasEmpty)
+        return (superseded, wasEmpty, lwwStorage.capacity - capacity)
     }
 
     /// Evicts LWW versions up to `lsn`, a superseded one: whole versions from the oldest in
     /// memory up to it move to `cold`, stopping at the live value at valid time `now` (which
     /// stays for current reads); if `lsn` itself cannot move, only its value is dropped. Returns
-    /// the estimated bytes freed (values, metadata) and how many versions and values left memory.
+    /// the estimated bytes freed (values, metadata: less than nothing while the moved versions'
+    /// slots wait for the array's compaction) and how many versions and values left memory.
     /// With a `floor` (a snapshot's LSN), the newest version at or before it stays too, and so
     /// every version after it.
     mutating func evict(upTo lsn: LSN, now: Int64, floor: LSN? = nil) -> (values: Int, metadata: Int, versions: Int, valueCount: Int) {
@@ -144,14 +149,17 @@ struct KeyHistory: Sendable {
                     freed.values += Views.valueCost(value)
                     freed.valueCount += 1
                 }
-                freed.metadata += Views.versionCost - box.versions.append(lwwStorage[i])
+                freed.metadata -= box.versions.append(lwwStorage[i])
                 freed.versions += 1
                 lwwStorage[i].value = nil
                 box.hotStart += 1
             }
+            // The moved versions' slots are freed here, with the array.
             if box.hotStart >= 8, box.hotStart * 2 >= lwwStorage.count {
+                let capacity = lwwStorage.capacity
                 lwwStorage = Array(lwwStorage[box.hotStart...])
                 box.hotStart = 0
+                freed.metadata += (capacity - lwwStorage.capacity) * Views.lwwSlotCost
             }
         }
         let i = lww.partitionPoint { $0.lsn < lsn }

@@ -111,4 +111,35 @@ import Testing
         #expect(rest.exhausted, "only current values are left, over a budget of nothing")
         #expect(rest.freed > 20 * step.freed)
     }
+
+    /// The views count their metadata as it changes; it must add up to what they hold (the
+    /// LWW arrays' capacity, OR versions, keys, cold lists, the eviction queue) after writes,
+    /// after eviction, and after a snapshot is loaded.
+    @Test func metadataBytesAddUpToWhatTheViewsHold() throws {
+        func recount(_ views: Views) -> Int {
+            var bytes = views.queuedForEviction * Views.queueEntryCost
+            for (_, table) in views.maps {
+                for (key, h) in table {
+                    bytes += Views.keyCost(key) + h.lwwCapacity * Views.lwwSlotCost + h.or.count * Views.orVersionCost + h.coldBytes
+                }
+            }
+            return bytes
+        }
+        var evicted = Workload()
+        evicted.apply(3_000)
+        #expect(evicted.views.coldVersions > 0)
+        #expect(evicted.views.metadataBytes == recount(evicted.views))
+
+        var all = Views()
+        for r in evicted.records { all.apply(r) }
+        #expect(all.metadataBytes == recount(all))
+
+        var loaded = Views()
+        let at = evicted.views.appliedLSN
+        let maps = Array(evicted.views.maps.keys)
+        _ = try Views.encodeSnapshot(at: at, maps: maps, shard: { evicted.views.maps[$0]?.shard($1) }) { payload, count in
+            try payload.withUnsafeBytes { try loaded.loadSnapshotChunk($0, count: count, upTo: at) }
+        }
+        #expect(loaded.metadataBytes == recount(loaded))
+    }
 }
