@@ -452,6 +452,11 @@ public struct API: Sendable {
             "connections": .map(["open": .int(Int64(connections.open)), "limit": .int(Int64(connections.limit))]),
             "writes": log.writesRefused.map { .map(["accepted": false, "refused": .string($0.code.rawValue), "message": .string($0.message)]) }
                 ?? .map(["accepted": true]),
+            "memory": .map([
+                "budgetBytes": database.configuration.memoryBudgetBytes.map { .int(Int64($0)) } ?? .null,
+                "residentBytes": .int(Int64(ProcessMemory.resident().rss)),
+                "viewsBytes": .int(Int64(database.memoryUsage.metadataBytes + database.memoryUsage.valueBytes)),
+            ]),
         ]
         if let uploader {
             let s = uploader.status

@@ -24,7 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
     @Option(help: "Port (default 8080; 0 picks a free one).") var port: Int?
     @Option(help: "HS256 secret for bearer tokens (default: a random one, with a development token printed).") var jwtSecret: String?
-    @Option(help: "Memory budget of the process, MiB (default: none).") var memoryBudgetMb: Int?
+    @Option(help: "Memory budget of the process, MiB (default: half of the memory of the machine or its cgroup; 0: none).")
+    var memoryBudgetMb: Int?
     @Option(help: "Local retention with a bucket: keep this many MiB of sealed segments locally.") var retainLocalMb: Int?
     @OptionGroup var bucket: BucketOptions
 
@@ -54,7 +55,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = file.sync.maxQueuedMessages { config.sync.maxQueuedMessages = max(n, 1) }
         if let ms = file.sync.resetAfterMs { config.sync.resetAfterMillis = UInt64(ms) }
         if let ms = file.sync.fanoutIntervalMs { config.sync.fanoutInterval = .milliseconds(ms) }
-        config.database.memoryBudgetBytes = (memoryBudgetMb ?? file.server.memoryBudgetMB).map { $0 << 20 }
+        let budgetMB = memoryBudgetMb ?? file.server.memoryBudgetMB
+        guard (budgetMB ?? 0) >= 0 else { throw ValidationError("the memory budget is \(budgetMB!) MiB; give a size, or 0 for none") }
+        config.database.memoryBudgetBytes = budgetMB.map { $0 == 0 ? nil : $0 << 20 } ?? ProcessMemory.available().map { $0 / 2 }
         if settings.isGiven {
             config.bucket = ColdBucket(store: try settings.makeStore(), layout: settings.layout)
             config.retainLocalBytes = (retainLocalMb ?? settings.retainLocalMB).map { $0 << 20 }
@@ -63,6 +66,12 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "sediment", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = env["SEDIMENT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         Self.raiseOpenFileLimit(logger: logger)
+        logger.info(
+            "memory budget",
+            metadata: [
+                "MiB": "\(config.database.memoryBudgetBytes.map { "\($0 >> 20)" } ?? "none")",
+                "from": "\(budgetMB == nil ? "default: half of the available memory" : memoryBudgetMb != nil ? "--memory-budget-mb" : "config file")",
+            ])
         let devToken = givenSecret == nil ? JWTVerifier(secret: secret).sign(Principal(userId: "dev", roles: ["admin"])) : nil
         let listening = Atomic(false)
         do {

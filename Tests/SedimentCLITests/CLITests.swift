@@ -85,6 +85,16 @@ import Testing
         }
     }
 
+    @Test func aNegativeMemoryBudgetIsRefusedBeforeTheServerStarts() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("cli-budget")
+            defer { dir.remove() }
+            let result = try run(["serve", "--data", dir.appending("data"), "--port", "0", "--memory-budget-mb=-5"])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("the memory budget is -5 MiB"))
+        }
+    }
+
     @Test func benchIngestAndReplayPrintJSON() async throws {
         try await offThePool {
             let dir = TemporaryDirectory("cli-bench")

@@ -115,7 +115,13 @@ import Testing
             #expect(metrics.body.contains("http_server_request_duration_count"))
 
             #expect(try Self.curl("GET", u + "/v1/maps").json["maps"] as? [String] == ["people"])
-            #expect(try Self.curl("GET", u + "/v1/status").json["lsn"] as? Int == 8)
+            let status = try Self.curl("GET", u + "/v1/status").json
+            #expect(status["lsn"] as? Int == 8)
+            // No --memory-budget-mb: the default, half of the machine's (or cgroup's) memory.
+            let memory = try #require(status["memory"] as? [String: Any])
+            let budget = try #require(memory["budgetBytes"] as? Int)
+            #expect(budget >= 64 << 20)
+            #expect(memory["residentBytes"] as? Int ?? 0 > 0)
             let spec = try Self.curl("GET", u + "/v1/openapi.json")
             #expect(spec.json["openapi"] as? String == "3.0.3")
 
