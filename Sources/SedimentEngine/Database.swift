@@ -92,11 +92,10 @@ public final class Database: Sendable {
 
         /// What eviction may free after a group that added `added` bytes: twice that, and at
         /// least 1 MB. Eviction runs where the group is applied, under the views' lock, so it
-        /// must stay proportional to the group: the limit falls in steps (each sample of the resident set
-        /// may lower it by tens of MB, as freed memory stays with the allocator for a while),
-        /// and freeing a step at once took 0.1–1.2 s (~6 ns a byte), a stall of every write.
-        /// At twice the rate of growth, the views still reach a lowered limit, over the next
-        /// groups instead of in one.
+        /// must stay proportional to the group: the limit falls in steps (a sample of the
+        /// resident set may lower it by tens of MB), and freeing a step at once took 0.1–1.2 s
+        /// (~6 ns a byte), a stall of every write. At twice the rate of growth, the views still
+        /// reach a lowered limit, over the next groups instead of in one.
         static func evictionPerGroup(added: Int) -> Int { max(2 * added, 1 << 20) }
 
         /// Evicts old versions while the views exceed their share of the budget, freeing at most

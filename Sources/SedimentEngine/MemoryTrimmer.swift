@@ -17,9 +17,9 @@ private func malloc_trim(_ pad: Int) -> Int32
 /// `threshold` bytes freed, one `malloc_trim` runs on a low-priority thread of its own.
 ///
 /// Until a trim has run over them, freed bytes still count in the resident set: `untrimmed` says
-/// how many, so that the budget does not take them for growth of the rest of the process (it
-/// did, and lowered the views' limit step after step while a trim waited for a core: under batch
-/// writes the views fell from 3.9 to 2.3 GB of a 4 GB budget, the resident set staying at 4.6 GB).
+/// how many, so that the budget does not take them for growth of the rest of the process and
+/// lower the views' limit for them (the trim runs at low priority, and waits for a core while
+/// writes keep both busy).
 final class MemoryTrimmer: Sendable {
     private let threshold: Int
     /// Bytes freed and not yet trimmed (those a running trim covers included), and how many the
