@@ -59,6 +59,36 @@ import Testing
         }
     }
 
+    /// A snapshot taken while writes go on, under a budget so small that they evict all the
+    /// while (the snapshot reads the views a shard at a time in between): reopened from it, with
+    /// the writes after it replayed, the views answer as the model does.
+    @Test(arguments: 0..<6)
+    func aSnapshotTakenDuringWritesAndEvictionReopensToTheModel(seed: UInt64) async throws {
+        try await withTemporaryDirectory("model-snapshot") { dir in
+            var rng = SplitMix64(seed: seed &* 0x9E37_79B9 &+ 101)
+            let clock = MockWallClock(millis: 1_700_000_000_000)
+            var config = databaseConfiguration(dir, clock: clock)
+            config.memoryBudgetBytes = 8 << 10
+            config.blockCacheBytes = 4 << 10
+            config.snapshotOnClose = false
+            var db = try Database.open(config, logger: quietLogger)
+            var model = ReferenceModel()
+            let start = Int64(clock.nowMillis())
+            try await Self.writeRandom(300, db: db, model: &model, clock: clock, rng: &rng)
+            let snapshotting = Task { [db] in try await db.snapshot() }
+            try await Self.writeRandom(200, db: db, model: &model, clock: clock, rng: &rng)
+            let taken = try #require(try await snapshotting.value)
+            #expect(db.memoryUsage.coldVersions > 50)
+            try await db.close()
+
+            db = try Database.open(config, logger: quietLogger)
+            #expect(db.openReport.snapshot?.lsn == taken.lsn)
+            #expect(db.openReport.replayedOperations == model.records.count - Int(taken.lsn))
+            try await Self.check(db, model, clock: clock, start: start, rng: &rng)
+            try await db.close()
+        }
+    }
+
     static func pick<T>(_ items: [T], _ rng: inout SplitMix64) -> T { items[Int(rng.next() % UInt64(items.count))] }
 
     static func writeRandom(
