@@ -7,7 +7,8 @@
 # batches and timeouts (2 s), and the server's peak resident set (sampled from /proc every 0.5 s).
 #
 # Usage: Tools/bench-stalls.sh [--no-build]
-# Environment: DURATION=80  BUDGET_MB= (the server's --memory-budget-mb; none if empty)
+# Environment: DURATION=80  BUDGET_MB= (the server's --memory-budget-mb, 0 for none; empty: the
+#              server's default, half of the machine's memory)
 #              SEDIMENT=path  BENCH_TMPDIR=dir (scratch parent)  OUT=bench-results/stalls.json
 set -euo pipefail
 NAME=stalls

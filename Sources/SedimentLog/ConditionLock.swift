@@ -34,6 +34,7 @@ final class ConditionLock: @unchecked Sendable {
         var deadline = Self.deadline(CLOCK_REALTIME, after: nanoseconds)
         return pthread_mutex_timedlock(mutex, &deadline) == 0
     }
+
     func unlock() { pthread_mutex_unlock(mutex) }
 
     func withLock<R>(_ body: () throws -> R) rethrows -> R {

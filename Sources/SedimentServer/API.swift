@@ -445,6 +445,7 @@ public struct API: Sendable {
 
     private func status() -> [String: Value] {
         let log = database.log
+        let memory = database.memoryUsage
         var out: [String: Value] = [
             "lsn": .int(Int64(database.appliedLSN)), "durableLsn": .int(Int64(log.durableLSN)),
             "segments": .int(Int64(log.segmentSummaries.count)), "releasedSegments": .int(Int64(log.releasedSegments.count)),
@@ -455,7 +456,7 @@ public struct API: Sendable {
             "memory": .map([
                 "budgetBytes": database.configuration.memoryBudgetBytes.map { .int(Int64($0)) } ?? .null,
                 "residentBytes": .int(Int64(ProcessMemory.resident().rss)),
-                "viewsBytes": .int(Int64(database.memoryUsage.metadataBytes + database.memoryUsage.valueBytes)),
+                "viewsBytes": .int(Int64(memory.metadataBytes + memory.valueBytes)),
             ]),
         ]
         if let uploader {
