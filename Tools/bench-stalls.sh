@@ -78,5 +78,5 @@ json.dump(result, open(out, "w"), indent=2)
 print(f"batches {wrk['requests']} ({wrk['requests'] / float(duration):.0f}/s), batch p99 {wrk['p99_ms']:.1f} ms, "
       f"max {wrk['max_ms']:.0f} ms, wrk timeouts {wrk['timeouts']}; probe PUTs {probe['probes']}: "
       f"worst {probe['max_ms']:.0f} ms, p99 {probe['p99_ms']:.1f} ms, over 1 s {probe['over_1s']}; "
-      f"peak RSS {int(rss_kb) / 1024:.0f} MB" + (f" (budget {budget} MB)" if budget else ""))
+      f"peak RSS {int(rss_kb) / 1024:.0f} MB" + (f" (budget {budget} MB)" if budget not in ("", "0") else ""))
 PY

@@ -51,8 +51,7 @@ public final class Database: Sendable {
             func set(_ cache: LogBlockCache) { lock.withLock { _ in self.cache = cache } }
         }
         /// What the process uses besides the views and the cache (resident set minus the views'
-        /// estimate, the cache's contents and what eviction freed that is not trimmed yet),
-        /// sampled at most every `measureEvery`.
+        /// estimate and the cache's contents), sampled at most every `measureEvery`.
         private let overhead = Mutex((bytes: 0, measuredAt: ContinuousClock.Instant?.none))
         private static let measureEvery = Duration.milliseconds(250)
         /// The share of the budget the engine aims for, leaving room for the allocator's slack
@@ -82,7 +81,7 @@ public final class Database: Sendable {
                 if o.measuredAt.map({ now - $0 >= Self.measureEvery }) ?? true {
                     let rss = ProcessMemory.resident().rss
                     let cached = cache.bytes
-                    o.bytes = max(0, rss - views.estimatedBytes - cached - trimmer.untrimmed)
+                    o.bytes = max(0, rss - views.estimatedBytes - cached)
                     o.measuredAt = now
                 }
                 return o.bytes
