@@ -6,7 +6,7 @@
 #   SEDIMENT_S3_PID
 # Usage: Tools/seaweedfs.sh DIR [OWNER_PID]
 #   DIR        scratch directory (data, config, log)
-#   OWNER_PID  stop the server when this process exits (tests pass their own pid)
+#   OWNER_PID  stop the server and remove DIR when this process exits (tests pass their own pid)
 # Stop it yourself with: kill $SEDIMENT_S3_PID (scratch data: kill -9 is fine)
 set -euo pipefail
 dir=$1
@@ -40,8 +40,9 @@ done
     >"$dir/weed.log" 2>&1 &
 pid=$!
 if [[ -n $owner ]]; then
-    # A watchdog: the server goes when its owner does, however the owner ends.
-    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null; sleep 2; kill -9 $pid 2>/dev/null" \
+    # A watchdog: the server goes when its owner does, however the owner ends, and its scratch
+    # directory with it (each test process used to leave 12 MB behind).
+    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null; sleep 2; kill -9 $pid 2>/dev/null; rm -rf $(printf %q "$dir")" \
         >/dev/null 2>&1 &
 fi
 endpoint=http://127.0.0.1:$base
