@@ -27,7 +27,6 @@ import Testing
 
     @Test func aWrongSecretIsRefusedClearlyAndNotRetried() async throws {
         let (store, _) = try Self.store(secret: "not-the-secret")
-        let start = ContinuousClock.now
         do {
             try await store.put(Self.uniquePrefix() + "x", [1, 2, 3])
             Issue.record("a put with a wrong secret succeeded")
@@ -36,9 +35,10 @@ import Testing
             #expect(error.status == 403)
             #expect(error.s3Code == "SignatureDoesNotMatch")
             #expect(error.description.contains("check the secret key"))
+            // Not retried: the store retries only what says it is retryable (a clock against the
+            // backoff flaked when the full suite kept both cores busy: 2.6 s for one request).
+            #expect(!error.isRetryable)
         }
-        // Not retried: an auth error comes back at once.
-        #expect(ContinuousClock.now - start < .seconds(2))
         await store.shutdown()
     }
 
