@@ -269,7 +269,7 @@ public final class Database: Sendable {
     /// `.unavailable` if another snapshot is being written.
     @discardableResult
     public func snapshot() async throws(EngineError) -> Manifest.Snapshot? {
-        let applied = store.views.withLock { $0.appliedLSN }
+        let applied = appliedLSN
         let proceed = try snapshots.withLock { (state) throws(EngineError) -> Bool in
             guard applied > state.lastLSN else { return false }
             guard !state.writing else { throw EngineError(.unavailable, "a snapshot is already being written") }

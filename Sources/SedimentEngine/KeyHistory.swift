@@ -97,12 +97,13 @@ struct KeyHistory: Sendable {
     var lwwCapacity: Int { lwwStorage.capacity }
 
     /// Adds the newest version. Returns the LWW version it supersedes (a candidate for
-    /// eviction), whether the history was empty, and by how many slots the LWW array grew.
+    /// eviction), whether the history was empty, and the bytes of metadata it added (the LWW
+    /// array's new slots, or an OR version's estimate; see `Views.lwwSlotCost`).
     @discardableResult
-    mutating func append(_ version: consuming Version) -> (superseded: LSN?, wasEmpty: Bool, newSlots: Int) {
+    mutating func append(_ version: consuming Version) -> (superseded: LSN?, wasEmpty: Bool, metadata: Int) {
         let wasEmpty = isEmpty
         var superseded: LSN?
-        let capacity = lwwStorage.capacity
+        let metadata: Int
         switch version.kind {
         case .put, .remove:
             var version = version
@@ -118,11 +119,14 @@ struct KeyHistory: Sendable {
             } else if let coldMax = extras?.versions.maxTimestamp, !(coldMax < version.timestamp) {
                 version.bestIndex = 0
             }
+            let capacity = lwwStorage.capacity
             lwwStorage.append(version)
+            metadata = (lwwStorage.capacity - capacity) * Views.lwwSlotCost
         case .orAdd, .orRemove:
             uniqueExtras().or.append(version)
+            metadata = Views.orVersionCost
         }
-        return (superseded, wasEmpty, lwwStorage.capacity - capacity)
+        return (superseded, wasEmpty, metadata)
     }
 
     /// Evicts LWW versions up to `lsn`, a superseded one: whole versions from the oldest in

@@ -56,8 +56,8 @@ struct Views: Sendable {
         let op = record.operation
         let version = Version(record)
         if let value = op.value { valueBytes += Self.valueCost(value) }
-        let (superseded, isNewKey, newSlots) = maps[op.map, default: KeyTable()][op.key, default: KeyHistory()].append(version)
-        metadataBytes += newSlots * Self.lwwSlotCost + (op.kind == .orAdd || op.kind == .orRemove ? Self.orVersionCost : 0)
+        let (superseded, isNewKey, metadata) = maps[op.map, default: KeyTable()][op.key, default: KeyHistory()].append(version)
+        metadataBytes += metadata
         if isNewKey { metadataBytes += Self.keyCost(op.key) }
         if let superseded {
             evictionQueue.append((op.map, op.key, superseded))

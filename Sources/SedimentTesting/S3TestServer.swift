@@ -101,8 +101,13 @@ public func runCapturingOutput(_ argv: [String]) throws -> (status: Int32, outpu
         output += buffer[0..<n]
     }
     close(fd)
+    return (waitForExit(pid), String(decoding: output, as: UTF8.self))
+}
+
+/// Waits for child `pid` to end; returns its exit status as a shell reports it: the status it
+/// exited with, or 128 plus the signal that ended it.
+func waitForExit(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (exitStatus, String(decoding: output, as: UTF8.self))
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }

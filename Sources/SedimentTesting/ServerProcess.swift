@@ -37,10 +37,9 @@ public final class ServerProcess: @unchecked Sendable {
             let n = read(output, &buffer, buffer.count)
             guard n > 0 else {
                 // How it ended: a signal (a crash) says more than its silence.
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                let code = waitForExit(pid)
                 close(output)
-                let how = (status & 0x7f) == 0 ? "with status \((status >> 8) & 0xff)" : "on signal \(status & 0x7f)"
+                let how = code > 128 ? "on signal \(code - 128)" : "with status \(code)"
                 throw S3TestServerError(message: "sediment serve exited \(how) before listening; it printed: \(text)")
             }
             text += String(decoding: buffer[0..<n], as: UTF8.self)
@@ -72,9 +71,8 @@ public final class ServerProcess: @unchecked Sendable {
 
     private func stop(signal: Int32) -> Int32 {
         kill(pid, signal)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = waitForExit(pid)
         exited = true
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return code
     }
 }

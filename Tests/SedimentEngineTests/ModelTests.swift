@@ -17,13 +17,7 @@ import Testing
     @Test(arguments: 0..<24)
     func engineMatchesReferenceModel(seed: UInt64) async throws {
         try await withTemporaryDirectory("model") { dir in
-            var rng = SplitMix64(seed: seed &* 0x9E37_79B9 &+ 17)
-            let clock = MockWallClock(millis: 1_700_000_000_000)
-            var config = databaseConfiguration(dir, clock: clock)
-            if seed % 2 == 1 {
-                config.memoryBudgetBytes = 8 << 10
-                config.blockCacheBytes = 4 << 10
-            }
+            var (rng, clock, config) = Self.setUp(dir, seed: seed &* 0x9E37_79B9 &+ 17, tinyBudget: seed % 2 == 1)
             var db = try Database.open(config, logger: quietLogger)
             var model = ReferenceModel()
             let start = Int64(clock.nowMillis())
@@ -65,11 +59,7 @@ import Testing
     @Test(arguments: 0..<6)
     func aSnapshotTakenDuringWritesAndEvictionReopensToTheModel(seed: UInt64) async throws {
         try await withTemporaryDirectory("model-snapshot") { dir in
-            var rng = SplitMix64(seed: seed &* 0x9E37_79B9 &+ 101)
-            let clock = MockWallClock(millis: 1_700_000_000_000)
-            var config = databaseConfiguration(dir, clock: clock)
-            config.memoryBudgetBytes = 8 << 10
-            config.blockCacheBytes = 4 << 10
+            var (rng, clock, config) = Self.setUp(dir, seed: seed &* 0x9E37_79B9 &+ 101, tinyBudget: true)
             config.snapshotOnClose = false
             var db = try Database.open(config, logger: quietLogger)
             var model = ReferenceModel()
@@ -87,6 +77,20 @@ import Testing
             try await Self.check(db, model, clock: clock, start: start, rng: &rng)
             try await db.close()
         }
+    }
+
+    /// A case's random source, clock and configuration; with `tinyBudget`, a memory budget so
+    /// small that most old versions are evicted.
+    static func setUp(
+        _ dir: TemporaryDirectory, seed: UInt64, tinyBudget: Bool
+    ) -> (SplitMix64, MockWallClock, DatabaseConfiguration) {
+        let clock = MockWallClock(millis: 1_700_000_000_000)
+        var config = databaseConfiguration(dir, clock: clock)
+        if tinyBudget {
+            config.memoryBudgetBytes = 8 << 10
+            config.blockCacheBytes = 4 << 10
+        }
+        return (SplitMix64(seed: seed), clock, config)
     }
 
     static func pick<T>(_ items: [T], _ rng: inout SplitMix64) -> T { items[Int(rng.next() % UInt64(items.count))] }

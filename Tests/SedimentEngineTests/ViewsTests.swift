@@ -13,15 +13,18 @@ import Testing
         var records: [LogRecord] = []
         var views = Views()
 
-        mutating func apply(_ n: Int) {
+        /// Applies `n` records of `operation` (random ones by default), evicting after each
+        /// unless told not to.
+        mutating func apply(
+            _ n: Int, evicting: Bool = true,
+            operation: (LSN, inout SplitMix64) -> Operation = { SampleOperations.random(using: &$1, index: Int($0)) }
+        ) {
             for _ in 0..<n {
                 let lsn = LSN(records.count + 1)
-                let record = LogRecord(
-                    lsn: lsn, txTime: TxTime(millis: 1_000 + lsn, counter: 0),
-                    operation: SampleOperations.random(using: &rng, index: Int(lsn)))
+                let record = LogRecord(lsn: lsn, txTime: TxTime(millis: 1_000 + lsn, counter: 0), operation: operation(lsn, &rng))
                 records.append(record)
                 views.apply(record)
-                views.enforce(budget: 0, now: 10_000)
+                if evicting { views.enforce(budget: 0, now: 10_000) }
             }
         }
     }
@@ -94,14 +97,7 @@ import Testing
     /// and says when it ran out of versions to evict instead.
     @Test func evictionStopsAtWhatAGroupMayFree() {
         var w = Workload()
-        for _ in 0..<2_000 {
-            let lsn = LSN(w.records.count + 1)
-            let record = LogRecord(
-                lsn: lsn, txTime: TxTime(millis: 1_000 + lsn, counter: 0),
-                operation: SampleOperations.put(map: "m", key: "k\(lsn % 100)", valueSize: 200))
-            w.records.append(record)
-            w.views.apply(record)
-        }
+        w.apply(2_000, evicting: false) { lsn, _ in SampleOperations.put(map: "m", key: "k\(lsn % 100)", valueSize: 200) }
         let before = w.views.estimatedBytes
         let step = w.views.enforce(budget: 0, now: 10_000, maxFreed: 10_000)
         #expect(step.freed >= 10_000 && step.freed < 11_000, "one version more than the allowance at most")
