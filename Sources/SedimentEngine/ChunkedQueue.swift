@@ -1,12 +1,12 @@
 /// A first-in, first-out queue kept in chunks of fixed capacity.
 ///
-/// The views' eviction queue holds an entry per superseded version: tens of millions under
-/// sustained overwrites. As one array it stalled every write twice over: each time it grew, the
-/// array moved every entry into storage twice the size (a second and more on the writer at 20
-/// million entries), and the first append after a snapshot copied it whole, because the
-/// snapshot's copy of the views shared it. Here an append moves nothing already queued and
-/// copies at most one chunk, taking from the front frees whole chunks, and a copy shares every
-/// chunk.
+/// The views' eviction queue holds an entry per key with superseded versions: millions at times
+/// (it held one per superseded version, tens of millions, when this was written). As one array
+/// it stalled every write twice over: each time it grew, the array moved every entry into
+/// storage twice the size (a second and more on the writer at 20 million entries), and the first
+/// append after a snapshot copied it whole, because the snapshot's copy of the views shared it.
+/// Here an append moves nothing already queued and copies at most one chunk, taking from the
+/// front frees whole chunks, and a copy shares every chunk.
 struct ChunkedQueue<Element: Sendable>: Sendable {
     static var chunkCapacity: Int { 1 << 14 }
 
@@ -28,6 +28,12 @@ struct ChunkedQueue<Element: Sendable>: Sendable {
         chunks[chunks.count - 1].append(element)
         count += 1
     }
+
+    /// The oldest element.
+    var first: Element? { count > 0 ? chunks[firstChunk][position] : nil }
+
+    /// The newest element.
+    var last: Element? { count > 0 ? chunks[chunks.count - 1].last : nil }
 
     /// Takes the oldest element.
     mutating func popFirst() -> Element? {

@@ -96,13 +96,14 @@ struct KeyHistory: Sendable {
     /// Slots of the LWW version array (in memory, whether used or not).
     var lwwCapacity: Int { lwwStorage.capacity }
 
-    /// Adds the newest version. Returns the LWW version it supersedes (a candidate for
-    /// eviction), whether the history was empty, and the bytes of metadata it added (the LWW
-    /// array's new slots, or an OR version's estimate; see `Views.lwwSlotCost`).
+    /// Adds the newest version. Returns whether the key joins the eviction queue (it superseded
+    /// an LWW version and was not queued: see `isQueued`), whether the history was empty, and
+    /// the bytes of metadata it added (the LWW array's new slots, or an OR version's estimate;
+    /// see `Views.lwwSlotCost`).
     @discardableResult
-    mutating func append(_ version: consuming Version) -> (superseded: LSN?, wasEmpty: Bool, metadata: Int) {
+    mutating func append(_ version: consuming Version) -> (joinsQueue: Bool, wasEmpty: Bool, metadata: Int) {
         let wasEmpty = isEmpty
-        var superseded: LSN?
+        var joinsQueue = false
         let metadata: Int
         switch version.kind {
         case .put, .remove:
@@ -115,7 +116,8 @@ struct KeyHistory: Sendable {
                 let previous = lwwStorage.count - 1
                 let previousBest = lwwStorage[previous].bestIndex
                 if !(timestamp(at: previousBest) < version.timestamp) { version.bestIndex = previousBest }
-                superseded = lwwStorage[previous].lsn
+                joinsQueue = !lwwStorage[previous].isQueued
+                version.isQueued = true
             } else if let coldMax = extras?.versions.maxTimestamp, !(coldMax < version.timestamp) {
                 version.bestIndex = 0
             }
@@ -126,29 +128,62 @@ struct KeyHistory: Sendable {
             uniqueExtras().or.append(version)
             metadata = Views.orVersionCost
         }
-        return (superseded, wasEmpty, metadata)
+        return (joinsQueue, wasEmpty, metadata)
     }
 
-    /// Evicts LWW versions up to `lsn`, a superseded one: whole versions from the oldest in
-    /// memory up to it move to `cold`, stopping at the live value at valid time `now` (which
-    /// stays for current reads); if `lsn` itself cannot move, only its value is dropped. Returns
-    /// the estimated bytes freed (values, metadata: less than nothing while the moved versions'
-    /// slots wait for the array's compaction) and how many versions and values left memory.
-    /// With a `floor` (a snapshot's LSN), the newest version at or before it stays too, and so
-    /// every version after it.
-    mutating func evict(upTo lsn: LSN, now: Int64, floor: LSN? = nil) -> (values: Int, metadata: Int, versions: Int, valueCount: Int) {
-        var freed = (values: 0, metadata: 0, versions: 0, valueCount: 0)
-        guard case .found(let live) = winner(asOf: nil, validAt: now) else { return freed }
-        let newest = lwwStorage.count - 1
+    /// Whether the key is in the views' eviction queue: it has LWW versions superseded since
+    /// eviction last visited it. Kept on the newest version (a flag in its padding; the
+    /// history stays two words).
+    var isQueued: Bool { lwwStorage.last?.isQueued ?? false }
+
+    /// Written only when it changes: a snapshot may share the array, which a write copies.
+    private mutating func setQueued(_ queued: Bool) {
+        if isQueued != queued { lwwStorage[lwwStorage.count - 1].isQueued = queued }
+    }
+
+    /// One visit of eviction to the key (`Views.enforce`): evicts the LWW versions superseded at
+    /// or before `frontier` (a version is superseded by the next one in LSN order), oldest first,
+    /// until `limit` bytes are freed. Whole versions move to `cold` from the oldest in memory on,
+    /// stopping at the live value at valid time `now` (which stays for current reads); the
+    /// versions after one that stays lose their values only. Those superseded at or before
+    /// `handled` had their values considered on an earlier visit. With a `floor` (a snapshot's
+    /// LSN), the newest version at or before it stays too, and so every version after it.
+    ///
+    /// Returns the estimated bytes freed (values, metadata: less than nothing while the moved
+    /// versions' slots wait for the array's compaction), how many versions and values left
+    /// memory, and, if the key has superseded versions this visit did not reach (superseded
+    /// after `frontier`, or past `limit`), the `handled` of its next visit; nil when it has none,
+    /// and the key leaves the queue (`isQueued`) until a version of it is superseded again.
+    mutating func evict(supersededBy frontier: LSN, handled: LSN, now: Int64, floor: LSN? = nil, limit: Int = .max)
+        -> (values: Int, metadata: Int, versions: Int, valueCount: Int, handled: LSN?)
+    {
+        var freed = (values: 0, metadata: 0, versions: 0, valueCount: 0, handled: LSN?.none)
+        guard !lwwStorage.isEmpty else { return freed }
+        guard case .found(let live) = winner(asOf: nil, validAt: now) else {
+            // Cold versions may win: the key is left as it is.
+            setQueued(false)
+            return freed
+        }
+        let liveLSN = live?.lsn
+        // Versions before `end` are superseded by one at or before the frontier.
+        let end = max(hotStart, lww.partitionPoint { $0.lsn <= frontier } - 1)
         func movable(_ i: Int) -> Bool {
-            guard i < newest, lwwStorage[i].lsn <= lsn, lwwStorage[i].lsn != live?.lsn else { return false }
+            guard lwwStorage[i].lsn != liveLSN else { return false }
             guard let floor else { return true }
             return !(lwwStorage[i].lsn <= floor && lwwStorage[i + 1].lsn > floor)
         }
-        if movable(hotStart) {
+        // Whether `limit` cut the visit short.
+        var cut = false
+        func reachedLimit() -> Bool {
+            cut = cut || freed.values + freed.metadata >= limit
+            return cut
+        }
+        var i = hotStart
+        var moved: Extras?
+        if i < end, movable(i) {
             let box = uniqueExtras()
-            while movable(box.hotStart) {
-                let i = box.hotStart
+            moved = box
+            while i < end, movable(i), !reachedLimit() {
                 if let value = lwwStorage[i].value {
                     freed.values += Views.valueCost(value)
                     freed.valueCount += 1
@@ -156,22 +191,29 @@ struct KeyHistory: Sendable {
                 freed.metadata -= box.versions.append(lwwStorage[i])
                 freed.versions += 1
                 lwwStorage[i].value = nil
-                box.hotStart += 1
+                i += 1
             }
-            // The moved versions' slots are freed here, with the array.
-            if box.hotStart >= 8, box.hotStart * 2 >= lwwStorage.count {
-                let capacity = lwwStorage.capacity
-                lwwStorage = Array(lwwStorage[box.hotStart...])
-                box.hotStart = 0
-                freed.metadata += (capacity - lwwStorage.capacity) * Views.lwwSlotCost
-            }
+            box.hotStart = i
         }
-        let i = lww.partitionPoint { $0.lsn < lsn }
-        if i < lwwStorage.count - 1, lwwStorage[i].lsn == lsn, lsn != live?.lsn, let value = lwwStorage[i].value {
-            lwwStorage[i].value = nil
-            lwwStorage[i].isEvicted = true
-            freed.values += Views.valueCost(value)
-            freed.valueCount += 1
+        var j = max(i, lww.partitionPoint { $0.lsn <= handled } - 1)
+        while j < end, !reachedLimit() {
+            if lwwStorage[j].lsn != liveLSN, let value = lwwStorage[j].value {
+                lwwStorage[j].value = nil
+                lwwStorage[j].isEvicted = true
+                freed.values += Views.valueCost(value)
+                freed.valueCount += 1
+            }
+            j += 1
+        }
+        let newest = lwwStorage.count - 1
+        if cut || j < newest { freed.handled = max(handled, lwwStorage[j].lsn) }
+        setQueued(freed.handled != nil)
+        // The moved versions' slots are freed here, with the array.
+        if let box = moved, box.hotStart >= 8, box.hotStart * 2 >= lwwStorage.count {
+            let capacity = lwwStorage.capacity
+            lwwStorage = Array(lwwStorage[box.hotStart...])
+            box.hotStart = 0
+            freed.metadata += (capacity - lwwStorage.capacity) * Views.lwwSlotCost
         }
         return freed
     }

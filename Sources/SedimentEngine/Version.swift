@@ -25,6 +25,8 @@ public struct Version: Sendable, Hashable {
     public var kind: OperationKind
     /// The value was dropped from memory (the memory budget); it is read back from the log.
     var isEvicted = false
+    /// On a key's newest LWW version: the key is in the eviction queue (`KeyHistory.isQueued`).
+    var isQueued = false
 
     /// End of valid time, exclusive; nil = open-ended (`Int64.max` also reads as open-ended).
     public var validTo: Int64? {
@@ -67,7 +69,7 @@ public struct Version: Sendable, Hashable {
     }
 
     /// Equal when they describe the same committed operation (where a version sits in a history,
-    /// and whether its value is in memory, do not count).
+    /// whether its value is in memory and whether its key is queued for eviction do not count).
     public static func == (a: Version, b: Version) -> Bool {
         a.lsn == b.lsn && a.txTime == b.txTime && a.timestamp == b.timestamp && a.kind == b.kind && a.value == b.value
             && a.validFrom == b.validFrom && a.validTo == b.validTo && a.ttlMillis == b.ttlMillis && a.tag == b.tag

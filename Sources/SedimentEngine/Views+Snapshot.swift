@@ -96,7 +96,7 @@ extension Views {
             guard maps[map]?[key] == nil else {
                 throw FormatError(.malformed, at: r.offset, "\(map)/\(key) appears twice")
             }
-            account(map: map, key: key, history)
+            account(map: map, key: key, history, at: upTo)
             maps[map, default: KeyTable()][key] = history
         }
         guard r.isAtEnd else { throw FormatError(.malformed, at: r.offset, "\(r.remaining) bytes after the chunk's entries") }

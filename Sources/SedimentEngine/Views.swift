@@ -23,9 +23,13 @@ struct Views: Sendable {
     private(set) var evictedValues = 0
     /// Versions moved out of memory whole so far (see `ColdVersions`).
     private(set) var coldVersions = 0
-    /// LWW versions superseded by a newer version of their key, oldest first: what eviction
-    /// considers. Versions that are still the newest of their key never enter it.
-    private var evictionQueue = ChunkedQueue<(map: String, key: String, lsn: LSN)>()
+    /// The keys eviction visits, in the order they joined: a key joins when one of its LWW
+    /// versions is superseded (the newest version of a key never is) and it is not queued yet,
+    /// at that LSN (`since`); its versions superseded at or before `handled` were visited
+    /// already. One entry per key, not per version: a visit evicts every version of the key
+    /// that is older than all others queued (`enforce`), so the map and key lookups and the
+    /// search for the live version are paid once for all of them.
+    private var evictionQueue = ChunkedQueue<(map: String, key: String, since: LSN, handled: LSN)>()
     /// The LSN of a snapshot being written, which reads the keys as they were there a shard at
     /// a time while writes go on (`encodeSnapshot`): until it is done, eviction keeps each key's
     /// newest version at or before it in memory, so that the snapshot's cut of every key that
@@ -43,7 +47,7 @@ struct Views: Sendable {
     /// Estimated bytes of an OR-map version: the version with the slack of a growing array.
     static let orVersionCost = MemoryLayout<Version>.stride * 5 / 4
     /// Bytes of an eviction-queue entry.
-    static let queueEntryCost = MemoryLayout<(map: String, key: String, lsn: LSN)>.stride
+    static let queueEntryCost = MemoryLayout<(map: String, key: String, since: LSN, handled: LSN)>.stride
     /// Estimated bytes of a key's own bookkeeping besides its versions.
     static func keyCost(_ key: String) -> Int { key.utf8.count + 160 }
     /// Estimated bytes of a value in memory (payload, object header, allocator overhead).
@@ -56,11 +60,11 @@ struct Views: Sendable {
         let op = record.operation
         let version = Version(record)
         if let value = op.value { valueBytes += Self.valueCost(value) }
-        let (superseded, isNewKey, metadata) = maps[op.map, default: KeyTable()][op.key, default: KeyHistory()].append(version)
+        let (joinsQueue, isNewKey, metadata) = maps[op.map, default: KeyTable()][op.key, default: KeyHistory()].append(version)
         metadataBytes += metadata
         if isNewKey { metadataBytes += Self.keyCost(op.key) }
-        if let superseded {
-            evictionQueue.append((op.map, op.key, superseded))
+        if joinsQueue {
+            evictionQueue.append((op.map, op.key, record.lsn, record.lsn - 1))
             metadataBytes += Self.queueEntryCost
         }
         appliedLSN = record.lsn
@@ -68,18 +72,17 @@ struct Views: Sendable {
         if maxTimestamp.map({ $0 < op.timestamp }) ?? true { maxTimestamp = op.timestamp }
     }
 
-    /// Records a key loaded from a snapshot in the accounting and the eviction queue.
-    mutating func account(map: String, key: String, _ history: KeyHistory) {
+    /// Records a key loaded from a snapshot taken at `lsn` in the accounting and the eviction
+    /// queue.
+    mutating func account(map: String, key: String, _ history: KeyHistory, at lsn: LSN) {
         metadataBytes += Self.keyCost(key) + history.lwwCapacity * Self.lwwSlotCost + history.or.count * Self.orVersionCost + history.coldBytes
         coldVersions += history.coldCount
-        for v in history.lww {
-            if let value = v.value { valueBytes += Self.valueCost(value) }
-            if v.lsn != history.lww.last!.lsn {
-                evictionQueue.append((map, key, v.lsn))
-                metadataBytes += Self.queueEntryCost
-            }
-        }
+        for v in history.lww { if let value = v.value { valueBytes += Self.valueCost(value) } }
         for v in history.or { if let value = v.value { valueBytes += Self.valueCost(value) } }
+        if history.isQueued {
+            evictionQueue.append((map, key, lsn, 0))
+            metadataBytes += Self.queueEntryCost
+        }
     }
 
     /// Evicts superseded LWW versions, oldest first, until the estimate fits `budget` or
@@ -91,14 +94,26 @@ struct Views: Sendable {
         var total = 0
         while estimatedBytes > budget, total < maxFreed {
             guard let c = evictionQueue.popFirst() else { return (total, true) }
-            metadataBytes -= Self.queueEntryCost
-            total += Self.queueEntryCost
-            guard let freed = maps[c.map]?[c.key]?.evict(upTo: c.lsn, now: now, floor: snapshotFloor) else { continue }
-            coldVersions += freed.versions
-            evictedValues += freed.valueCount
-            valueBytes -= freed.values
-            metadataBytes -= freed.metadata
-            total += freed.values + freed.metadata
+            // Every other queued key joined at or after the next one: its versions superseded by
+            // then are the oldest of all.
+            let frontier = evictionQueue.first?.since ?? .max
+            let limit = min(maxFreed - total, estimatedBytes - budget)
+            let freed = maps[c.map]?[c.key]?.evict(supersededBy: frontier, handled: c.handled, now: now, floor: snapshotFloor, limit: limit)
+            if let freed {
+                coldVersions += freed.versions
+                evictedValues += freed.valueCount
+                valueBytes -= freed.values
+                metadataBytes -= freed.metadata
+                total += freed.values + freed.metadata
+            }
+            if let handled = freed?.handled {
+                // Versions superseded since: its turn comes again after every key queued now
+                // (while a snapshot loads, those joined at its LSN, past `appliedLSN`).
+                evictionQueue.append((c.map, c.key, max(appliedLSN, evictionQueue.last?.since ?? 0), handled))
+            } else {
+                metadataBytes -= Self.queueEntryCost
+                total += Self.queueEntryCost
+            }
         }
         return (total, false)
     }
@@ -162,7 +177,7 @@ struct Views: Sendable {
         maps[map]?[key]
     }
 
-    /// Superseded versions waiting in the eviction queue.
+    /// Keys waiting in the eviction queue.
     var queuedForEviction: Int { evictionQueue.count }
 
     /// Map names, sorted.

@@ -13,7 +13,9 @@ import Testing
         while next < n * 7 / 2 {
             q.append(next)
             next += 1
+            #expect(q.last == next - 1)
             if next % 2 == 0 {
+                #expect(q.first == expected)
                 #expect(q.popFirst() == expected)
                 expected += 1
             }
@@ -24,7 +26,7 @@ import Testing
             expected += 1
         }
         #expect(expected == next)
-        #expect(q.isEmpty)
+        #expect(q.isEmpty && q.first == nil && q.last == nil)
         // Empty, it starts over.
         q.append(-1)
         #expect(q.popFirst() == -1)

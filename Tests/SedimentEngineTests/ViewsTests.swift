@@ -85,12 +85,60 @@ import Testing
                             timestamp: HLCTimestamp(millis: lsn, counter: 0, nodeId: "n")))))
         }
         // Versions 1...4 are superseded; with the floor at 2, version 2 is the snapshot's and
-        // stays, so 3 and 4 stay whole too (only their values may go).
-        let freed = history.evict(upTo: 4, now: 100, floor: 2)
+        // stays, so 3 and 4 stay whole too (only their values go).
+        #expect(history.isQueued)
+        let freed = history.evict(supersededBy: 5, handled: 0, now: 100, floor: 2)
         #expect(freed.versions == 1)
         #expect(history.cold.entries.map(\.lsn) == [1])
         #expect(history.lww.map(\.lsn) == [2, 3, 4, 5])
-        #expect(history.lww.first { $0.lsn == 4 }?.isEvicted == true)
+        #expect(history.lww.map(\.isEvicted) == [true, true, true, false])
+        #expect(freed.handled == nil && !history.isQueued, "nothing left to visit")
+    }
+
+    /// The queue holds keys, yet versions leave oldest first across them: a key's visit stops at
+    /// the next key's stamp.
+    @Test func versionsOfKeysWrittenInTurnLeaveOldestFirst() {
+        var w = Workload()
+        w.apply(12, evicting: false) { lsn, _ in
+            Operation(
+                map: "m", key: lsn % 2 == 1 ? "a" : "b", kind: .put, value: .string(String(repeating: "v", count: 100)),
+                timestamp: HLCTimestamp(millis: lsn, counter: 0, nodeId: "n"))
+        }
+        #expect(w.views.queuedForEviction == 2, "one entry per key")
+        // Room for a little more than one value: a's visit takes its version 1 only (b joined
+        // at LSN 4, after it was superseded), then b's takes its version 2.
+        let freed = w.views.enforce(budget: 0, now: 10_000, maxFreed: 200)
+        #expect(freed.freed >= 200)
+        #expect(w.views.maps["m"]?["a"]?.cold.entries.map(\.lsn) == [1])
+        #expect(w.views.maps["m"]?["b"]?.cold.entries.map(\.lsn) == [2])
+    }
+
+    /// A visit evicts the versions superseded at or before its frontier (the next queued key's
+    /// turn), no more than its limit, and keeps the key queued for the rest.
+    @Test func aVisitEvictsUpToItsFrontierAndItsLimit() {
+        var history = KeyHistory()
+        for lsn in LSN(1)...10 {
+            history.append(
+                Version(
+                    LogRecord(
+                        lsn: lsn, txTime: TxTime(millis: lsn, counter: 0),
+                        operation: Operation(
+                            map: "m", key: "k", kind: .put, value: .string(String(repeating: "v", count: 100)),
+                            timestamp: HLCTimestamp(millis: lsn, counter: 0, nodeId: "n")))))
+        }
+        // Versions 1...3 were superseded by LSN 4.
+        let first = history.evict(supersededBy: 4, handled: 0, now: 100)
+        #expect(first.versions == 3)
+        #expect(history.lww.first?.lsn == 4)
+        #expect(first.handled == 4 && history.isQueued)
+        // A limit of one value's worth stops after the first version.
+        let second = history.evict(supersededBy: 10, handled: 4, now: 100, limit: 1)
+        #expect(second.versions == 1)
+        #expect(second.handled != nil && history.isQueued)
+        let rest = history.evict(supersededBy: 10, handled: second.handled!, now: 100)
+        #expect(rest.versions == 5)
+        #expect(history.lww.map(\.lsn) == [10])
+        #expect(rest.handled == nil && !history.isQueued)
     }
 
     /// Eviction stops once it has freed `maxFreed` (what a group may evict), over budget or not,
