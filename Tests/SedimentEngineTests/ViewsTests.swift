@@ -73,17 +73,22 @@ import Testing
         #expect(found == expected)
     }
 
-    @Test func evictionKeepsTheNewestVersionAtTheFloor() {
+    /// A put to `key` of map "m" whose HLC is its LSN, so that each put wins over the last.
+    static func put(_ key: String, _ lsn: LSN, _ value: Value) -> Operation {
+        Operation(map: "m", key: key, kind: .put, value: value, timestamp: HLCTimestamp(millis: lsn, counter: 0, nodeId: "n"))
+    }
+
+    /// The history of one key put at LSNs 1...`n`.
+    static func history(puts n: LSN, value: (LSN) -> Value) -> KeyHistory {
         var history = KeyHistory()
-        for lsn in LSN(1)...5 {
-            history.append(
-                Version(
-                    LogRecord(
-                        lsn: lsn, txTime: TxTime(millis: lsn, counter: 0),
-                        operation: Operation(
-                            map: "m", key: "k", kind: .put, value: .int(Int64(lsn)),
-                            timestamp: HLCTimestamp(millis: lsn, counter: 0, nodeId: "n")))))
+        for lsn in 1...n {
+            history.append(Version(LogRecord(lsn: lsn, txTime: TxTime(millis: lsn, counter: 0), operation: put("k", lsn, value(lsn)))))
         }
+        return history
+    }
+
+    @Test func evictionKeepsTheNewestVersionAtTheFloor() {
+        var history = Self.history(puts: 5) { .int(Int64($0)) }
         // Versions 1...4 are superseded; with the floor at 2, version 2 is the snapshot's and
         // stays, so 3 and 4 stay whole too (only their values go).
         #expect(history.isQueued)
@@ -99,11 +104,7 @@ import Testing
     /// the next key's stamp.
     @Test func versionsOfKeysWrittenInTurnLeaveOldestFirst() {
         var w = Workload()
-        w.apply(12, evicting: false) { lsn, _ in
-            Operation(
-                map: "m", key: lsn % 2 == 1 ? "a" : "b", kind: .put, value: .string(String(repeating: "v", count: 100)),
-                timestamp: HLCTimestamp(millis: lsn, counter: 0, nodeId: "n"))
-        }
+        w.apply(12, evicting: false) { lsn, _ in Self.put(lsn % 2 == 1 ? "a" : "b", lsn, .string(String(repeating: "v", count: 100))) }
         #expect(w.views.queuedForEviction == 2, "one entry per key")
         // Room for a little more than one value: a's visit takes its version 1 only (b joined
         // at LSN 4, after it was superseded), then b's takes its version 2.
@@ -116,16 +117,7 @@ import Testing
     /// A visit evicts the versions superseded at or before its frontier (the next queued key's
     /// turn), no more than its limit, and keeps the key queued for the rest.
     @Test func aVisitEvictsUpToItsFrontierAndItsLimit() {
-        var history = KeyHistory()
-        for lsn in LSN(1)...10 {
-            history.append(
-                Version(
-                    LogRecord(
-                        lsn: lsn, txTime: TxTime(millis: lsn, counter: 0),
-                        operation: Operation(
-                            map: "m", key: "k", kind: .put, value: .string(String(repeating: "v", count: 100)),
-                            timestamp: HLCTimestamp(millis: lsn, counter: 0, nodeId: "n")))))
-        }
+        var history = Self.history(puts: 10) { _ in .string(String(repeating: "v", count: 100)) }
         // Versions 1...3 were superseded by LSN 4.
         let first = history.evict(supersededBy: 4, handled: 0, now: 100)
         #expect(first.versions == 3)
