@@ -108,9 +108,10 @@ final class GroupCommitWriter: @unchecked Sendable {
         startThread { [self] in run() }
     }
 
-    func enqueue(_ request: Request) { enqueue([request]) }
+    /// One request (every `append`): no array to allocate for it.
+    func enqueue(_ request: Request) { enqueue(CollectionOfOne(request)) }
 
-    func enqueue(_ requests: [Request]) {
+    func enqueue(_ requests: some Sequence<Request>) {
         lock.lock()
         if closed {
             lock.unlock()
@@ -249,7 +250,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// its own), the group goes to the thread's queue instead, and is answered from there.
     func commitHere(_ appends: [Pending]) {
         guard stateLock.lock(waitingAtMost: Self.commitHereWaitNanos) else {
-            enqueue(appends.map { .append($0) })
+            enqueue(appends.lazy.map { .append($0) })
             return
         }
         if isFinished {

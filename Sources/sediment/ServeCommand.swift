@@ -55,7 +55,14 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = file.sync.maxQueuedMessages { config.sync.maxQueuedMessages = max(n, 1) }
         if let ms = file.sync.resetAfterMs { config.sync.resetAfterMillis = UInt64(ms) }
         if let ms = file.sync.fanoutIntervalMs { config.sync.fanoutInterval = .milliseconds(ms) }
-        let budgetMB = memoryBudgetMb ?? file.server.memoryBudgetMB
+        let (budgetMB, budgetFrom): (Int?, String) =
+            if let mb = memoryBudgetMb {
+                (mb, "--memory-budget-mb")
+            } else if let mb = file.server.memoryBudgetMB {
+                (mb, "config file")
+            } else {
+                (nil, "default: half of the available memory")
+            }
         guard (budgetMB ?? 0) >= 0 else { throw ValidationError("the memory budget is \(budgetMB!) MiB; give a size, or 0 for none") }
         config.database.memoryBudgetBytes = budgetMB.map { $0 == 0 ? nil : $0 << 20 } ?? ProcessMemory.available().map { $0 / 2 }
         if settings.isGiven {
@@ -70,7 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
             "memory budget",
             metadata: [
                 "MiB": "\(config.database.memoryBudgetBytes.map { "\($0 >> 20)" } ?? "none")",
-                "from": "\(budgetMB == nil ? "default: half of the available memory" : memoryBudgetMb != nil ? "--memory-budget-mb" : "config file")",
+                "from": .string(budgetFrom),
             ])
         let devToken = givenSecret == nil ? JWTVerifier(secret: secret).sign(Principal(userId: "dev", roles: ["admin"])) : nil
         let listening = Atomic(false)
