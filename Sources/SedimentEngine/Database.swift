@@ -55,8 +55,9 @@ public final class Database: Sendable {
         private let overhead = Mutex((bytes: 0, measuredAt: ContinuousClock.Instant?.none))
         private static let measureEvery = Duration.milliseconds(250)
         /// The share of the budget the engine aims for, leaving room for the allocator's slack
-        /// between samples.
-        private static let target = 0.98
+        /// between samples and for what reads of cold versions hold while no writes apply (the
+        /// budget is enforced only as writes are).
+        private static let target = 0.95
 
         init(budget: Int?, cacheBytes: Int, clock: any WallClock, logger: Logger) {
             self.budget = budget
