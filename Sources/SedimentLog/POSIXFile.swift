@@ -30,9 +30,15 @@ final class POSIXFile: Sendable {
     }
 
     func size() throws(LogError) -> Int {
+        try status().size
+    }
+
+    /// The file's size, and which file it is (device and inode: the same path may name another
+    /// file later).
+    func status() throws(LogError) -> (size: Int, identity: FileIdentity) {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Self.errnoError("fstat", path) }
-        return Int(st.st_size)
+        return (Int(st.st_size), FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
     }
 
     /// Reads exactly `count` bytes at `offset` into `buffer` (replacing its contents), or fewer
@@ -151,6 +157,12 @@ final class POSIXFile: Sendable {
             code == ENOSPC || code == EDQUOT ? .diskFull : .io, "\(call) failed: \(String(cString: strerror(code))) (errno \(code))",
             path: path, offset: offset)
     }
+}
+
+/// Which file a descriptor is open on.
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
 }
 
 /// Directory and path helpers (the public ones serve the layers above: tiering, restore).

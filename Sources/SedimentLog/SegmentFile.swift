@@ -1,8 +1,13 @@
 import SedimentFormat
+import Synchronization
 
 /// An open segment file: its header, and for a sealed one its footer.
+///
+/// An unsealed segment holds its descriptor for as long as it lives: sealing renames the sealed
+/// file over the same path, and a reader holding the unsealed entry must go on reading the file
+/// it had. A sealed segment's descriptor is one of the few `SegmentDescriptors` keeps open; when
+/// it was closed the file is opened again by path, and must be the same file (device and inode).
 final class SegmentFile: Sendable {
-    let file: POSIXFile
     let header: SegmentHeader
     /// Present once the segment is sealed (the file is then immutable).
     let footer: SegmentFooter?
@@ -10,16 +15,75 @@ final class SegmentFile: Sendable {
     let sizeAtOpen: Int
     /// For a sealed file, where its blocks end and the footer begins.
     let footerOffset: Int?
+    let path: String
+    private let identity: FileIdentity
+    /// An unsealed segment's descriptor.
+    private let pinned: POSIXFile?
+    /// A sealed segment's descriptor while `SegmentDescriptors` keeps it open.
+    private let cached = Mutex<POSIXFile?>(nil)
+    private let used: Atomic<UInt64>
+    private let descriptors: SegmentDescriptors
 
-    var path: String { file.path }
     var fileName: String { String(path.split(separator: "/").last ?? "") }
 
-    init(file: POSIXFile, header: SegmentHeader, footer: SegmentFooter?, sizeAtOpen: Int, footerOffset: Int?) {
-        self.file = file
+    private init(
+        file: POSIXFile, identity: FileIdentity, header: SegmentHeader, footer: SegmentFooter?, sizeAtOpen: Int,
+        footerOffset: Int?, descriptors: SegmentDescriptors
+    ) {
+        self.path = file.path
+        self.identity = identity
         self.header = header
         self.footer = footer
         self.sizeAtOpen = sizeAtOpen
         self.footerOffset = footerOffset
+        self.descriptors = descriptors
+        used = Atomic(descriptors.tick())
+        pinned = footer == nil ? file : nil
+    }
+
+    deinit {
+        if pinned == nil { descriptors.forget(ObjectIdentifier(self)) }
+    }
+
+    /// The tick of the last use, for `SegmentDescriptors`' choice of which to close.
+    var lastUse: UInt64 { used.load(ordering: .relaxed) }
+
+    /// The open file. For a sealed segment whose descriptor was closed, opens it again: a file
+    /// no longer at its path (released to the bucket, or removed) throws `.released`.
+    var file: POSIXFile {
+        get throws(LogError) {
+            if let pinned { return pinned }
+            used.store(descriptors.tick(), ordering: .relaxed)
+            if let open = cached.withLock({ $0 }) { return open }
+            let reopened: POSIXFile
+            do {
+                reopened = try POSIXFile.openReadOnly(path)
+            } catch {
+                guard !FileSystem.exists(path) else { throw error }
+                throw LogError(.released, "the sealed segment file is no longer on local disk (released to the bucket, or removed)", path: path)
+            }
+            guard try reopened.status().identity == identity else {
+                throw LogError(.released, "the sealed segment file was replaced by another file since the log opened it", path: path)
+            }
+            return keep(reopened)
+        }
+    }
+
+    /// Takes `file` as the cached descriptor unless another reader opened one first; returns the
+    /// one kept.
+    private func keep(_ file: POSIXFile) -> POSIXFile {
+        let (kept, isNew) = cached.withLock { cached in
+            if let other = cached { return (other, false) }
+            cached = file
+            return (file, true)
+        }
+        if isNew { descriptors.opened(self) }
+        return kept
+    }
+
+    /// Closes a sealed segment's descriptor once no reader holds it (`SegmentDescriptors`).
+    func closeDescriptor() {
+        _ = cached.withLock { $0.take() }
     }
 
     /// The segment file names (`*.seg`) in a log directory, oldest first.
@@ -34,9 +98,9 @@ final class SegmentFile: Sendable {
     }
 
     /// Opens a segment file and reads its header and, if it is sealed, its footer.
-    static func open(path: String) throws(LogError) -> SegmentFile {
+    static func open(path: String, descriptors: SegmentDescriptors = .shared) throws(LogError) -> SegmentFile {
         let file = try POSIXFile.openReadOnly(path)
-        let size = try file.size()
+        let (size, identity) = try file.status()
         let head = try file.read(count: min(size, SegmentHeader.size), at: 0)
         let header: SegmentHeader
         do {
@@ -72,7 +136,11 @@ final class SegmentFile: Sendable {
                 }
             }
         }
-        return SegmentFile(file: file, header: header, footer: footer, sizeAtOpen: size, footerOffset: footerOffset)
+        let segment = SegmentFile(
+            file: file, identity: identity, header: header, footer: footer, sizeAtOpen: size, footerOffset: footerOffset,
+            descriptors: descriptors)
+        if footer != nil { _ = segment.keep(file) }
+        return segment
     }
 
     /// The sparse index of a sealed segment.

@@ -579,8 +579,12 @@ public final class SegmentedLog: Sendable {
         try SnapshotFiles.read(path: configuration.snapshotDirectory + "/" + entry.fileName, expected: entry, body)
     }
 
-    /// Segments on local disk (each holds an open file descriptor).
-    public var localSegmentCount: Int { catalog.state.withLock { $0.entries.count } }
+    /// The most file descriptors the log's segments hold at once: one per unsealed segment (the
+    /// active one, and those waiting to be sealed) and the sealed segments' share, which is
+    /// process-wide and does not grow with the log (`SegmentDescriptors`).
+    public var segmentDescriptorsBound: Int {
+        catalog.state.withLock { $0.entries.count { !$0.isSealed } } + SegmentDescriptors.shared.capacity
+    }
 
     /// Segment file names with their state, oldest first.
     public var segmentSummaries: [(fileName: String, firstLSN: LSN, lastLSN: LSN?, sealed: Bool)] {

@@ -6,7 +6,8 @@ import Synchronization
 /// How many connections the server holds open at once (HTTP, WebSocket and event streams
 /// alike), and how many are open.
 ///
-/// Every connection is a file descriptor, and so is every local segment of the log. A process
+/// Every connection is a file descriptor, and so are some of the log's segments (the unsealed
+/// ones, and up to a fixed number of sealed ones: `SegmentedLog.segmentDescriptorsBound`). A process
 /// out of descriptors does not fail politely: the log cannot roll to a new segment, and on Linux
 /// Swift's runtime traps (libdispatch's worker-pool monitor reads `/proc/PID/stat` of its
 /// threads and takes a failed `open` for a thread that died). So the server takes at most
@@ -24,7 +25,7 @@ public final class Connections: Sendable {
     private let logger: Logger
     private let state = Mutex<(open: Int, lastWarning: ContinuousClock.Instant?)>((0, nil))
 
-    /// `databaseFiles`: the descriptors the database holds now (its local segments).
+    /// `databaseFiles`: the most descriptors the database's segments hold now.
     init(configured: Int, fileLimit: Int = Connections.openFilesLimit(), databaseFiles: @escaping @Sendable () -> Int, logger: Logger) {
         self.configured = configured
         self.fileLimit = fileLimit
@@ -43,7 +44,7 @@ public final class Connections: Sendable {
     /// Connections open now.
     public var open: Int { state.withLock { $0.open } }
 
-    /// The most connections taken at once now (it falls as the log's local segments grow).
+    /// The most connections taken at once now (it falls while segments wait to be sealed).
     public var limit: Int {
         let room = fileLimit == .max ? Int.max : fileLimit - Self.reserve - databaseFiles()
         return max(1, min(configured, room))

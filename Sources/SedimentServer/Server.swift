@@ -72,7 +72,7 @@ public enum Server {
             logger: logger)
         let router = Router(context: BasicRequestContext.self)
         let log = database.log
-        let connections = Connections(configured: configuration.maxConnections, databaseFiles: { log.localSegmentCount }, logger: logger)
+        let connections = Connections(configured: configuration.maxConnections, databaseFiles: { log.segmentDescriptorsBound }, logger: logger)
         connections.warnIfLimitedByFiles()
         let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub, connections: connections)
         api.register(router)

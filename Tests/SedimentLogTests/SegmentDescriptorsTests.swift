@@ -1,0 +1,84 @@
+import Foundation
+import SedimentFormat
+@testable import SedimentLog
+import SedimentTesting
+import Testing
+
+/// Sealed segments hold no descriptor of their own: at most `SegmentDescriptors.capacity` are
+/// open, and a closed one is opened again by path when read, provided it is the same file.
+@Suite struct SegmentDescriptorsTests {
+    /// Descriptors of this process open on files in `directory`.
+    static func descriptorsOpen(in directory: String) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count { fd in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd))?.hasPrefix(directory + "/") == true
+        }
+    }
+
+    @Test func aLogOfManySealedSegmentsHoldsFewDescriptorsAndReadsThemAll() async throws {
+        try await withTemporaryDirectory("descriptors") { dir in
+            var config = configuration(dir)
+            config.maxSegmentBytes = 4 << 10
+            config.maxBlockBytes = 4 << 10
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            _ = try await appendPuts(log, count: 3000, concurrency: 4)
+            try await log.waitForSealing()
+            let capacity = SegmentDescriptors.shared.capacity
+            #expect(log.localSealedSegments.count > capacity + 20)
+            // The unsealed active segment, the writer's file, a prepared file, the lock file and
+            // the checkpoint chain's: a handful besides the sealed segments' share.
+            let held = try Self.descriptorsOpen(in: config.logDirectory)
+            #expect(held <= capacity + 8, "\(held) descriptors for \(log.localSealedSegments.count) sealed segments")
+            #expect(log.segmentDescriptorsBound == capacity + 1)
+
+            // Every segment reads back, opened again as needed, and the count stays bounded.
+            #expect(try readAll(log).map(\.lsn) == Array(1...3000))
+            #expect(try Self.descriptorsOpen(in: config.logDirectory) <= capacity + 8)
+            try await log.close()
+
+            let reopened = try SegmentedLog.open(config, logger: quietLogger)
+            #expect(try Self.descriptorsOpen(in: config.logDirectory) <= capacity + 8)
+            #expect(try readAll(reopened).count == 3000)
+            try await reopened.close()
+        }
+    }
+
+    @Test func aClosedDescriptorReopensOnlyTheSameFile() async throws {
+        try await withTemporaryDirectory("descriptors-reopen") { dir in
+            var config = configuration(dir)
+            config.maxSegmentBytes = 4 << 10
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            _ = try await appendPuts(log, count: 300, concurrency: 4)
+            try await log.waitForSealing()
+            try await log.close()
+            let names = log.localSealedSegments.map { config.logDirectory + "/" + $0.fileName }
+            #expect(names.count >= 3)
+
+            let descriptors = SegmentDescriptors(capacity: 2)
+            let segments = try names.prefix(3).map { try SegmentFile.open(path: $0, descriptors: descriptors) }
+            #expect(descriptors.count == 2)
+            let first = try segments[0].file.read(count: 64, at: 0)
+            #expect(descriptors.count == 2)
+            #expect(first == Array(try Data(contentsOf: URL(fileURLWithPath: names[0])).prefix(64)))
+
+            // The oldest use is closed next: segments[1]. Replaced by another file, it refuses.
+            _ = try segments[2].file
+            _ = try segments[0].file
+            try FileManager.default.removeItem(atPath: names[1])
+            try FileManager.default.copyItem(atPath: names[2], toPath: names[1])
+            #expect {
+                try segments[1].file
+            } throws: { error in
+                (error as? LogError)?.code == .released && (error as? LogError)?.message.contains("replaced") == true
+            }
+            // Removed, it reads as released; one still open reads on.
+            try FileManager.default.removeItem(atPath: names[1])
+            try FileManager.default.removeItem(atPath: names[2])
+            #expect(try segments[2].file.read(count: 64, at: 0).count == 64)
+            #expect {
+                try segments[1].file
+            } throws: { error in
+                (error as? LogError)?.code == .released && (error as? LogError)?.message.contains("no longer on local disk") == true
+            }
+        }
+    }
+}
