@@ -33,12 +33,14 @@ final class POSIXFile: Sendable {
         try status().size
     }
 
-    /// The file's size, and which file it is (device and inode: the same path may name another
-    /// file later).
+    /// The file's size, and which file it is (the same path may name another file later).
     func status() throws(LogError) -> (size: Int, identity: FileIdentity) {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Self.errnoError("fstat", path) }
-        return (Int(st.st_size), FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
+        let identity = FileIdentity(
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
+            modified: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+        return (Int(st.st_size), identity)
     }
 
     /// Reads exactly `count` bytes at `offset` into `buffer` (replacing its contents), or fewer
@@ -159,10 +161,13 @@ final class POSIXFile: Sendable {
     }
 }
 
-/// Which file a descriptor is open on.
+/// Which file a descriptor is open on: device and inode, and since a deleted file's inode
+/// number is soon given to a new one, its size and modification time.
 struct FileIdentity: Equatable, Sendable {
     var device: UInt64
     var inode: UInt64
+    var size: Int64
+    var modified: Int64
 }
 
 /// Directory and path helpers (the public ones serve the layers above: tiering, restore).

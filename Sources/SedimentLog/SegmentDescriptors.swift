@@ -1,12 +1,8 @@
 import Synchronization
 
 /// The open descriptors of sealed segment files, process-wide: at most `capacity` at once, the
-/// least recently used closed first (`SegmentFile` reopens one by path when it is read again).
-///
-/// With a descriptor held per local segment, a log without a bucket (every segment stays local)
-/// used descriptors in proportion to its size: at 64 MiB segments, ~60 GB of log under a limit of
-/// 1,024 open files left no room for connections, and the next roll failed with EMFILE, which
-/// stops the log. Unsealed segments (the active one, and those waiting to be sealed) keep theirs.
+/// least recently used closed first (`SegmentFile` reopens one by path when it is read again),
+/// so a log's descriptors do not grow with its size (the log's README, "Descriptors").
 final class SegmentDescriptors: Sendable {
     static let shared = SegmentDescriptors(capacity: 64)
 
@@ -34,17 +30,19 @@ final class SegmentDescriptors: Sendable {
     /// Records that `segment` opened its descriptor, and closes the least recently used ones
     /// beyond the capacity.
     func opened(_ segment: SegmentFile) {
-        let victims = open.withLock { open -> [SegmentFile] in
+        // The segments loaded from weak references are released after the lock: the last
+        // reference to one may go with them, and its deinit takes this lock (`forget`).
+        let (victims, live) = open.withLock { open -> ([SegmentFile], [SegmentFile]) in
             open[ObjectIdentifier(segment)] = Weak(segment: segment)
-            guard open.count > capacity else { return [] }
-            let byAge = open.compactMap { id, entry in entry.segment.map { (id: id, segment: $0, used: $0.lastUse) } }
-                .sorted { $0.used < $1.used }
-            let evicted = byAge.prefix(open.count - capacity)
-            for e in evicted { open[e.id] = nil }
-            return evicted.map(\.segment)
+            guard open.count > capacity else { return ([], []) }
+            let live = open.values.compactMap(\.segment)
+            let victims = Array(live.sorted { $0.lastUse < $1.lastUse }.prefix(open.count - capacity))
+            for v in victims { open[ObjectIdentifier(v)] = nil }
+            return (victims, live)
         }
-        // Outside the lock: a segment takes its own lock to drop the descriptor.
+        // Outside the lock too: a segment takes its own lock to drop the descriptor.
         for v in victims { v.closeDescriptor() }
+        withExtendedLifetime(live) {}
     }
 
     /// Called as a sealed segment goes away (its descriptor closes with it).

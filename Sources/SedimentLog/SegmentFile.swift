@@ -6,7 +6,7 @@ import Synchronization
 /// An unsealed segment holds its descriptor for as long as it lives: sealing renames the sealed
 /// file over the same path, and a reader holding the unsealed entry must go on reading the file
 /// it had. A sealed segment's descriptor is one of the few `SegmentDescriptors` keeps open; when
-/// it was closed the file is opened again by path, and must be the same file (device and inode).
+/// it was closed the file is opened again by path, and must be the same file (device, inode, size and modification time).
 final class SegmentFile: Sendable {
     let header: SegmentHeader
     /// Present once the segment is sealed (the file is then immutable).

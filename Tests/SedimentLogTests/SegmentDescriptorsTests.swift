@@ -60,11 +60,14 @@ import Testing
             #expect(descriptors.count == 2)
             #expect(first == Array(try Data(contentsOf: URL(fileURLWithPath: names[0])).prefix(64)))
 
-            // The oldest use is closed next: segments[1]. Replaced by another file, it refuses.
+            // The oldest use is closed next: segments[1]. Replaced by another file of the same
+            // size (which may even get the deleted file's inode number), it refuses.
             _ = try segments[2].file
             _ = try segments[0].file
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: names[1]))
+            bytes[bytes.count - 1] ^= 0xFF
             try FileManager.default.removeItem(atPath: names[1])
-            try FileManager.default.copyItem(atPath: names[2], toPath: names[1])
+            try bytes.write(to: URL(fileURLWithPath: names[1]))
             #expect {
                 try segments[1].file
             } throws: { error in
@@ -79,6 +82,44 @@ import Testing
             } throws: { error in
                 (error as? LogError)?.code == .released && (error as? LogError)?.message.contains("no longer on local disk") == true
             }
+        }
+    }
+    /// Segments opened, read and dropped on several threads at once, over a capacity smaller than
+    /// their number: closing the least recently used races with segments going away (a deinit
+    /// inside the cache's lock trapped once, in the full suite).
+    @Test func concurrentOpensReadsAndDropsStayConsistent() async throws {
+        try await withTemporaryDirectory("descriptors-concurrent") { dir in
+            var config = configuration(dir)
+            config.maxSegmentBytes = 4 << 10
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            _ = try await appendPuts(log, count: 300, concurrency: 4)
+            try await log.waitForSealing()
+            try await log.close()
+            let names = log.localSealedSegments.map { config.logDirectory + "/" + $0.fileName }
+            let heads = try names.map { Array(try Data(contentsOf: URL(fileURLWithPath: $0)).prefix(64)) }
+            let descriptors = SegmentDescriptors(capacity: 2)
+            let reads = try await withThrowingTaskGroup(of: Int.self) { group in
+                for worker in 0..<4 {
+                    group.addTask {
+                        var rng = SystemRandomNumberGenerator()
+                        var kept: [SegmentFile] = []
+                        var good = 0
+                        for i in 0..<1500 {
+                            let n = Int.random(in: 0..<names.count, using: &rng)
+                            let segment = try SegmentFile.open(path: names[n], descriptors: descriptors)
+                            if try segment.file.read(count: 64, at: 0) == heads[n] { good += 1 }
+                            // Some stay a while (read again later, reopened), most go at once.
+                            if (i + worker) % 7 == 0 { kept.append(segment) }
+                            if kept.count > 3 { kept.removeFirst() }
+                            _ = try kept.first?.file.read(count: 8, at: 0)
+                        }
+                        return good
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(reads == 4 * 1500)
+            #expect(descriptors.count <= 2)
         }
     }
 }
