@@ -580,10 +580,13 @@ public final class SegmentedLog: Sendable {
     }
 
     /// The most file descriptors the log's segments hold at once: one per unsealed segment (the
-    /// active one, and those waiting to be sealed) and the sealed segments' share, which is
-    /// process-wide and does not grow with the log (`SegmentDescriptors`).
+    /// active one, and those waiting to be sealed) and one per sealed segment up to the sealed
+    /// segments' share, which does not grow with the log (`SegmentDescriptors`).
     public var segmentDescriptorsBound: Int {
-        catalog.state.withLock { $0.entries.count { !$0.isSealed } } + SegmentDescriptors.shared.capacity
+        let (unsealed, sealed) = catalog.state.withLock { state in
+            state.entries.reduce(into: (0, 0)) { n, entry in if entry.isSealed { n.1 += 1 } else { n.0 += 1 } }
+        }
+        return unsealed + min(sealed, SegmentDescriptors.shared.capacity)
     }
 
     /// Segment file names with their state, oldest first.
