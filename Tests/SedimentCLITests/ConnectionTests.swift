@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import SedimentLog
 import SedimentTesting
 import Testing
 
@@ -93,6 +95,52 @@ import Testing
             // The listening socket accepts up to 4 connections per read before the limit is checked again.
             #expect((connections["open"] ?? .max) <= limit + 4, "\(connections)")
             #expect((out["late"] as? String)?.hasPrefix("HTTP/1.1 200") == true, "\(out)")
+            #expect(server.terminate() == 0)
+        }
+    }
+
+    /// A log of more segments than the open files limit (200, soft and hard) has room for: the
+    /// server opens it, reads keys from its oldest and newest segments and takes connections.
+    /// Before, every local segment held a descriptor, and opening this log failed with EMFILE.
+    @Test func aLogOfMoreSegmentsThanTheOpenFilesLimitOpensAndServes() async throws {
+        let dir = TemporaryDirectory("server-many-segments")
+        defer { dir.remove() }
+        var config = LogConfiguration(directory: dir.appending("data"))
+        config.maxSegmentBytes = 4 << 10
+        config.maxBlockBytes = 4 << 10
+        config.durability = .none
+        let log = try SegmentedLog.open(config, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let count = 8000
+        for i in 0..<count { _ = try await log.append(SampleOperations.put(key: "k\(i)")) }
+        try await log.waitForSealing()
+        try await log.close()
+        #expect(log.localSealedSegments.count > 220)
+        try await offThePool {
+            let server = try ServerProcess(
+                binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret],
+                launcher: Self.openFilesLimit(soft: 200, hard: 200))
+            let script = #"""
+                import http.client, json, sys
+                host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
+                c = http.client.HTTPConnection(host, int(port), timeout=60)
+                out = {}
+                for key in ["k0", "k4000", "k7999"]:
+                    c.request("GET", f"/v1/maps/m/keys/{key}", headers={"Authorization": "Bearer " + sys.argv[2]})
+                    answer = c.getresponse()
+                    answer.read()
+                    out[key] = answer.status
+                c.request("GET", "/v1/status", headers={"Authorization": "Bearer " + sys.argv[2]})
+                out["status"] = json.loads(c.getresponse().read())
+                print(json.dumps(out))
+                """#
+            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
+            let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
+            #expect(out["k0"] as? Int == 200 && out["k4000"] as? Int == 200 && out["k7999"] as? Int == 200, "\(out)")
+            let status = try #require(out["status"] as? [String: Any])
+            #expect((status["segments"] as? Int ?? 0) > 220, "\(status)")
+            // 200 descriptors less the reserve (128), the active segment and 64 sealed ones.
+            let connections = try #require(status["connections"] as? [String: Int])
+            #expect(connections["limit"] == 200 - 128 - 1 - 64, "\(connections)")
             #expect(server.terminate() == 0)
         }
     }
