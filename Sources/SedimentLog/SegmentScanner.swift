@@ -56,12 +56,13 @@ struct SegmentScanner {
         return result
     }
 
-    /// Checks the block at `offset` and returns its index entry; its payload is left in `payload`.
+    /// Checks the block at file offset `offset` and returns its index entry; its payload is left in
+    /// `payload`. `raw` holds the file from offset `base` on.
     static func openBlock(
-        _ raw: UnsafeRawBufferPointer, at offset: Int, expectedLSN: LSN?, payload: inout [UInt8], decode: Bool,
+        _ raw: UnsafeRawBufferPointer, at offset: Int, base: Int = 0, expectedLSN: LSN?, payload: inout [UInt8], decode: Bool,
         onRecord: (LogRecord) throws -> Void = { _ in }
     ) throws(FormatError) -> BlockIndexEntry {
-        var r = ByteReader(raw, offset: offset)
+        var r = ByteReader(raw, offset: offset - base, base: base)
         let header = try BlockHeader.decode(from: &r)
         if let expectedLSN, header.firstLSN != expectedLSN {
             throw FormatError(

@@ -1,0 +1,42 @@
+import Foundation
+import SedimentFormat
+@testable import SedimentLog
+import SedimentTesting
+import Testing
+
+/// Sealing streams a segment through a bounded window (`SegmentSealer.defaultChunkBytes`): the
+/// sealed file must not depend on the window's size.
+@Suite struct SegmentSealerTests {
+    @Test func theSealedFileIsTheSameWhateverTheWindow() async throws {
+        try await withTemporaryDirectory("sealer") { dir in
+            var config = configuration(dir)
+            config.maxSegmentBytes = 4 << 20
+            config.maxBlockBytes = 16 << 10
+            let log = try SegmentedLog.open(config, logger: quietLogger)
+            _ = try await appendPuts(log, count: 3000, valueSize: 300, concurrency: 4)
+            try await log.close()
+            let active = try #require(log.segmentSummaries.last)
+            #expect(!active.sealed)
+            let source = config.logDirectory + "/" + active.fileName
+
+            var sealed: [[UInt8]] = []
+            for (name, chunk) in [("small", 4096), ("large", SegmentSealer.defaultChunkBytes)] {
+                let path = dir.path + "/" + name + ".seg"
+                try FileManager.default.copyItem(atPath: source, toPath: path)
+                let segment = try SegmentFile.open(path: path)
+                let blocks = try SegmentScanner.scan(try segment.file, header: segment.header).blocks
+                #expect(blocks.count > 20)
+                let result = try SegmentSealer.seal(segment, blocks: blocks, configuration: config, chunkBytes: chunk)
+                let bytes = try FileSystem.readWhole(path)
+                #expect(result.manifestEntry.sizeBytes == UInt64(bytes.count))
+                #expect(result.manifestEntry.lastLSN == 3000)
+                sealed.append(bytes)
+            }
+            #expect(sealed[0] == sealed[1])
+            // And it proves itself: checksums, records, block hashes against its Merkle root.
+            if case .failure(let problem) = LogVerifier.proveSegment(path: dir.path + "/small.seg") {
+                Issue.record("\(problem)")
+            }
+        }
+    }
+}
