@@ -100,7 +100,8 @@ import Testing
     }
 
     /// A log of more segments than the open files limit (200, soft and hard) has room for: the
-    /// server opens it, reads keys from its oldest and newest segments and takes connections.
+    /// server opens it (replaying every segment through the 64 sealed-segment descriptors),
+    /// answers keys written in its oldest and newest segments, and keeps room for connections.
     /// Before, every local segment held a descriptor, and opening this log failed with EMFILE.
     @Test func aLogOfMoreSegmentsThanTheOpenFilesLimitOpensAndServes() async throws {
         let dir = TemporaryDirectory("server-many-segments")
