@@ -14,6 +14,17 @@ import Testing
         }
     }
 
+    /// The paths of the sealed segments of a closed log of 4 KiB segments holding 300 puts.
+    static func sealedSegmentPaths(_ dir: TemporaryDirectory) async throws -> [String] {
+        var config = configuration(dir)
+        config.maxSegmentBytes = 4 << 10
+        let log = try SegmentedLog.open(config, logger: quietLogger)
+        _ = try await appendPuts(log, count: 300, concurrency: 4)
+        try await log.waitForSealing()
+        try await log.close()
+        return log.localSealedSegments.map { config.logDirectory + "/" + $0.fileName }
+    }
+
     @Test func aLogOfManySealedSegmentsHoldsFewDescriptorsAndReadsThemAll() async throws {
         try await withTemporaryDirectory("descriptors") { dir in
             var config = configuration(dir)
@@ -44,13 +55,7 @@ import Testing
 
     @Test func aClosedDescriptorReopensOnlyTheSameFile() async throws {
         try await withTemporaryDirectory("descriptors-reopen") { dir in
-            var config = configuration(dir)
-            config.maxSegmentBytes = 4 << 10
-            let log = try SegmentedLog.open(config, logger: quietLogger)
-            _ = try await appendPuts(log, count: 300, concurrency: 4)
-            try await log.waitForSealing()
-            try await log.close()
-            let names = log.localSealedSegments.map { config.logDirectory + "/" + $0.fileName }
+            let names = try await Self.sealedSegmentPaths(dir)
             #expect(names.count >= 3)
 
             let descriptors = SegmentDescriptors(capacity: 2)
@@ -84,18 +89,13 @@ import Testing
             }
         }
     }
+
     /// Segments opened, read and dropped on several threads at once, over a capacity smaller than
     /// their number: closing the least recently used races with segments going away (a deinit
     /// inside the cache's lock trapped once, in the full suite).
     @Test func concurrentOpensReadsAndDropsStayConsistent() async throws {
         try await withTemporaryDirectory("descriptors-concurrent") { dir in
-            var config = configuration(dir)
-            config.maxSegmentBytes = 4 << 10
-            let log = try SegmentedLog.open(config, logger: quietLogger)
-            _ = try await appendPuts(log, count: 300, concurrency: 4)
-            try await log.waitForSealing()
-            try await log.close()
-            let names = log.localSealedSegments.map { config.logDirectory + "/" + $0.fileName }
+            let names = try await Self.sealedSegmentPaths(dir)
             let heads = try names.map { Array(try Data(contentsOf: URL(fileURLWithPath: $0)).prefix(64)) }
             let descriptors = SegmentDescriptors(capacity: 2)
             let reads = try await withThrowingTaskGroup(of: Int.self) { group in
