@@ -30,17 +30,16 @@ final class POSIXFile: Sendable {
     }
 
     func size() throws(LogError) -> Int {
-        try status().size
+        Int(try identity().size)
     }
 
-    /// The file's size, and which file it is (the same path may name another file later).
-    func status() throws(LogError) -> (size: Int, identity: FileIdentity) {
+    /// Which file this is, with its size (the same path may name another file later).
+    func identity() throws(LogError) -> FileIdentity {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Self.errnoError("fstat", path) }
-        let identity = FileIdentity(
+        return FileIdentity(
             device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
             modified: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
-        return (Int(st.st_size), identity)
     }
 
     /// Reads exactly `count` bytes at `offset` into `buffer` (replacing its contents), or fewer
@@ -226,13 +225,16 @@ public enum FileSystem {
     /// Writes a file durably through a temp file (`temporary`, default `path.tmp`): `write` fills
     /// it, then fsync, rename over `path` and fsync of the directory. A temp file that fails is
     /// removed (on a full disk it would hold space; the next open removes one a crash leaves).
-    static func writeAtomically(
-        to path: String, directory: String, temporary: String? = nil, _ write: (POSIXFile) throws(LogError) -> Void
-    ) throws(LogError) {
+    /// Returns what `write` returns.
+    @discardableResult
+    static func writeAtomically<R>(
+        to path: String, directory: String, temporary: String? = nil, _ write: (POSIXFile) throws(LogError) -> R
+    ) throws(LogError) -> R {
         let tmp = temporary ?? path + ".tmp"
+        let result: R
         do {
             let file = try POSIXFile.open(tmp, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            try write(file)
+            result = try write(file)
             try file.sync()
             try rename(tmp, path)
         } catch {
@@ -240,6 +242,7 @@ public enum FileSystem {
             throw error
         }
         try syncDirectory(directory)
+        return result
     }
 
     /// A whole file, read straight into an array (no zero fill, no second copy).

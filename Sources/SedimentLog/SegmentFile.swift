@@ -11,12 +11,12 @@ final class SegmentFile: Sendable {
     let header: SegmentHeader
     /// Present once the segment is sealed (the file is then immutable).
     let footer: SegmentFooter?
-    /// Size of the file when opened (a sealed file's size never changes).
-    let sizeAtOpen: Int
     /// For a sealed file, where its blocks end and the footer begins.
     let footerOffset: Int?
     let path: String
     private let identity: FileIdentity
+    /// Size of the file when opened (a sealed file's size never changes).
+    var sizeAtOpen: Int { Int(identity.size) }
     /// An unsealed segment's descriptor.
     private let pinned: POSIXFile?
     /// A sealed segment's descriptor while `SegmentDescriptors` keeps it open.
@@ -27,14 +27,13 @@ final class SegmentFile: Sendable {
     var fileName: String { String(path.split(separator: "/").last ?? "") }
 
     private init(
-        file: POSIXFile, identity: FileIdentity, header: SegmentHeader, footer: SegmentFooter?, sizeAtOpen: Int,
-        footerOffset: Int?, descriptors: SegmentDescriptors
+        file: POSIXFile, identity: FileIdentity, header: SegmentHeader, footer: SegmentFooter?, footerOffset: Int?,
+        descriptors: SegmentDescriptors
     ) {
         self.path = file.path
         self.identity = identity
         self.header = header
         self.footer = footer
-        self.sizeAtOpen = sizeAtOpen
         self.footerOffset = footerOffset
         self.descriptors = descriptors
         used = Atomic(descriptors.tick())
@@ -62,7 +61,7 @@ final class SegmentFile: Sendable {
                 guard !FileSystem.exists(path) else { throw error }
                 throw LogError(.released, "the sealed segment file is no longer on local disk (released to the bucket, or removed)", path: path)
             }
-            guard try reopened.status().identity == identity else {
+            guard try reopened.identity() == identity else {
                 throw LogError(.released, "the sealed segment file was replaced by another file since the log opened it", path: path)
             }
             return keep(reopened)
@@ -100,7 +99,8 @@ final class SegmentFile: Sendable {
     /// Opens a segment file and reads its header and, if it is sealed, its footer.
     static func open(path: String, descriptors: SegmentDescriptors = .shared) throws(LogError) -> SegmentFile {
         let file = try POSIXFile.openReadOnly(path)
-        let (size, identity) = try file.status()
+        let identity = try file.identity()
+        let size = Int(identity.size)
         let head = try file.read(count: min(size, SegmentHeader.size), at: 0)
         let header: SegmentHeader
         do {
@@ -137,8 +137,7 @@ final class SegmentFile: Sendable {
             }
         }
         let segment = SegmentFile(
-            file: file, identity: identity, header: header, footer: footer, sizeAtOpen: size, footerOffset: footerOffset,
-            descriptors: descriptors)
+            file: file, identity: identity, header: header, footer: footer, footerOffset: footerOffset, descriptors: descriptors)
         if footer != nil { _ = segment.keep(file) }
         return segment
     }

@@ -63,8 +63,8 @@ enum SegmentSealer {
         }
 
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        var footer: SegmentFooter?
-        try FileSystem.writeAtomically(to: path, directory: directory, temporary: path + ".sealing") { (file) throws(LogError) in
+        let footer = try FileSystem.writeAtomically(to: path, directory: directory, temporary: path + ".sealing") {
+            (file) throws(LogError) -> SegmentFooter in
             func drain() throws(LogError) {
                 try file.write(out.bytes, at: written)
                 written += out.count
@@ -102,14 +102,13 @@ enum SegmentSealer {
                 if out.count >= chunkBytes { try drain() }
             }
             flush()
-            let sealedFooter = SegmentFooter(
+            let footer = SegmentFooter(
                 firstLSN: segment.header.firstLSN, lastLSN: last.lastLSN, minTxTime: entries[0].firstTxTime,
                 maxTxTime: maxTx, root: MerkleTree.root(entries.map(\.leafHash)), blocks: entries)
-            sealedFooter.encode(into: &out)
+            footer.encode(into: &out)
             try drain()
-            footer = sealedFooter
+            return footer
         }
-        guard let footer else { preconditionFailure("the sealed file was written without its footer") }
 
         // Read back what was written (paired check): the footer must decode to what we meant.
         let reopened = try SegmentFile.open(path: path)

@@ -17,6 +17,19 @@ func configuration(_ dir: TemporaryDirectory, clock: MockWallClock = MockWallClo
     return c
 }
 
+/// An open log of `segmentBytes` segments (and `blockBytes` blocks, if given) holding `count`
+/// puts (`appendPuts`, 4 at a time).
+func logOfPuts(
+    _ dir: TemporaryDirectory, count: Int, valueSize: Int = 100, segmentBytes: Int, blockBytes: Int? = nil
+) async throws -> (SegmentedLog, LogConfiguration) {
+    var config = configuration(dir)
+    config.maxSegmentBytes = segmentBytes
+    if let blockBytes { config.maxBlockBytes = blockBytes }
+    let log = try SegmentedLog.open(config, logger: quietLogger)
+    _ = try await appendPuts(log, count: count, valueSize: valueSize, concurrency: 4)
+    return (log, config)
+}
+
 /// Every record of the log, in order.
 func readAll(_ log: SegmentedLog, from lsn: LSN = 1) throws -> [LogRecord] {
     var cursor = log.records(from: lsn)

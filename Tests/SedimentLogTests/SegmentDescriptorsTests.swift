@@ -16,10 +16,7 @@ import Testing
 
     /// The paths of the sealed segments of a closed log of 4 KiB segments holding 300 puts.
     static func sealedSegmentPaths(_ dir: TemporaryDirectory) async throws -> [String] {
-        var config = configuration(dir)
-        config.maxSegmentBytes = 4 << 10
-        let log = try SegmentedLog.open(config, logger: quietLogger)
-        _ = try await appendPuts(log, count: 300, concurrency: 4)
+        let (log, config) = try await logOfPuts(dir, count: 300, segmentBytes: 4 << 10)
         try await log.waitForSealing()
         try await log.close()
         return log.localSealedSegments.map { config.logDirectory + "/" + $0.fileName }
@@ -27,11 +24,7 @@ import Testing
 
     @Test func aLogOfManySealedSegmentsHoldsFewDescriptorsAndReadsThemAll() async throws {
         try await withTemporaryDirectory("descriptors") { dir in
-            var config = configuration(dir)
-            config.maxSegmentBytes = 4 << 10
-            config.maxBlockBytes = 4 << 10
-            let log = try SegmentedLog.open(config, logger: quietLogger)
-            _ = try await appendPuts(log, count: 3000, concurrency: 4)
+            let (log, config) = try await logOfPuts(dir, count: 3000, segmentBytes: 4 << 10, blockBytes: 4 << 10)
             try await log.waitForSealing()
             let capacity = SegmentDescriptors.shared.capacity
             #expect(log.localSealedSegments.count > capacity + 20)

@@ -9,11 +9,7 @@ import Testing
 @Suite struct SegmentSealerTests {
     @Test func theSealedFileIsTheSameWhateverTheWindow() async throws {
         try await withTemporaryDirectory("sealer") { dir in
-            var config = configuration(dir)
-            config.maxSegmentBytes = 4 << 20
-            config.maxBlockBytes = 16 << 10
-            let log = try SegmentedLog.open(config, logger: quietLogger)
-            _ = try await appendPuts(log, count: 3000, valueSize: 300, concurrency: 4)
+            let (log, config) = try await logOfPuts(dir, count: 3000, valueSize: 300, segmentBytes: 4 << 20, blockBytes: 16 << 10)
             try await log.close()
             let active = try #require(log.segmentSummaries.last)
             #expect(!active.sealed)
