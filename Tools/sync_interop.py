@@ -295,7 +295,7 @@ def read_sse(curl, count):
         for line in curl.stdout:
             line = line.rstrip("\n")
             if line.startswith("id: "):
-                event["id"] = int(line[4:])
+                event["id"] = line[4:]
             elif line.startswith("data: "):
                 event["data"] = json.loads(line[6:])
             elif line == "" and "id" in event:

@@ -147,19 +147,20 @@ enum SyncTransports {
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: format.encode(answer))))
     }
 
-    /// `GET /events`: Server-Sent Events, `id:` the LSN, resuming after `Last-Event-ID` (or
+    /// `GET /events`: Server-Sent Events, `id:` an `EventID`, resuming after `Last-Event-ID` (or
     /// `?after=`); `?maps=a,b` limits the maps (default: every map the token may read). A map the
     /// token may not read is a 403, before the stream starts.
     static func events(hub: SyncHub, principal: Principal, request: Request) async throws -> Response {
         let q = request.uri.queryParameters
         try API.takes(["maps", "after"], q)
-        var after: LSN?
+        var after: EventID?
         let header = request.headers[HTTPField.Name("Last-Event-ID")!]
         if let raw = header ?? q.get("after") {
-            guard let n = LSN(raw.trimmingCharacters(in: .whitespaces)) else {
-                throw APIError.badRequest("\(header == nil ? "after" : "Last-Event-ID") must be an LSN (a whole number), not \"\(raw)\"")
+            guard let id = EventID(raw.trimmingCharacters(in: .whitespaces)) else {
+                throw APIError.badRequest(
+                    "\(header == nil ? "after" : "Last-Event-ID") must be an event id (LSN-MILLIS-COUNTER, as the stream's ids are) or an LSN, not \"\(raw)\"")
             }
-            after = n
+            after = id
         }
         let maps = q.get("maps").map { Set($0.split(separator: ",").map(String.init)) }
         let session = hub.makeSession(transport: "sse")
@@ -179,7 +180,7 @@ enum SyncTransports {
                     for item in items {
                         switch item {
                         case .events(let batch):
-                            for e in batch.events { text += "id: \(e.lsn)\nevent: SERVER_EVENT\ndata: \(JSON.text(e.payload))\n\n" }
+                            for e in batch.events { text += "id: \(e.id)\nevent: SERVER_EVENT\ndata: \(JSON.text(e.payload))\n\n" }
                         case .message(let m):
                             if case .map(let f) = m, case .string(let type)? = f["type"] {
                                 text += "event: \(type)\ndata: \(JSON.text(f["payload"] ?? m))\n\n"

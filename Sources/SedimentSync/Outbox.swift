@@ -17,21 +17,26 @@ public enum Outbound: Sendable, Equatable {
 
     public struct Event: Sendable, Equatable {
         public var lsn: LSN
+        /// The record's transaction time: with the LSN, what names this write (`EventID`).
+        public var txTime: TxTime
         public var payload: Value
         /// The payload as msgpack, encoded once however many sessions send it.
         public var packed: [UInt8]
         /// The node id of the operation's timestamp (the writing client's).
         public var origin: String
 
-        init(lsn: LSN, payload: Value, origin: String) {
+        init(lsn: LSN, txTime: TxTime, payload: Value, origin: String) {
             self.lsn = lsn
+            self.txTime = txTime
             self.payload = payload
             self.origin = origin
             packed = payload.messagePackBytes()
         }
 
+        public var id: EventID { EventID(lsn: lsn, txTime: txTime) }
+
         init(_ record: LogRecord) {
-            self.init(lsn: record.lsn, payload: record.serverEvent, origin: record.operation.timestamp.nodeId)
+            self.init(lsn: record.lsn, txTime: record.txTime, payload: record.serverEvent, origin: record.operation.timestamp.nodeId)
         }
     }
 

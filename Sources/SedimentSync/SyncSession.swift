@@ -747,26 +747,25 @@ public final class SyncSession: Sendable {
     }
 
     /// For streams (SSE): follow every readable map (or only `maps`, each of which the principal
-    /// must be allowed to read: 403 otherwise) and push events committed after `lsn` (nil: from
-    /// now on), replaying from the log first what the hub already sent.
+    /// must be allowed to read: 403 otherwise) and push events committed after `requested` (nil:
+    /// from now on), replaying from the log first what the hub already sent.
     ///
-    /// An `lsn` beyond the newest committed one is not from this log's history: the node was
-    /// restored to an earlier point (`sediment restore --as-of`, or from an older bucket), or the
-    /// client talked to another server. Resuming there would skip every later write up to it
-    /// without a word, so the session says `SYNC_RESET_REQUIRED` first (the client must
-    /// resynchronize its state, e.g. with `POST /sync`) and pushes the events after the newest.
-    public func follow(maps: Set<String>?, after requested: LSN?) async throws(SyncError) {
+    /// An event that is not in this log's history cannot be resumed after: the node was restored
+    /// to an earlier point (`sediment restore --as-of`, or from an older bucket), or the client
+    /// talked to another server. Either its LSN is beyond the newest committed one, or the log's
+    /// write at that LSN has another transaction time than the event (the restored log has since
+    /// given the lost LSNs to new writes). Resuming there would skip later writes without a word,
+    /// so the session says `SYNC_RESET_REQUIRED` first (the client must resynchronize its state,
+    /// e.g. with `POST /sync`) and pushes the events after the newest.
+    public func follow(maps: Set<String>?, after requested: EventID?) async throws(SyncError) {
         for map in maps ?? [] { try check(map, .read) }
-        var lsn = requested
+        var lsn = requested?.lsn
         let newest = hub.database.appliedLSN
-        if let after = requested, after > newest {
+        if let after = requested, let reason = try await notInHistory(after, newest: newest) {
             send(
                 message(
                     "SYNC_RESET_REQUIRED",
-                    [
-                        "reason": .string("event \(after) is beyond this server's newest (\(newest)): its log was restored to an earlier point, or the events came from another server"),
-                        "lastEventId": .int(Int64(clamping: after)), "lsn": .int(Int64(newest)),
-                    ]))
+                    ["reason": .string(reason), "lastEventId": .string(after.description), "lsn": .int(Int64(newest))]))
             lsn = newest
         }
         state.withLock { s in
@@ -805,5 +804,18 @@ public final class SyncSession: Sendable {
             return push(held, &s)
         }
         if !ok { close(code: 1008, reason: "too slow: \(hub.configuration.maxQueuedMessages) messages queued") }
+    }
+
+    /// Why `event` is not in this log's history (nil when it is, or when a bare LSN cannot say).
+    private func notInHistory(_ event: EventID, newest: LSN) async throws(SyncError) -> String? {
+        if event.lsn > newest {
+            return "event \(event) is beyond this server's newest (\(newest)): its log was restored to an earlier point, or the events came from another server"
+        }
+        guard event.lsn > 0, let txTime = event.txTime else { return nil }
+        var feed = hub.database.changes(from: event.lsn).makeAsyncIterator()
+        let record: LogRecord?
+        do { record = try await feed.next() } catch { throw SyncError(500, "the log could not be read: \(error)") }
+        guard let record, record.lsn == event.lsn, record.txTime != txTime else { return nil }
+        return "event \(event) is not this server's write \(record.lsn) (written at \(record.txTime)): its log was restored to an earlier point and has taken new writes since, or the events came from another server"
     }
 }

@@ -156,7 +156,7 @@ import Testing
                 ("GET", "/v1/maps/people/keys/ada/history?limit=1", nil, 400, "unknown query parameter limit"),
                 ("GET", "/v1/maps?limit=1", nil, 400, "unknown query parameter limit"),
                 ("GET", "/events?maps=people&from=3", nil, 400, "unknown query parameter from: this request takes only maps, after"),
-                ("GET", "/events?maps=people&after=three", nil, 400, "after must be an LSN"),
+                ("GET", "/events?maps=people&after=three", nil, 400, "after must be an event id"),
                 ("POST", "/v1/batch", #"{"operations":[{"op":"delete","map":"m","key":"k","value":1}]}"#, 400, "delete takes no value"),
                 ("PUT", "/v1/maps/people/keys/" + String(repeating: "k", count: 2000), "1", 400, "limit"),
                 ("PUT", "/v1/maps/people/keys/x", String(repeating: "[", count: 50) + String(repeating: "]", count: 50), 400, "nested deeper"),

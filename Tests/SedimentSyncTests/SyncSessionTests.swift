@@ -170,7 +170,7 @@ import Testing
             try await f.withHubRunning {
                 let stream = f.hub.makeSession(transport: "test")
                 stream.authenticate(Principal(userId: "cy", roles: []))
-                try await stream.follow(maps: nil, after: 0)
+                try await stream.follow(maps: nil, after: EventID(lsn: 0))
                 try await f.database.put("user/cy/notes", "mine", 1)
                 var seen: [Value] = []
                 _ = await waitUntil {
@@ -368,7 +368,7 @@ import Testing
     /// The frames the WebSocket transport splices from payloads encoded once decode to the
     /// messages themselves, at every array-header size.
     @Test func eventFramesAreSplicedFromEncodedPayloads() throws {
-        let events = (1...70_000).map { Outbound.Event(lsn: LSN($0), payload: ["mapName": "m", "key": .string("k\($0)"), "eventType": "PUT"], origin: "x") }
+        let events = (1...70_000).map { Outbound.Event(lsn: LSN($0), txTime: .zero, payload: ["mapName": "m", "key": .string("k\($0)"), "eventType": "PUT"], origin: "x") }
         for n in [1, 2, 15, 16, 65_535, 65_536, 70_000] {
             let slice = Array(events.prefix(n))
             #expect(try Value(messagePack: Outbound.messagePackFrame(slice)) == Outbound.message(slice))
@@ -433,7 +433,7 @@ import Testing
                 let stream = f.hub.makeSession(transport: "test")
                 stream.authenticate(Principal(userId: "bo", roles: ["reader"]))
                 let writer = Task { for i in 51...100 { try await f.database.put("todos", "k\(i)", .int(Int64(i))) } }
-                try await stream.follow(maps: ["todos"], after: 20)
+                try await stream.follow(maps: ["todos"], after: EventID(lsn: 20))
                 try await writer.value
                 var lsns: [LSN] = []
                 _ = await waitUntil {
@@ -456,7 +456,7 @@ import Testing
                 for i in 1...10 { try await f.database.put("todos", "k\(i)", .int(Int64(i))) }
                 let stream = f.hub.makeSession(transport: "test")
                 stream.authenticate(Principal(userId: "bo", roles: ["reader"]))
-                try await stream.follow(maps: ["todos"], after: 500)
+                try await stream.follow(maps: ["todos"], after: EventID(lsn: 500))
                 try await f.database.put("todos", "new", "after the restore")
                 var sent: [Value] = []
                 _ = await waitUntil {
@@ -465,8 +465,50 @@ import Testing
                 }
                 #expect(sent.map(\.type) == ["SYNC_RESET_REQUIRED", "SERVER_EVENT"])
                 #expect(sent.first?["payload"]?["lsn"] == 10)
-                #expect(sent.first?["payload"]?["lastEventId"] == 500)
+                #expect(sent.first?["payload"]?["lastEventId"] == "500")
                 #expect(sent.last?["payload"]?["key"] == "new")
+            }
+            try await f.database.close()
+        }
+    }
+
+    /// A node restored to an earlier point gives the lost writes' LSNs to new writes. A stream
+    /// resuming after an event id whose LSN the log holds, but for another write (another
+    /// transaction time), is told to resynchronize; the id of the log's own write resumes as
+    /// usual, and so does a bare LSN, which cannot tell.
+    @Test func aStreamResumingAfterAWriteTheLogNoLongerHasIsToldToResynchronize() async throws {
+        try await withTemporaryDirectory("sync-resume-reused") { dir in
+            let f = try SyncFixture(dir)
+            try await f.withHubRunning {
+                for i in 1...10 { try await f.database.put("todos", "k\(i)", .int(Int64(i))) }
+                var feed = f.database.changes(from: 5).makeAsyncIterator()
+                guard let fifth = try await feed.next() else {
+                    Issue.record("no record 5")
+                    return
+                }
+                let own = EventID(lsn: 5, txTime: fifth.txTime)
+                #expect(EventID(own.description) == own)
+                let lost = EventID(lsn: 5, txTime: TxTime(millis: fifth.txTime.millis - 1, counter: 7))
+                var sentBy: [String: [Value]] = [:]
+                for (name, after) in [("own", own), ("bare", EventID(lsn: 5)), ("lost", lost)] {
+                    let stream = f.hub.makeSession(transport: "test")
+                    stream.authenticate(Principal(userId: "bo", roles: ["reader"]))
+                    try await stream.follow(maps: ["todos"], after: after)
+                    var sent: [Value] = []
+                    _ = await waitUntil {
+                        sent += stream.sent()
+                        return sent.count >= 5 || sent.first?.type == "SYNC_RESET_REQUIRED"
+                    }
+                    sentBy[name] = sent
+                    stream.disconnected()
+                }
+                for name in ["own", "bare"] {
+                    #expect(sentBy[name]?.map { $0["payload"]?["key"] } == (6...10).map { .string("k\($0)") }, "\(name)")
+                }
+                let reset = sentBy["lost"] ?? []
+                #expect(reset.first?.type == "SYNC_RESET_REQUIRED")
+                #expect(reset.first?["payload"]?["lastEventId"] == .string(lost.description))
+                #expect(reset.first?["payload"]?["lsn"] == 10)
             }
             try await f.database.close()
         }
