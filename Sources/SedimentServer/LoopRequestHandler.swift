@@ -164,46 +164,76 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The commit group of this connection's event loop (looked up on the first write).
     private var loopGroup: LoopWriteGroup?
     /// When the client last sent something, or an answer ended: the idle timeout counts from
-    /// there while it is the client's turn (`scheduleIdleCheck`).
+    /// there while it is the client's turn (`scheduleCheck`).
     private var lastActive = NIODeadline.now()
-    private var idleCheck: Scheduled<Void>?
+    /// When the head of the request whose body is arriving was read: the request timeout
+    /// counts from there until its end (nil between requests).
+    private var requestStarted: NIODeadline?
+    private var check: Scheduled<Void>?
 
     init(api: API, shared: Shared) {
         self.api = api
         self.shared = shared
     }
 
-    // MARK: Idle timeout
+    // MARK: Idle and request timeouts
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if let idle = shared.idleTimeout { scheduleIdleCheck(at: lastActive + idle, context: context) }
+        scheduleCheck(now: .now(), context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleCheck?.cancel()
-        idleCheck = nil
+        check?.cancel()
+        check = nil
     }
 
-    /// One timer per connection, moved on when it fires rather than at each request: closes
-    /// the connection if nothing was read and no answer ended for the timeout, unless the
-    /// server is answering (a write committing, or a request of Hummingbird's read whole and
-    /// not yet answered, such as an event stream). A request whose head or body is still to
-    /// come is the client's turn, and counts as idle.
-    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+    /// One timer per connection, moved on when it fires rather than at each request.
+    ///
+    /// It closes the connection if nothing was read and no answer ended for the idle timeout,
+    /// unless the server is answering (a write committing, or a request of Hummingbird's read
+    /// whole and not yet answered, such as an event stream). A request whose head or body is
+    /// still to come is the client's turn, and counts as idle.
+    ///
+    /// It also ends a request whose body has not arrived whole within the request timeout of its
+    /// head, however steadily its bytes trickle in (each of which keeps the connection from
+    /// being idle): 408 and the connection closes. With no request arriving it fires once per
+    /// request timeout at most, since a request starting meanwhile is due no earlier.
+    private func scheduleCheck(now: NIODeadline, context: ChannelHandlerContext) {
+        let idle = shared.idleTimeout, limit = shared.requestTimeout
+        var next = NIODeadline.distantFuture
+        if let idle { next = isAnswering ? now + idle : lastActive + idle }
+        if let limit { next = min(next, (requestStarted ?? now) + limit) }
+        guard next != .distantFuture else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
+        check = context.eventLoop.scheduleTask(deadline: next) {
             let (handler, context) = bound.value
-            handler.idleCheck = nil
-            guard let idle = handler.shared.idleTimeout else { return }
+            handler.check = nil
             let now = NIODeadline.now()
-            if handler.isAnswering {
-                handler.scheduleIdleCheck(at: now + idle, context: context)
-            } else if now >= handler.lastActive + idle {
+            if let started = handler.requestStarted, let limit, now >= started + limit {
+                handler.requestTimedOut(after: limit, context: context)
+            } else if let idle, !handler.isAnswering, now >= handler.lastActive + idle {
                 context.close(promise: nil)
             } else {
-                handler.scheduleIdleCheck(at: handler.lastActive + idle, context: context)
+                handler.scheduleCheck(now: now, context: context)
             }
         }
+    }
+
+    /// A request's body did not arrive whole in time: one of ours is answered 408 (with
+    /// `Connection: close`) and the connection closed once the answer is written; one of
+    /// Hummingbird's, whose answer is Hummingbird's to write, ends with the connection.
+    private func requestTimedOut(after limit: TimeAmount, context: ChannelHandlerContext) {
+        requestStarted = nil
+        guard case .collecting(let request, _, _) = mode else { return context.close(promise: nil) }
+        mode = .idle
+        let e = APIError(
+            .requestTimeout, "request_timeout",
+            "the request did not arrive whole within \(limit.nanoseconds / 1_000_000) ms of its head (server.requestTimeoutMs)")
+        let written = context.eventLoop.makePromise(of: Void.self)
+        Self.write(e.status, e.body, closing: true, shared: shared, context: context, written: written)
+        shared.active(request.method).increment()  // as `run` would have; `record` counts it off
+        shared.record(request.method, route: request.route, started: request.started, status: e.status)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     // MARK: Inbound
@@ -221,6 +251,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (mode, part) {
         case (.idle, .head(let head)):
+            requestStarted = .now()
             if forwardedOpen == 0, !quiescing, let taken = Self.taken(head) {
                 mode = .collecting(taken, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false)
             } else {
@@ -234,9 +265,11 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if !over { body.writeBuffer(&chunk) }
             mode = .collecting(request, body: over ? ByteBuffer() : body, tooLarge: over)
         case (.collecting(let request, let body, let tooLarge), .end):
+            requestStarted = nil
             mode = .committing
             run(request, body: body, tooLarge: tooLarge, context: context)
         case (.forwarding, .end):
+            requestStarted = nil
             mode = .idle
             context.fireChannelRead(wrapInboundOut(part))
         default:
@@ -518,6 +551,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let serverName: String
         /// `ServerConfiguration.idleTimeout`.
         let idleTimeout: TimeAmount?
+        /// `ServerConfiguration.requestTimeout`.
+        let requestTimeout: TimeAmount?
         private let database: Database
         private let dates = Mutex<(second: Int64, text: String)>((-1, ""))
         private let metrics = Mutex<[MetricKey: RequestMetrics]>([:])
@@ -536,9 +571,10 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             var errors: Counter
         }
 
-        init(serverName: String, database: Database, idleTimeout: Duration?) {
+        init(serverName: String, database: Database, idleTimeout: Duration?, requestTimeout: Duration?) {
             self.serverName = serverName
             self.idleTimeout = idleTimeout.map(TimeAmount.init)
+            self.requestTimeout = requestTimeout.map(TimeAmount.init)
             self.database = database
             activeMeters = Dictionary(uniqueKeysWithValues: [HTTPRequest.Method.put, .delete, .post, .get].map {
                 ($0, Meter(label: "http.server.active_requests", dimensions: [("http.request.method", $0.rawValue)]))

@@ -31,6 +31,11 @@ public struct ServerConfiguration: Sendable {
     /// (waiting for the next request, or for the rest of one) is closed (nil: never). WebSocket
     /// sessions have their own (`sync.idleTimeout`).
     public var idleTimeout: Duration? = .seconds(300)
+    /// A request whose body has not arrived whole this long after its head is answered 408 and
+    /// its connection closed (nil: never). The idle timeout cannot end it while its bytes keep
+    /// trickling in; the head itself is bounded by the idle timeout (nothing of it counts as
+    /// activity until it is whole).
+    public var requestTimeout: Duration? = .seconds(60)
     /// The bucket tier, if any: uploads (with the RPO target) and cold reads.
     public var bucket: ColdBucket?
     public var uploadEvery = Duration.milliseconds(50)
@@ -77,7 +82,8 @@ public enum Server {
         let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub, connections: connections)
         api.register(router)
         let serverName = "sediment"
-        let shared = LoopRequestHandler.Shared(serverName: serverName, database: database, idleTimeout: configuration.idleTimeout)
+        let shared = LoopRequestHandler.Shared(
+            serverName: serverName, database: database, idleTimeout: configuration.idleTimeout, requestTimeout: configuration.requestTimeout)
         let app = Application(
             router: router,
             server: SyncTransports.webSocket(

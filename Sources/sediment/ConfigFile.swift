@@ -30,6 +30,7 @@ struct ConfigFile: Sendable {
         var memoryBudgetMB: Int?
         var maxConnections: Int?
         var idleTimeoutMs: Int?
+        var requestTimeoutMs: Int?
         var rules: [AccessRule]?
     }
 
@@ -71,7 +72,7 @@ struct ConfigFile: Sendable {
             try r.only(
                 [
                     "data", "host", "port", "jwtSecret", "openHealth", "maxBodyBytes", "maxBatchOperations", "maxValueDepth", "memoryBudgetMB",
-                    "maxConnections", "idleTimeoutMs", "rules",
+                    "maxConnections", "idleTimeoutMs", "requestTimeoutMs", "rules",
                 ],
                 in: s, at: "server")
             config.server.data = try r.string(s["data"], at: "server.data")
@@ -86,6 +87,7 @@ struct ConfigFile: Sendable {
             config.server.maxConnections = try r.count(s["maxConnections"], at: "server.maxConnections")
             if config.server.maxConnections == 0 { throw r.fail("server.maxConnections", "must be at least 1") }
             config.server.idleTimeoutMs = try r.count(s["idleTimeoutMs"], at: "server.idleTimeoutMs")
+            config.server.requestTimeoutMs = try r.count(s["requestTimeoutMs"], at: "server.requestTimeoutMs")
             if let rules = s["rules"] {
                 guard case .array(let items) = rules else { throw r.fail("server.rules", "must be an array") }
                 config.server.rules = try items.enumerated().map { i, item in

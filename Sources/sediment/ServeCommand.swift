@@ -50,6 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = file.server.maxValueDepth { config.maxValueDepth = n }
         if let n = file.server.maxConnections { config.maxConnections = n }
         if let ms = file.server.idleTimeoutMs { config.idleTimeout = ms == 0 ? nil : .milliseconds(ms) }
+        if let ms = file.server.requestTimeoutMs { config.requestTimeout = ms == 0 ? nil : .milliseconds(ms) }
         if let rules = file.server.rules { config.rules = rules }
         if let ms = file.sync.idleTimeoutMs { config.sync.idleTimeout = .milliseconds(max(ms, 1)) }
         if let n = file.sync.maxQueuedMessages { config.sync.maxQueuedMessages = max(n, 1) }

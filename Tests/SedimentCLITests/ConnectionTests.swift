@@ -216,4 +216,64 @@ import Testing
             #expect(server.terminate() == 0)
         }
     }
+
+    /// With `server.requestTimeoutMs`, a request whose body trickles in (each byte sooner than
+    /// the idle timeout) is ended once the timeout has passed since its head: one of the
+    /// event loop's with 408 and a JSON error, one of the router's by closing the connection. A
+    /// slow body that does arrive in time is answered as usual.
+    @Test func aRequestBodyThatTricklesInPastTheRequestTimeoutIsEnded() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-request-timeout")
+            defer { dir.remove() }
+            let config = dir.appending("config.json")
+            try #"{"server": {"idleTimeoutMs": 1000, "requestTimeoutMs": 2500}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+            let server = try ServerProcess(
+                binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret, "--config", config])
+            let script = #"""
+                import json, socket, sys, threading, time
+                host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
+                port, token = int(port), sys.argv[2]
+                body = b'"' + b"x" * 98 + b'"'
+                results = {}
+                def trickle(name, method, path, seconds):
+                    c = socket.create_connection((host, int(port)), timeout=60)
+                    start = time.monotonic()
+                    c.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+                    pause = seconds / len(body)
+                    try:
+                        for i in range(len(body)):
+                            c.sendall(body[i:i + 1])
+                            time.sleep(pause)
+                    except OSError:
+                        pass
+                    answer = b""
+                    try:
+                        while data := c.recv(4096):
+                            answer += data
+                            if name == "in time" and b"\r\n\r\n" in answer: break
+                    except OSError:
+                        pass
+                    results[name] = {"answer": answer.decode(errors="replace"), "seconds": time.monotonic() - start}
+                runs = [("ours", "PUT", "/v1/maps/m/keys/slow", 6), ("router", "POST", "/v1/maps/m/query", 6), ("in time", "PUT", "/v1/maps/m/keys/ok", 1.5)]
+                threads = [threading.Thread(target=trickle, args=run) for run in runs]
+                for t in threads: t.start()
+                for t in threads: t.join()
+                print(json.dumps(results))
+                """#
+            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
+            let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: [String: Any]], "\(run.output.suffix(800))")
+            let ours = try #require(out["ours"]), router = try #require(out["router"]), inTime = try #require(out["in time"])
+            let oursAnswer = ours["answer"] as? String ?? ""
+            #expect(oursAnswer.hasPrefix("HTTP/1.1 408"), "\(oursAnswer)")
+            #expect(oursAnswer.contains(#""error":"request_timeout""#) && oursAnswer.contains("Connection: close"), "\(oursAnswer)")
+            // Past the request timeout (2.5 s), so not the idle timeout (1 s), and before the body's 6 s.
+            for (name, r) in [("ours", ours), ("router", router)] {
+                let seconds = r["seconds"] as? Double ?? 0
+                #expect(seconds >= 2.4 && seconds < 5.5, "\(name): \(r)")
+            }
+            #expect(router["answer"] as? String == "", "\(router)")
+            #expect((inTime["answer"] as? String ?? "").hasPrefix("HTTP/1.1 200"), "\(inTime)")
+            #expect(server.terminate() == 0)
+        }
+    }
 }
