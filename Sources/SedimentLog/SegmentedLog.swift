@@ -84,7 +84,8 @@ public final class SegmentedLog: Sendable {
             try FileSystem.remove(configuration.logDirectory + "/" + segment.fileName)
             report.removedTemporaryFiles.append(segment.fileName)
         }
-        var (entries, lastTx) = try Self.openSegments(configuration, report: &report)
+        let listed = chain.manifest.segments.count - released.count
+        var (entries, lastTx) = try Self.openSegments(configuration, listed: listed, logger: logger, report: &report)
         if let last = released.last {
             lastTx = max(lastTx, last.maxTxTime)
             if let first = entries.first, first.firstLSN != last.lastLSN + 1 {
@@ -95,25 +96,10 @@ public final class SegmentedLog: Sendable {
         }
         try Self.checkAgainstManifest(entries, chain.manifest, released: released.count, configuration)
 
-        // Seal complete segments left unsealed by a crash during rollover (all but the last). If
-        // the disk is full they stay unsealed (readable as they are) and go to the sealing queue.
-        var unsealed: [SegmentCatalog.Entry] = []
-        for i in entries.indices.dropLast() where !entries[i].isSealed {
-            if unsealed.isEmpty {
-                do {
-                    let sealed = try SegmentSealer.seal(entries[i].segment, blocks: entries[i].blocks, configuration: configuration)
-                    entries[i] = SegmentCatalog.Entry(segment: sealed.segment, blocks: sealed.segment.sealedIndex())
-                    report.sealedOnOpen.append(sealed.segment.fileName)
-                    continue
-                } catch {
-                    guard error.code == .diskFull else { throw error }
-                    logger.warning("the disk has no room to seal a segment on open; it stays unsealed for now", metadata: ["error": "\(error)"])
-                }
-            }
-            unsealed.append(entries[i])
-        }
+        // Complete segments left unsealed that `openSegments` found no room to seal go to the
+        // sealing queue.
+        let unsealed = entries.dropLast().filter { !$0.isSealed }
         // Record sealed segments the newest checkpoint does not list yet.
-        let listed = chain.manifest.segments.count - released.count
         let sealedCount = entries.prefix(while: \.isSealed).count
         if sealedCount > listed {
             var manifest = chain.manifest
@@ -170,14 +156,22 @@ public final class SegmentedLog: Sendable {
 
     /// Opens every segment file in LSN order and checks that they form one dense run of LSNs.
     /// Also returns the newest transaction time (from the last footer or the scan of the tail).
+    ///
+    /// Seals the complete segments a crash left unsealed (all but the last, past the `listed`
+    /// ones the newest checkpoint vouches for) as it goes, so that it holds one unsealed
+    /// segment's descriptor at a time: a log whose sealing fell far behind (many small segments)
+    /// would otherwise need a descriptor for each of them at once, and fail to open under the
+    /// open files limit. If the disk has no room, that segment and the later ones stay unsealed
+    /// (readable as they are; the manifest must stay dense) for the sealing queue.
     private static func openSegments(
-        _ configuration: LogConfiguration, report: inout RecoveryReport
+        _ configuration: LogConfiguration, listed: Int, logger: Logger, report: inout RecoveryReport
     ) throws(LogError) -> ([SegmentCatalog.Entry], TxTime) {
         let dir = configuration.logDirectory
         let names = try SegmentFile.names(inLogDirectory: dir)
         var entries: [SegmentCatalog.Entry] = []
         var lastTx = TxTime.zero
         var expected: LSN?
+        var sealing = true
         for (i, name) in names.enumerated() {
             let path = dir + "/" + name
             guard let nameLSN = SegmentFile.firstLSN(fromFileName: name) else {
@@ -231,7 +225,18 @@ public final class SegmentedLog: Sendable {
                     throw LogError(.corrupt, "an empty segment that is not the last one", path: path)
                 }
             }
-            let entry = SegmentCatalog.Entry(segment: segment, blocks: blocks)
+            var entry = SegmentCatalog.Entry(segment: segment, blocks: blocks)
+            if !entry.isSealed, !isLast, i >= listed, sealing {
+                do {
+                    let sealed = try SegmentSealer.seal(segment, blocks: blocks, configuration: configuration)
+                    entry = SegmentCatalog.Entry(segment: sealed.segment, blocks: sealed.segment.sealedIndex())
+                    report.sealedOnOpen.append(sealed.segment.fileName)
+                } catch {
+                    guard error.code == .diskFull else { throw error }
+                    logger.warning("the disk has no room to seal a segment on open; it stays unsealed for now", metadata: ["error": "\(error)"])
+                    sealing = false
+                }
+            }
             expected = (entry.lastLSN ?? (segment.header.firstLSN - 1)) + 1
             entries.append(entry)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SedimentFormat
 import SedimentLog
 import SedimentTesting
 import Testing
@@ -116,34 +117,71 @@ import Testing
         try await log.waitForSealing()
         try await log.close()
         #expect(log.localSealedSegments.count > 220)
-        try await offThePool {
+        let status = try await Self.statusServingUnderALowOpenFilesLimit(dir.appending("data"), keys: ["k0", "k4000", "k7999"])
+        #expect((status["segments"] as? Int ?? 0) > 220, "\(status)")
+        // 200 descriptors less the reserve (128), the active segment and 64 sealed ones.
+        let connections = try #require(status["connections"] as? [String: Int])
+        #expect(connections["limit"] == 200 - 128 - 1 - 64, "\(connections)")
+    }
+
+    /// A log whose sealing fell far behind before a crash (250 complete segments left unsealed)
+    /// opens under the same limit: open seals them one at a time, holding one unsealed
+    /// segment's descriptor at once. Before, it opened them all first, and failed with EMFILE.
+    @Test func aLogOfManyUnsealedSegmentsOpensUnderTheOpenFilesLimit() async throws {
+        let dir = TemporaryDirectory("server-many-unsealed")
+        defer { dir.remove() }
+        let logDirectory = dir.appending("data/log")
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let (segments, perSegment) = (250, 4)
+        for id in 0..<segments {
+            let first = LSN(id * perSegment + 1)
+            let records = (0..<perSegment).map { j in
+                let lsn = first + LSN(j)
+                return LogRecord(lsn: lsn, txTime: TxTime(millis: 1_000_000 + lsn, counter: 0), operation: SampleOperations.put(key: "k\(lsn - 1)"))
+            }
+            var out = ByteWriter(), scratch = ByteWriter()
+            SegmentHeader(segmentId: UInt64(id), firstLSN: first, writerEpoch: 1, createdMillis: 1).encode(into: &out)
+            BlockCodecs.encodeBlock(records, codec: .lz4, into: &out, scratch: &scratch)
+            try Data(out.bytes).write(to: URL(fileURLWithPath: logDirectory + "/" + DataFileNames.segment(firstLSN: first)))
+        }
+        let last = segments * perSegment - 1
+        let status = try await Self.statusServingUnderALowOpenFilesLimit(dir.appending("data"), keys: ["k0", "k\(last / 2)", "k\(last)"])
+        #expect((status["segments"] as? Int ?? 0) >= segments, "\(status)")
+        // Sealed, and checkpointed: the log opens again with nothing left to seal.
+        let log = try SegmentedLog.open(LogConfiguration(directory: dir.appending("data")), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(log.recovery.sealedOnOpen.isEmpty)
+        #expect(log.localSealedSegments.count >= segments - 1)
+        try await log.close()
+    }
+
+    /// Starts the server on `data` under an open files limit of 200 (soft and hard), expects each
+    /// of `keys` (in map `m`) to read back with 200, and returns `/v1/status`.
+    private static func statusServingUnderALowOpenFilesLimit(_ data: String, keys: [String]) async throws -> [String: Any] {
+        let output = try await offThePool {
             let server = try ServerProcess(
-                binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret],
+                binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", ServerTests.secret],
                 launcher: Self.openFilesLimit(soft: 200, hard: 200))
             let script = #"""
                 import http.client, json, sys
                 host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
                 c = http.client.HTTPConnection(host, int(port), timeout=60)
-                out = {}
-                for key in ["k0", "k4000", "k7999"]:
+                out = {"keys": {}}
+                for key in sys.argv[3:]:
                     c.request("GET", f"/v1/maps/m/keys/{key}", headers={"Authorization": "Bearer " + sys.argv[2]})
                     answer = c.getresponse()
                     answer.read()
-                    out[key] = answer.status
+                    out["keys"][key] = answer.status
                 c.request("GET", "/v1/status", headers={"Authorization": "Bearer " + sys.argv[2]})
                 out["status"] = json.loads(c.getresponse().read())
                 print(json.dumps(out))
                 """#
-            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin])
-            let out = try #require((try? JSONSerialization.jsonObject(with: Data(run.output.utf8))) as? [String: Any], "\(run.output.suffix(800))")
-            #expect(out["k0"] as? Int == 200 && out["k4000"] as? Int == 200 && out["k7999"] as? Int == 200, "\(out)")
-            let status = try #require(out["status"] as? [String: Any])
-            #expect((status["segments"] as? Int ?? 0) > 220, "\(status)")
-            // 200 descriptors less the reserve (128), the active segment and 64 sealed ones.
-            let connections = try #require(status["connections"] as? [String: Int])
-            #expect(connections["limit"] == 200 - 128 - 1 - 64, "\(connections)")
+            let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, server.url, ServerTests.admin] + keys)
             #expect(server.terminate() == 0)
+            return run.output
         }
+        let out = try #require((try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any], "\(output.suffix(800))")
+        #expect(out["keys"] as? [String: Int] == Dictionary(uniqueKeysWithValues: keys.map { ($0, 200) }), "\(out)")
+        return try #require(out["status"] as? [String: Any])
     }
 
     /// With `server.idleTimeoutMs`, a connection that sends nothing, one whose last answer is
