@@ -50,6 +50,23 @@ public final class Connections: Sendable {
         return max(1, min(configured, room))
     }
 
+    /// Refuses to start if the open files limit leaves no room for a connection after the log's
+    /// segments and the reserve: the server would run out of descriptors at once (SwiftNIO's
+    /// event loops trap when their `eventfd` cannot be opened) or soon after (a roll fails).
+    func checkFileLimit() throws(TooFewOpenFiles) {
+        guard fileLimit != .max else { return }
+        let needed = Self.reserve + databaseFiles() + 1
+        guard fileLimit >= needed else { throw TooFewOpenFiles(limit: fileLimit, needed: needed, reserve: Self.reserve) }
+    }
+
+    public struct TooFewOpenFiles: Error, CustomStringConvertible {
+        public let limit: Int, needed: Int, reserve: Int
+
+        public var description: String {
+            "the open files limit is \(limit), and the server needs at least \(needed): the log's segment files, a reserve of \(reserve) for the rest of the process, and one connection; raise it (ulimit -n, systemd LimitNOFILE=)"
+        }
+    }
+
     /// Says so at start if the open files limit holds the server below `maxConnections`.
     func warnIfLimitedByFiles() {
         let limit = limit

@@ -78,6 +78,7 @@ public enum Server {
         let router = Router(context: BasicRequestContext.self)
         let log = database.log
         let connections = Connections(configured: configuration.maxConnections, databaseFiles: { log.segmentDescriptorsBound }, logger: logger)
+        try connections.checkFileLimit()
         connections.warnIfLimitedByFiles()
         let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub, connections: connections)
         api.register(router)

@@ -100,6 +100,25 @@ import Testing
         }
     }
 
+    /// An open files limit below what the server needs (the reserve, the log's segment files and
+    /// one connection) is refused at start with a message that says so. Before, the server
+    /// started with room for no connection, and under a lower limit SwiftNIO trapped creating
+    /// its event loops (12 files: "Illegal instruction").
+    @Test func anOpenFilesLimitTooLowToServeIsRefusedAtStart() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-nofile-low")
+            defer { dir.remove() }
+            for limit in [12, 40] {
+                let run = try runCapturingOutput(
+                    ["/bin/sh", "-c", "ulimit -S -n \(limit) && ulimit -H -n \(limit) && exec \"$0\" \"$@\" 2>&1", try sedimentBinary(), "serve"]
+                        + ["--data", dir.appending("data"), "--port", "0", "--jwt-secret", ServerTests.secret])
+                #expect(run.status == 1, "\(limit): \(run.output.suffix(800))")
+                #expect(
+                    run.output.contains("the open files limit is \(limit), and the server needs at least 130"), "\(limit): \(run.output.suffix(800))")
+            }
+        }
+    }
+
     /// A log of more segments than the open files limit (200, soft and hard) has room for: the
     /// server opens it (replaying every segment through the 64 sealed-segment descriptors),
     /// answers keys written in its oldest and newest segments, and keeps room for connections.
