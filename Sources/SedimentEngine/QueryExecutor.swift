@@ -3,8 +3,9 @@ public import SedimentFormat
 /// Runs a `Query` over the live rows of a map: filter, order, resume after a cursor, limit.
 struct QueryExecutor {
     private let query: Query
-    /// Compiled regular expressions of `like` and `regex` predicates, by pattern.
-    private var regexes: [String: Regex<AnyRegexOutput>] = [:]
+    /// Compiled regular expressions of `like` and `regex` predicates, by pattern (`LinearRegex`:
+    /// a client's pattern must not be able to take exponential time).
+    private var regexes: [String: LinearRegex] = [:]
 
     init(_ query: Query) throws(EngineError) {
         self.query = query
@@ -31,14 +32,14 @@ struct QueryExecutor {
 
     private mutating func addRegex(key: String, source: String, what: String) throws(EngineError) {
         guard regexes[key] == nil else { return }
-        do { regexes[key] = try Regex(source) } catch {
+        do { regexes[key] = try LinearRegex(source) } catch {
             throw EngineError(.invalidArgument, "invalid \(what): \(error)")
         }
     }
 
     /// `%` → `.*`, `_` → `.`, everything else literal; whole-string and case-insensitive.
     static func likeToRegex(_ pattern: String) -> String {
-        var out = "(?is)^"
+        var out = "(?is)\\A"
         for ch in pattern {
             switch ch {
             case "%": out += ".*"
@@ -48,7 +49,7 @@ struct QueryExecutor {
                 out.append(ch)
             }
         }
-        return out + "$"
+        return out + "\\z"
     }
 
     private static func field(_ path: String, key: String, value: Value) -> Value? {
@@ -76,10 +77,10 @@ struct QueryExecutor {
         case .lte(let path, let v): return compare(path, v) { $0 <= 0 }
         case .like(let path, let pattern):
             guard case .string(let s)? = Self.field(path, key: key, value: value) else { return false }
-            return (try? regexes["like:" + pattern]!.wholeMatch(in: s)) != nil
+            return regexes["like:" + pattern]!.firstMatch(in: s)
         case .regex(let path, let pattern):
             guard case .string(let s)? = Self.field(path, key: key, value: value) else { return false }
-            return (try? regexes["regex:" + pattern]!.firstMatch(in: s)) != nil
+            return regexes["regex:" + pattern]!.firstMatch(in: s)
         case .contains(let path, let v):
             switch Self.field(path, key: key, value: value) {
             case .string(let s)?:
