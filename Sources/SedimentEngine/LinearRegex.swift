@@ -21,13 +21,16 @@ struct LinearRegex: Sendable {
     static let maxProgram = 20_000
 
     private let program: [Instruction]
+    /// The classes of `set` instructions, by index (kept out of the instructions, so that
+    /// stepping through them copies no arrays).
+    private let sets: [ScalarSet]
     private let start: Int
 
     /// A scalar matcher or a control step of the program.
     private enum Instruction: Sendable {
         case scalar(Unicode.Scalar, fold: Bool)
         case any(dotAll: Bool)
-        case set(ScalarSet)
+        case set(Int)
         case split(Int, Int)
         case jump(Int)
         case assert(Assertion)
@@ -60,9 +63,9 @@ struct LinearRegex: Sendable {
 
         func contains(_ c: Unicode.Scalar) -> Bool {
             switch self {
-            case .digit: c.properties.numericType == .decimal
+            case .digit: c.isASCII ? ("0"..."9").contains(c) : c.properties.numericType == .decimal
             case .word: LinearRegex.isWord(c)
-            case .space: c.properties.isWhitespace
+            case .space: c.isASCII ? (c == " " || ("\t"..."\r").contains(c)) : c.properties.isWhitespace
             }
         }
     }
@@ -84,47 +87,65 @@ struct LinearRegex: Sendable {
         var parser = Parser(Array(pattern.unicodeScalars))
         let tree = try parser.parseWhole()
         var compiler = Compiler()
-        // Search: a lazy `.*` in front lets a match start anywhere.
-        let loop = compiler.emit(.split(0, 0))
-        let anything = compiler.emit(.any(dotAll: true))
-        compiler.emit(.jump(loop))
-        let body = compiler.program.count
-        compiler.program[loop] = .split(body, anything)
+        // Search: a `.*` in front lets a match start anywhere, unless it must start at the
+        // start of the text, where a text that fails there fails at once.
+        if !Self.anchoredAtStart(tree) {
+            let loop = compiler.emit(.split(0, 0))
+            let anything = compiler.emit(.any(dotAll: true))
+            compiler.emit(.jump(loop))
+            compiler.program[loop] = .split(compiler.program.count, anything)
+        }
         try compiler.compile(tree)
         compiler.emit(.match)
         program = compiler.program
-        start = loop
+        sets = compiler.sets
+        start = 0
+    }
+
+    private static func anchoredAtStart(_ node: Node) -> Bool {
+        switch node {
+        case .assert(.textStart): true
+        case .concat(let nodes): nodes.first.map(anchoredAtStart) ?? false
+        case .alternation(let branches): branches.allSatisfy(anchoredAtStart)
+        default: false
+        }
     }
 
     /// Whether the pattern matches somewhere in `text`.
     func firstMatch(in text: String) -> Bool {
-        let scalars = Array(text.unicodeScalars)
+        let view = text.unicodeScalars
         var current = ThreadList(capacity: program.count)
         var next = ThreadList(capacity: program.count)
         var stack: [Int] = []
-        if add(start, at: 0, in: scalars, to: &current, stack: &stack) { return true }
-        for i in scalars.indices {
-            let c = scalars[i]
+        var at = view.startIndex
+        if add(start, before: nil, at: at, in: view, to: &current, stack: &stack) { return true }
+        while at < view.endIndex, !current.pcs.isEmpty {
+            let c = view[at]
+            let after = view.index(after: at)
             next.clear()
             for pc in current.pcs {
                 let advances: Bool
                 switch program[pc] {
                 case .scalar(let s, let fold): advances = s == c || (fold && Self.lower(c) == s)
                 case .any(let dotAll): advances = dotAll || c != "\n"
-                case .set(let set): advances = set.contains(c)
+                case .set(let k): advances = sets[k].contains(c)
                 default: advances = false
                 }
-                if advances, add(pc + 1, at: i + 1, in: scalars, to: &next, stack: &stack) { return true }
+                if advances, add(pc + 1, before: c, at: after, in: view, to: &next, stack: &stack) { return true }
             }
             swap(&current, &next)
-            if current.pcs.isEmpty { return false }
+            at = after
         }
         return false
     }
 
     /// Adds `pc` and every instruction reachable from it without reading a scalar (through
-    /// jumps, splits and assertions that hold at `position`); true if one is `match`.
-    private func add(_ pc: Int, at position: Int, in text: [Unicode.Scalar], to list: inout ThreadList, stack: inout [Int]) -> Bool {
+    /// jumps, splits and assertions that hold at `at`, just after `before`); true if one is
+    /// `match`.
+    private func add(
+        _ pc: Int, before: Unicode.Scalar?, at: String.UnicodeScalarView.Index, in view: String.UnicodeScalarView, to list: inout ThreadList,
+        stack: inout [Int]
+    ) -> Bool {
         stack.append(pc)
         while let pc = stack.popLast() {
             guard list.insert(pc) else { continue }
@@ -135,38 +156,40 @@ struct LinearRegex: Sendable {
                 stack.append(b)
                 stack.append(a)
             case .assert(let a):
-                if holds(a, at: position, in: text) { stack.append(pc + 1) }
+                if Self.holds(a, before: before, at: at, in: view) { stack.append(pc + 1) }
             case .scalar, .any, .set: break
             }
         }
         return false
     }
 
-    private func holds(_ assertion: Assertion, at i: Int, in text: [Unicode.Scalar]) -> Bool {
-        let before: Unicode.Scalar? = i > 0 ? text[i - 1] : nil
-        let after: Unicode.Scalar? = i < text.count ? text[i] : nil
+    private static func holds(_ assertion: Assertion, before: Unicode.Scalar?, at: String.UnicodeScalarView.Index, in view: String.UnicodeScalarView) -> Bool {
+        let after: Unicode.Scalar? = at < view.endIndex ? view[at] : nil
         switch assertion {
-        case .textStart: return i == 0
+        case .textStart: return before == nil
         case .textEnd: return after == nil
-        case .textEndOrFinalNewline: return after == nil || (after == "\n" && i == text.count - 1)
+        case .textEndOrFinalNewline: return after == nil || (after == "\n" && view.index(after: at) == view.endIndex)
         case .lineStart: return before == nil || before == "\n"
         case .lineEnd: return after == nil || after == "\n"
         case .wordBoundary, .notWordBoundary:
-            let boundary = (before.map(Self.isWord) ?? false) != (after.map(Self.isWord) ?? false)
+            let boundary = (before.map(isWord) ?? false) != (after.map(isWord) ?? false)
             return boundary == (assertion == .wordBoundary)
         }
     }
 
     static func isWord(_ c: Unicode.Scalar) -> Bool {
-        c == "_" || c.properties.isAlphabetic || c.properties.numericType == .decimal
+        if c.isASCII { return c == "_" || ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) }
+        return c.properties.isAlphabetic || c.properties.numericType == .decimal
     }
 
     static func lower(_ c: Unicode.Scalar) -> Unicode.Scalar {
+        if c.isASCII { return ("A"..."Z").contains(c) ? Unicode.Scalar(c.value + 32)! : c }
         let mapped = c.properties.lowercaseMapping.unicodeScalars
         return mapped.count == 1 ? mapped.first! : c
     }
 
     static func upper(_ c: Unicode.Scalar) -> Unicode.Scalar {
+        if c.isASCII { return ("a"..."z").contains(c) ? Unicode.Scalar(c.value - 32)! : c }
         let mapped = c.properties.uppercaseMapping.unicodeScalars
         return mapped.count == 1 ? mapped.first! : c
     }
@@ -196,6 +219,7 @@ struct LinearRegex: Sendable {
 
     private struct Compiler {
         var program: [Instruction] = []
+        var sets: [ScalarSet] = []
 
         @discardableResult
         mutating func emit(_ instruction: Instruction) -> Int {
@@ -211,7 +235,9 @@ struct LinearRegex: Sendable {
             case .empty: break
             case .scalar(let s, let fold): emit(.scalar(fold ? LinearRegex.lower(s) : s, fold: fold))
             case .any(let dotAll): emit(.any(dotAll: dotAll))
-            case .set(let set): emit(.set(set))
+            case .set(let set):
+                sets.append(set)
+                emit(.set(sets.count - 1))
             case .assert(let a): emit(.assert(a))
             case .concat(let nodes):
                 for n in nodes { try compile(n) }
