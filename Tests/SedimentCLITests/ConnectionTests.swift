@@ -296,6 +296,8 @@ import Testing
                     c = socket.create_connection((host, int(port)), timeout=60)
                     start = time.monotonic()
                     c.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+                    # The delay is the slow client under test, not a wait for the server: the body
+                    # goes out a byte per `pause` (each sooner than the idle timeout), over `seconds`.
                     pause = seconds / len(body)
                     try:
                         for i in range(len(body)):
