@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """A fault-injecting HTTP proxy for tests of the S3 client: listens on 127.0.0.1, forwards each
 request to the upstream S3 server unchanged (so SigV4 signatures stay valid), and instead, at
-random, answers 503 SlowDown or 500 InternalError, resets the connection, or stalls.
+random, answers 503 SlowDown or 500 InternalError, resets the connection, or stalls. SIGUSR1
+makes it hold every request (an unreachable bucket) until the next SIGUSR1, which forwards them.
 
 Usage: fault_proxy.py UPSTREAM_HOST:PORT [--rate 0.3] [--seed N] [--stall 5] [--owner PID] [--stats FILE]
 Prints the port it listens on, then serves until killed (or until OWNER exits). One request per
 connection (answers carry Connection: close). Counts per fault are printed to stderr on exit and kept up to date in FILE (JSON)."""
 import argparse, asyncio, json, os, random, signal, socket, struct, sys
 
-counts = {"forwarded": 0, "slowdown": 0, "error500": 0, "reset": 0, "stall": 0}
+counts = {"forwarded": 0, "slowdown": 0, "error500": 0, "reset": 0, "stall": 0, "held": 0}
+# Set while requests pass; cleared while SIGUSR1 has them held.
+passing = None
 
 
 def xml_error(code, message):
@@ -46,6 +49,10 @@ async def handle(reader, writer, args, rnd):
 async def handle_request(reader, writer, args, rnd):
     try:
         head, body = await read_message(reader)
+        if not passing.is_set():
+            counts["held"] += 1
+            save_stats(args)
+            await passing.wait()
         roll = rnd.random()
         if roll < args.rate:
             fault = rnd.choice(["slowdown", "error500", "reset", "stall"])
@@ -97,13 +104,19 @@ async def main():
     args.host, port = args.upstream.rsplit(":", 1)
     args.port = int(port)
     rnd = random.Random(args.seed)
+    global passing
+    passing = asyncio.Event()
+    passing.set()
     server = await asyncio.start_server(lambda r, w: handle(r, w, args, rnd), "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
     def finish(*_):
         print(" ".join(f"{k}={v}" for k, v in counts.items()), file=sys.stderr, flush=True)
         os._exit(0)  # do not wait for stalled connections
 
+    # A test's thread may start this with signals blocked (the mask is inherited): unblock ours.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGUSR1})
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, finish)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: passing.clear() if passing.is_set() else passing.set())
+    print(server.sockets[0].getsockname()[1], flush=True)  # after the handlers: a signal from now on is handled
     while True:
         if args.owner:
             try:

@@ -16,9 +16,12 @@ public struct API: Sendable {
     public let hub: SyncHub
     /// The server's connections and their limit.
     public let connections: Connections
+    /// Where the routes' reads that may wait for the disk or the bucket run.
+    let reads: BlockingReads
 
-    public init(
-        database: Database, configuration: ServerConfiguration, uploader: Uploader?, metrics: ServerMetrics, hub: SyncHub, connections: Connections
+    init(
+        database: Database, configuration: ServerConfiguration, uploader: Uploader?, metrics: ServerMetrics, hub: SyncHub, connections: Connections,
+        reads: BlockingReads
     ) {
         self.database = database
         self.configuration = configuration
@@ -26,6 +29,7 @@ public struct API: Sendable {
         self.metrics = metrics
         self.hub = hub
         self.connections = connections
+        self.reads = reads
     }
 
     /// Adds every route to `router`.
@@ -86,16 +90,17 @@ public struct API: Sendable {
             return try await self.commit([op], durability: durability)
         }
         // The event loop answers reads that memory can (LoopRequestHandler); this route takes the rest.
-        @Sendable func keyGet(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        @Sendable func keyGet(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
             let point = try self.readPoint(request.uri.queryParameters)
-            return json(try self.keyRead(map, key, at: point, try self.database.record(map, key, at: point)))
+            let version = try await self.reads.run { try self.database.record(map, key, at: point) }
+            return json(try self.keyRead(map, key, at: point, version))
         }
         on(.get, "/v1/maps/:map/keys/:key", keyGet)
         // Whether a key has a value (200) or not (404), as `curl -I` asks: the GET's status and headers.
         on(.head, "/v1/maps/:map/keys/:key") { request, context in
-            do { return try keyGet(request, context).createHeadResponse() } catch {
+            do { return try await keyGet(request, context).createHeadResponse() } catch {
                 return try APIError.wrap(error).response(from: request, context: context).createHeadResponse()
             }
         }
@@ -103,7 +108,7 @@ public struct API: Sendable {
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
             try Self.takes([], request.uri.queryParameters)
-            let versions = try self.database.history(map, key)
+            let versions = try await self.reads.run { try self.database.history(map, key) }
             return json(["map": .string(map), "key": .string(key), "versions": .array(versions.map { .map(Self.versionJSON($0)) })])
         }
         on(.post, "/v1/maps/:map/query") { request, context in
@@ -112,7 +117,8 @@ public struct API: Sendable {
             try Self.takes([], request.uri.queryParameters)
             var request = request
             self.metrics.count("query")
-            return json(try self.query(map, try await self.body(&request)))
+            let query = try await self.body(&request)
+            return json(try await self.reads.run { try self.query(map, query) })
         }
         on(.post, "/sync") { request, _ in
             let principal = try self.authenticate(request)

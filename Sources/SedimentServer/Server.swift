@@ -80,7 +80,9 @@ public enum Server {
         let connections = Connections(configured: configuration.maxConnections, databaseFiles: { log.segmentDescriptorsBound }, logger: logger)
         try connections.checkFileLimit()
         connections.warnIfLimitedByFiles()
-        let api = API(database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub, connections: connections)
+        let reads = BlockingReads()
+        let api = API(
+            database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub, connections: connections, reads: reads)
         api.register(router)
         let serverName = "sediment"
         let shared = LoopRequestHandler.Shared(
@@ -106,7 +108,13 @@ public enum Server {
                 UploaderService(uploader: uploader, log: database.log, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget, logger: logger))
         }
         services += [app, SyncService(hub: hub)] as [any Service]
-        try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+        do {
+            try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+        } catch {
+            await reads.shutdown()
+            throw error
+        }
+        await reads.shutdown()
     }
 }
 

@@ -35,12 +35,18 @@ public final class FaultProxy: Sendable {
         endpoint = "http://127.0.0.1:\(port)"
     }
 
-    /// Requests so far by what the proxy did: forwarded, slowdown, error500, reset, stall.
+    /// Requests so far by what the proxy did: forwarded, slowdown, error500, reset, stall; held.
     public var counts: [String: Int] {
         guard let data = FileManager.default.contents(atPath: statsPath),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Int]
         else { return [:] }
         return object
+    }
+
+    /// Holds every request from now on (a bucket that stops answering), or, called again,
+    /// forwards the held ones and passes requests again. `counts["held"]`: how many were held.
+    public func toggleHolding() {
+        kill(pid, SIGUSR1)
     }
 
     public func stop() {

@@ -517,6 +517,91 @@ import Testing
         }
     }
 
+    /// Reads that wait for the bucket hold back nothing else. Old values live only in the
+    /// bucket (segments released after upload, a memory budget of 1 MiB); the bucket, behind a
+    /// proxy, stops answering; eight reads of them wait for it, while the router's routes, a
+    /// write and a read from memory are answered; when the bucket answers again, the eight get
+    /// their values.
+    @Test func readsWaitingForAStalledBucketHoldBackNothingElse() async throws {
+        try await offThePool {
+            let s3 = try S3TestServer.shared()
+            let dir = TemporaryDirectory("server-stalled-bucket")
+            defer { dir.remove() }
+            let data = dir.appending("data")
+            let env = ["AWS_ACCESS_KEY_ID": s3.accessKey, "AWS_SECRET_ACCESS_KEY": s3.secretKey, "AWS_REGION": "us-east-1"]
+            func value(_ round: Int) -> String { "r\(round)-" + String(repeating: "x", count: 4000) }
+            // 16 rounds of 40 keys with 4 kB values, over twice the budget: the older versions
+            // leave memory. Key k<r> has round r's value as of round r.
+            let first = try ServerProcess(
+                binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret, "--memory-budget-mb", "1"])
+            var txTimes: [String] = []
+            for round in 0..<16 {
+                let ops = (0..<40).map { k in #"{"op":"put","map":"c","key":"k\#(k)","value":"\#(value(round))"}"# }
+                let answer = try Self.curl("POST", first.url + "/v1/batch", body: #"{"operations":["# + ops.joined(separator: ",") + "]}")
+                #expect(answer.status == 200, "\(answer.body)")
+                txTimes.append(try #require(answer.json["txTime"] as? String))
+            }
+            #expect(first.terminate() == 0)  // a snapshot, and the segment sealed
+            let prefix = "stalled-\(UInt32.random(in: 0...UInt32.max))"
+            let config = dir.appending("sediment.json")
+            try Data(#"{"bucket": {"endpoint": "\#(s3.endpoint)", "name": "\#(s3.bucket)", "prefix": "\#(prefix)", "retainLocalMB": 0}}"#.utf8)
+                .write(to: URL(fileURLWithPath: config))
+            let upload = try CLITests().run(["upload", "--data", data, "--seal", "--json", "--config", config], environment: env)
+            #expect(upload.status == 0, "\(upload.stderr)")
+            let uploaded = try JSONSerialization.jsonObject(with: Data(upload.stdout.utf8)) as? [String: Any]
+            #expect(uploaded?["released_segments"] as? Int == 1, "\(upload.stdout)")
+
+            let proxy = try FaultProxy(upstream: s3.endpoint, rate: 0)
+            defer { proxy.stop() }
+            let server = try ServerProcess(
+                binary: try sedimentBinary(),
+                arguments: [
+                    "--data", data, "--jwt-secret", Self.secret, "--memory-budget-mb", "1", "--endpoint", proxy.endpoint, "--bucket", s3.bucket,
+                    "--prefix", prefix,
+                ],
+                environment: env)
+            // The uploader's first pass (it lists the bucket) is over before the bucket stalls; with
+            // nothing new to upload it sends no request.
+            #expect(
+                await waitUntil {
+                    let status = (try? Self.curl("GET", server.url + "/v1/status").json) ?? [:]
+                    let bucket = status["bucket"] as? [String: Any] ?? [:]
+                    return (bucket["lsn"] as? Int ?? -1) >= (status["lsn"] as? Int ?? .max) && bucket["lastError"] is NSNull
+                })
+            proxy.toggleHolding()
+            let reads = try (0..<8).map { round in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+                process.arguments = [
+                    "-s", "-S", "-m", "120", "-w", "\n%{http_code}", "-H", "Authorization: Bearer \(Self.admin)",
+                    server.url + "/v1/maps/c/keys/k\(round)?asOf=" + txTimes[round],
+                ]
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                return (process, output)
+            }
+            // Every read waits for the bucket (each fetches the segment's footer first) ...
+            #expect(await waitUntil(timeout: .seconds(30)) { (proxy.counts["held"] ?? 0) >= 8 }, "\(proxy.counts)")
+            // ... and the rest is answered meanwhile.
+            #expect(try Self.curl("GET", server.url + "/health", extra: ["-m", "10"]).status == 200)
+            #expect(try Self.curl("GET", server.url + "/v1/status", extra: ["-m", "10"]).status == 200)
+            #expect(try Self.curl("PUT", server.url + "/v1/maps/c/keys/new", body: "1", extra: ["-m", "10"]).status == 200)
+            let hot = try Self.curl("GET", server.url + "/v1/maps/c/keys/k1", extra: ["-m", "10"])
+            #expect(hot.status == 200 && hot.json["value"] as? String == value(15), "\(hot.status)")
+
+            proxy.toggleHolding()
+            for (round, (process, output)) in reads.enumerated() {
+                process.waitUntilExit()
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+                let answer = Answer(status: Int(lines.last ?? "") ?? -1, body: lines.dropLast().joined(separator: "\n"))
+                #expect(answer.status == 200 && answer.json["value"] as? String == value(round), "round \(round): \(answer.status) \(answer.body.prefix(300))")
+            }
+            #expect(server.terminate() == 0)
+        }
+    }
+
     @Test func noSecretMeansADevelopmentTokenIsPrinted() async throws {
         try await offThePool {
             let dir = TemporaryDirectory("server-dev")
