@@ -94,7 +94,7 @@ public struct API: Sendable {
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
             let point = try self.readPoint(request.uri.queryParameters)
-            let version = try await self.reads.run { try self.database.record(map, key, at: point) }
+            let version = try await self.reads.key { try self.database.record(map, key, at: point) }
             return json(try self.keyRead(map, key, at: point, version))
         }
         on(.get, "/v1/maps/:map/keys/:key", keyGet)
@@ -108,7 +108,7 @@ public struct API: Sendable {
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
             try Self.takes([], request.uri.queryParameters)
-            let versions = try await self.reads.run { try self.database.history(map, key) }
+            let versions = try await self.reads.key { try self.database.history(map, key) }
             return json(["map": .string(map), "key": .string(key), "versions": .array(versions.map { .map(Self.versionJSON($0)) })])
         }
         on(.post, "/v1/maps/:map/query") { request, context in
@@ -118,7 +118,7 @@ public struct API: Sendable {
             var request = request
             self.metrics.count("query")
             let query = try await self.body(&request)
-            return json(try await self.reads.run { try self.query(map, query) })
+            return json(try await self.reads.scan { try self.query(map, query) })
         }
         on(.post, "/sync") { request, _ in
             let principal = try self.authenticate(request)

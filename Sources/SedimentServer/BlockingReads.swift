@@ -1,3 +1,4 @@
+import NIOCore
 import NIOPosix
 
 /// Threads for the routes' database reads that may wait: a version evicted from memory is read
@@ -7,16 +8,29 @@ import NIOPosix
 /// reads waiting for a stalled bucket, up to its timeout and retries, would hold back every
 /// route, `/health` included, and the uploader). A read waits for a thread when all are busy.
 final class BlockingReads: Sendable {
-    private let pool: NIOThreadPool
-    /// More than the cores: most of a waiting read's time is the disk's or the bucket's.
-    static let threads = 16
+    /// Reads of one key (its value or its history): mostly waiting for the disk or the bucket,
+    /// so more of them at once than cores.
+    private let keys = NIOThreadPool(numberOfThreads: 16)
+    /// Queries: mostly CPU (a scan of a million keys takes about a second), so no more at once
+    /// than cores, as on the cooperative threads; the event loops keep their share of the cores.
+    private let scans = NIOThreadPool(numberOfThreads: System.coreCount)
 
     init() {
-        pool = NIOThreadPool(numberOfThreads: Self.threads)
-        pool.start()
+        keys.start()
+        scans.start()
     }
 
-    func run<T: Sendable>(_ read: @escaping @Sendable () throws -> T) async throws -> T {
+    /// Runs a read of one key.
+    func key<T: Sendable>(_ read: @escaping @Sendable () throws -> T) async throws -> T {
+        try await Self.run(read, on: keys)
+    }
+
+    /// Runs a query.
+    func scan<T: Sendable>(_ read: @escaping @Sendable () throws -> T) async throws -> T {
+        try await Self.run(read, on: scans)
+    }
+
+    private static func run<T: Sendable>(_ read: @escaping @Sendable () throws -> T, on pool: NIOThreadPool) async throws -> T {
         do {
             return try await pool.runIfActive(read)
         } catch is NIOThreadPoolError.ThreadPoolInactive {
@@ -26,6 +40,7 @@ final class BlockingReads: Sendable {
 
     /// After the HTTP server has drained: the reads it waited for are done.
     func shutdown() async {
-        try? await pool.shutdownGracefully()
+        try? await keys.shutdownGracefully()
+        try? await scans.shutdownGracefully()
     }
 }
