@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SedimentSync
 
 /// Threads for the routes' database reads that may wait: a version evicted from memory is read
 /// back from the log, and from the bucket (`ObjectStore.getBlocking`) once its segment was
@@ -7,7 +8,7 @@ import NIOPosix
 /// not on Swift's cooperative threads, which every task of the server shares (one per core: two
 /// reads waiting for a stalled bucket, up to its timeout and retries, would hold back every
 /// route, `/health` included, and the uploader). A read waits for a thread when all are busy.
-final class BlockingReads: Sendable {
+final class BlockingReads: ScanThreads {
     /// Reads of one key (its value or its history): mostly waiting for the disk or the bucket,
     /// so more of them at once than cores.
     private let keys = NIOThreadPool(numberOfThreads: 16)
@@ -25,7 +26,7 @@ final class BlockingReads: Sendable {
         try await Self.run(read, on: keys)
     }
 
-    /// Runs a query.
+    /// Runs a query, or another scan of a whole map (the sync server's deltas).
     func scan<T: Sendable>(_ read: @escaping @Sendable () throws -> T) async throws -> T {
         try await Self.run(read, on: scans)
     }

@@ -72,15 +72,15 @@ public enum Server {
         var syncConfiguration = configuration.sync
         syncConfiguration.rules = configuration.rules
         syncConfiguration.maxBatchOperations = configuration.maxBatchOperations
+        let reads = BlockingReads()
         let hub = SyncHub(
             database: database, verifier: JWTVerifier(secret: configuration.jwtSecret), configuration: syncConfiguration, uploader: uploader,
-            logger: logger)
+            scans: reads, logger: logger)
         let router = Router(context: BasicRequestContext.self)
         let log = database.log
         let connections = Connections(configured: configuration.maxConnections, databaseFiles: { log.segmentDescriptorsBound }, logger: logger)
         try connections.checkFileLimit()
         connections.warnIfLimitedByFiles()
-        let reads = BlockingReads()
         let api = API(
             database: database, configuration: configuration, uploader: uploader, metrics: metrics, hub: hub, connections: connections, reads: reads)
         api.register(router)

@@ -142,9 +142,11 @@ enum SyncTransports {
         defer { session.disconnected() }
         let answer: Value
         do { answer = try await session.httpSync(body) } catch { throw APIError(error) }
+        // Encoded beside the scans that made it: a delta of a large map is megabytes.
+        let bytes = try await hub.scans.scan { format.encode(answer) }
         return Response(
             status: .ok, headers: [.contentType: msgpack ? "application/x-msgpack" : "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: format.encode(answer))))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// `GET /events`: Server-Sent Events, `id:` an `EventID`, resuming after `Last-Event-ID` (or

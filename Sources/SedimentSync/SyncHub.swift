@@ -29,6 +29,21 @@ public struct SyncConfiguration: Sendable {
     }
 }
 
+/// Where the sync server runs its scans of a whole map (a delta, a query): a second or more of
+/// CPU for a million keys, so the server gives threads of its own (`BlockingReads`), not Swift's
+/// cooperative ones, which every task shares (four clients syncing a map of 300,000 keys kept
+/// `/health` waiting 2 s). `InlineScans` runs them in the calling task.
+public protocol ScanThreads: Sendable {
+    func scan<T: Sendable>(_ read: @escaping @Sendable () throws -> T) async throws -> T
+}
+
+/// Runs a scan in the calling task.
+public struct InlineScans: ScanThreads {
+    public init() {}
+
+    public func scan<T: Sendable>(_ read: @escaping @Sendable () throws -> T) async throws -> T { try read() }
+}
+
 /// The sync server's shared state over one database: the sessions, the Merkle trees of the maps
 /// clients sync, and topics. `run()` tails the log and fans each committed operation out to the
 /// sessions that may read its map (events, live query updates); the trees follow the same tail.
@@ -40,6 +55,7 @@ public final class SyncHub: Sendable {
     let logger: Logger
     /// The clock for idle eviction (milliseconds); a mock one in tests.
     let clock: any WallClock
+    public let scans: any ScanThreads
 
     private struct Fanout {
         var sessions: [UInt64: SyncSession] = [:]
@@ -64,13 +80,14 @@ public final class SyncHub: Sendable {
 
     public init(
         database: Database, verifier: JWTVerifier, configuration: SyncConfiguration, uploader: Uploader? = nil,
-        clock: any WallClock = SystemWallClock(), logger: Logger
+        clock: any WallClock = SystemWallClock(), scans: any ScanThreads = InlineScans(), logger: Logger
     ) {
         self.database = database
         self.verifier = verifier
         self.configuration = configuration
         self.uploader = uploader
         self.clock = clock
+        self.scans = scans
         self.logger = logger
         fanout = Mutex(Fanout(position: database.appliedLSN))
     }

@@ -174,7 +174,7 @@ public final class SyncSession: Sendable {
             try bucket(try p.string("mapName"), path: try p.string("path"), or: false)
         case "QUERY_SUB":
             let p = try m.object("payload")
-            try subscribe(queryId: try p.string("queryId"), map: try p.string("mapName"), query: try p.object("query"))
+            try await subscribe(queryId: try p.string("queryId"), map: try p.string("mapName"), query: try p.object("query"))
         case "QUERY_UNSUB":
             let id = try m.object("payload").string("queryId")
             _ = state.withLock { $0.queries.removeValue(forKey: id) }
@@ -581,7 +581,9 @@ public final class SyncSession: Sendable {
             }
             let syncedAt = hub.database.makeTimestamp()
             do {
-                deltas.append(["mapName": .string(map), "records": .array(try delta(map, since: since)), "serverSyncTimestamp": syncedAt.wire])
+                let after = since
+                let records = try await scanning { () throws(SyncError) in try self.delta(map, since: after) }
+                deltas.append(["mapName": .string(map), "records": .array(records), "serverSyncTimestamp": syncedAt.wire])
             } catch {
                 note(error, "syncMaps[\(i)]")
             }
@@ -594,7 +596,8 @@ public final class SyncSession: Sendable {
             do {
                 var q = try Fields(f["query"] ?? f["filter"] ?? .map([:]), "\(f.context).query").values
                 if q["limit"] == nil, let limit = f["limit"] { q["limit"] = limit }
-                let (_, rows, next) = try runQuery(try f.string("mapName"), try Fields(.map(q), "\(f.context).query"))
+                let (map, query) = (try f.string("mapName"), try Fields(.map(q), "\(f.context).query"))
+                let (_, rows, next) = try await scanning { () throws(SyncError) in try self.runQuery(map, query) }
                 var result: [String: Value] = ["queryId": id, "results": .array(rows), "hasMore": .bool(next != nil)]
                 if let next { result["nextCursor"] = .string(next) }
                 results.append(.map(result))
@@ -606,6 +609,17 @@ public final class SyncSession: Sendable {
         if !errors.isEmpty { out["errors"] = .array(errors) }
         out["serverHlc"] = hub.database.makeTimestamp().wire
         return .map(out)
+    }
+
+    /// Runs a scan of a whole map on the hub's scan threads.
+    private func scanning<T: Sendable>(_ read: @escaping @Sendable () throws(SyncError) -> T) async throws(SyncError) -> T {
+        do {
+            return try await hub.scans.scan { try read() }
+        } catch let error as SyncError {
+            throw error
+        } catch {
+            throw SyncError(503, "\(error)")  // the threads stopped: the server is shutting down
+        }
     }
 
     // MARK: Live queries
@@ -625,7 +639,7 @@ public final class SyncSession: Sendable {
     /// Registers the live query before running it, holding the events that arrive meanwhile;
     /// then answers `QUERY_RESP` and applies those events newer than what the query read, under
     /// the lock the hub's pushes take: no update is lost or sent before the response.
-    private func subscribe(queryId: String, map: String, query q: Fields) throws(SyncError) {
+    private func subscribe(queryId: String, map: String, query q: Fields) async throws(SyncError) {
         try check(map, .read)
         let filter: QueryFilter
         do { filter = try QueryFilter(try Query(json: q.values)) } catch { throw SyncError(error) }
@@ -637,12 +651,17 @@ public final class SyncSession: Sendable {
         let next: String?
         let keys: Set<String>
         do throws(SyncError) {
-            let page = try runQuery(map, q)
-            (rows, next) = (page.rows, page.next)
-            var all = page.query
-            all.limit = nil
-            all.cursor = nil
-            do { keys = Set(try hub.database.query(map, all).rows.map(\.key)) } catch { throw SyncError(error) }
+            (rows, next, keys) = try await scanning { () throws(SyncError) in
+                let page = try self.runQuery(map, q)
+                var all = page.query
+                all.limit = nil
+                all.cursor = nil
+                do throws(EngineError) {
+                    return (page.rows, page.next, Set(try self.hub.database.query(map, all).rows.map(\.key)))
+                } catch {
+                    throw SyncError(error)
+                }
+            }
         } catch {
             _ = state.withLock { $0.queries.removeValue(forKey: queryId) }
             throw error

@@ -3,6 +3,7 @@ import SedimentFormat
 import SedimentObjectStore
 @testable import SedimentSync
 import SedimentTesting
+import Synchronization
 import Testing
 
 /// The session state machine, driven message by message without sockets, over a real database.
@@ -540,6 +541,45 @@ import Testing
             let bad = try await s.httpSync(["clientId": "phone", "syncMaps": [["mapName": "", "lastSyncTimestamp": 0]]])
             #expect(bad["errors"] != nil)
             await #expect(throws: SyncError.self) { try await s.httpSync(["clientId": "phone", "surprise": 1]) }
+            try await f.database.close()
+        }
+    }
+
+    /// Runs each scan on a thread of its own, as the server's `BlockingReads` does, and counts them.
+    final class ThreadScans: ScanThreads {
+        let count = Mutex(0)
+
+        func scan<T: Sendable>(_ read: @escaping @Sendable () throws -> T) async throws -> T {
+            count.withLock { $0 += 1 }
+            return try await onOwnThread(read)
+        }
+    }
+
+    /// Whole-map scans (a `POST /sync` delta and query, a live query's first answer) go to the
+    /// hub's scan threads, not the session's task, and answer the same.
+    @Test func scansOfWholeMapsRunOnTheHubsScanThreads() async throws {
+        try await withTemporaryDirectory("sync-scans") { dir in
+            let scans = ThreadScans()
+            let f = try SyncFixture(dir, scans: scans)
+            try await f.database.write((0..<20).map { i in
+                Operation(map: "todos", key: "k\(i)", kind: .put, value: .map(["n": .int(Int64(i))]), timestamp: f.database.makeTimestamp())
+            })
+            let s = f.hub.makeSession(transport: "http")
+            s.authenticate(Principal(userId: "ada", roles: ["writer"]))
+            let answer = try await s.httpSync([
+                "clientId": "phone", "syncMaps": [["mapName": "todos", "lastSyncTimestamp": 0]],
+                "queries": [["queryId": "big", "mapName": "todos", "query": ["predicate": ["op": "gte", "attribute": "n", "value": 15]]]],
+            ])
+            #expect(answer["deltas"]?.arrayCount == 1)
+            if case .array(let deltas)? = answer["deltas"] { #expect(deltas.first?["records"]?.arrayCount == 20) }
+            if case .array(let results)? = answer["queryResults"] { #expect(results.first?["results"]?.arrayCount == 5) }
+            #expect(scans.count.withLock { $0 } == 2)
+
+            let live = await f.client("ada")
+            await live.receive(message("QUERY_SUB", ["queryId": "q", "mapName": "todos", "query": ["predicate": ["op": "lt", "attribute": "n", "value": 3]]]))
+            let response = live.sent().first { $0["type"] == "QUERY_RESP" }
+            #expect(response?["payload"]?["results"]?.arrayCount == 3, "\(String(describing: response))")
+            #expect(scans.count.withLock { $0 } == 3)
             try await f.database.close()
         }
     }

@@ -17,7 +17,7 @@ struct SyncFixture {
 
     init(
         _ dir: TemporaryDirectory, durability: Durability = .none, uploader: ((SegmentedLog) throws -> Uploader)? = nil,
-        configure: (inout SyncConfiguration) -> Void = { _ in }
+        scans: any ScanThreads = InlineScans(), configure: (inout SyncConfiguration) -> Void = { _ in }
     ) throws {
         clock = MockWallClock(millis: 1_800_000_000_000)
         var log = LogConfiguration(directory: dir.path)
@@ -27,7 +27,8 @@ struct SyncFixture {
         var config = SyncConfiguration()
         configure(&config)
         hub = SyncHub(
-            database: database, verifier: verifier, configuration: config, uploader: try uploader?(database.log), clock: clock, logger: quietLogger)
+            database: database, verifier: verifier, configuration: config, uploader: try uploader?(database.log), clock: clock, scans: scans,
+            logger: quietLogger)
     }
 
     func token(_ user: String, roles: [String] = ["writer"]) -> String {
