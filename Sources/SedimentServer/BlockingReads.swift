@@ -2,9 +2,10 @@ import NIOCore
 import NIOPosix
 import SedimentSync
 
-/// Threads for the routes' database reads that may wait: a version evicted from memory is read
-/// back from the log, and from the bucket (`ObjectStore.getBlocking`) once its segment was
-/// released; a query scans a whole map. The engine's reads are synchronous, so they run here,
+/// Threads for the database reads that may wait: a version evicted from memory is read back from
+/// the log, and from the bucket (`ObjectStore.getBlocking`) once its segment was released; a
+/// query or a sync delta scans a whole map (the sync hub's `ScanThreads` are these). The
+/// engine's reads are synchronous, so the routes and the sync sessions run them here,
 /// not on Swift's cooperative threads, which every task of the server shares (one per core: two
 /// reads waiting for a stalled bucket, up to its timeout and retries, would hold back every
 /// route, `/health` included, and the uploader). A read waits for a thread when all are busy.
