@@ -24,12 +24,23 @@ import Testing
         var status: Int
         var body: String
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+
+        /// From what `curlArguments` makes curl print: the body, then the status on a line.
+        init(curlOutput: String) {
+            let lines = curlOutput.split(separator: "\n", omittingEmptySubsequences: false)
+            status = Int(lines.last ?? "") ?? -1
+            body = lines.dropLast().joined(separator: "\n")
+        }
+    }
+
+    /// `curl -X method url` with a bearer token, printing the body and then the status.
+    static func curlArguments(_ method: String, _ url: String, token: String?) -> [String] {
+        ["/usr/bin/curl", "-s", "-S", "-X", method, "-w", "\n%{http_code}", url] + (token.map { ["-H", "Authorization: Bearer \($0)"] } ?? [])
     }
 
     /// `curl -X method url` with a bearer token and a body; the status and the body.
     static func curl(_ method: String, _ url: String, token: String? = admin, body: String? = nil, extra: [String] = []) throws -> Answer {
-        var argv = ["/usr/bin/curl", "-s", "-S", "-X", method, "-w", "\n%{http_code}", url]
-        if let token { argv += ["-H", "Authorization: Bearer \(token)"] }
+        var argv = curlArguments(method, url, token: token)
         var file: String?
         if let body {
             // Large bodies go through a file (an argument list has a size limit).
@@ -40,9 +51,7 @@ import Testing
             argv += ["-H", "Content-Type: application/json", "--data-binary", file.map { "@" + $0 } ?? body]
         }
         defer { if let file { try? FileManager.default.removeItem(atPath: file) } }
-        let run = try runCapturingOutput(argv + extra)
-        let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
-        return Answer(status: Int(lines.last ?? "") ?? -1, body: lines.dropLast().joined(separator: "\n"))
+        return Answer(curlOutput: try runCapturingOutput(argv + extra).output)
     }
 
     @Test func everyRouteAuthAndBadInput() async throws {
@@ -571,11 +580,9 @@ import Testing
             proxy.toggleHolding()
             let reads = try (0..<8).map { round in
                 let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-                process.arguments = [
-                    "-s", "-S", "-m", "120", "-w", "\n%{http_code}", "-H", "Authorization: Bearer \(Self.admin)",
-                    server.url + "/v1/maps/c/keys/k\(round)?asOf=" + txTimes[round],
-                ]
+                let argv = Self.curlArguments("GET", server.url + "/v1/maps/c/keys/k\(round)?asOf=" + txTimes[round], token: Self.admin)
+                process.executableURL = URL(fileURLWithPath: argv[0])
+                process.arguments = Array(argv.dropFirst()) + ["-m", "120"]
                 let output = Pipe()
                 process.standardOutput = output
                 try process.run()
@@ -593,9 +600,7 @@ import Testing
             proxy.toggleHolding()
             for (round, (process, output)) in reads.enumerated() {
                 process.waitUntilExit()
-                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-                let answer = Answer(status: Int(lines.last ?? "") ?? -1, body: lines.dropLast().joined(separator: "\n"))
+                let answer = Answer(curlOutput: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
                 #expect(answer.status == 200 && answer.json["value"] as? String == value(round), "round \(round): \(answer.status) \(answer.body.prefix(300))")
             }
             #expect(server.terminate() == 0)
