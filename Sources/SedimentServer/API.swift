@@ -46,7 +46,7 @@ public struct API: Sendable {
             try self.open(request)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.scrape(self.database, hub: self.hub, connections: self.connections))))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.scrape(self.database, hub: self.hub, connections: self.connections, reads: self.reads))))
         }
         on(.get, "/health") { request, _ in
             try self.open(request)

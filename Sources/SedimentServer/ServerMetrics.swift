@@ -8,7 +8,8 @@ import SedimentSync
 /// uploader's RPO and bucket state, and — read from the engine at each scrape — the log's
 /// LSNs and local/remote segments, whether it takes writes (0 while the disk is full), the
 /// views' memory and the block cache's hits and misses, the sync server's open sessions and
-/// fan-out position, and the open connections with their limit.
+/// fan-out position, the open connections with their limit, and the reads running or waiting on
+/// `BlockingReads`' threads.
 public final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
@@ -20,7 +21,7 @@ public final class ServerMetrics: Sendable {
         "sediment_log_sealed_local_bytes", "sediment_memory_metadata_bytes", "sediment_memory_value_bytes",
         "sediment_versions_evicted_whole", "sediment_block_cache_hits", "sediment_block_cache_misses", "sediment_block_cache_bytes",
         "sediment_sync_sessions", "sediment_sync_fanout_lsn", "sediment_writes_accepted", "sediment_connections",
-        "sediment_connections_limit",
+        "sediment_connections_limit", "sediment_key_reads_in_flight", "sediment_scans_in_flight",
     ]
 
     public init() {
@@ -40,7 +41,7 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The text of a scrape, after reading the engine's and the sync hub's state into the gauges.
-    func scrape(_ database: Database, hub: SyncHub, connections: Connections) -> String {
+    func scrape(_ database: Database, hub: SyncHub, connections: Connections, reads: BlockingReads) -> String {
         let log = database.log
         let memory = database.memoryUsage
         var values: [String: Int] = [
@@ -52,6 +53,7 @@ public final class ServerMetrics: Sendable {
             "sediment_versions_evicted_whole": memory.coldVersions,
             "sediment_sync_sessions": hub.sessionCount, "sediment_sync_fanout_lsn": Int(hub.fanoutPosition),
             "sediment_connections": connections.open, "sediment_connections_limit": connections.limit,
+            "sediment_key_reads_in_flight": reads.inFlight.keys, "sediment_scans_in_flight": reads.inFlight.scans,
         ]
         if let cache = database.cold as? LogBlockCache {
             let s = cache.statistics

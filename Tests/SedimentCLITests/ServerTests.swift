@@ -590,7 +590,9 @@ import Testing
             }
             // Every read waits for the bucket (each fetches the segment's footer first) ...
             #expect(await waitUntil(timeout: .seconds(30)) { (proxy.counts["held"] ?? 0) >= 8 }, "\(proxy.counts)")
-            // ... and the rest is answered meanwhile.
+            // ... and the rest is answered meanwhile, the metrics saying what waits.
+            let metrics = try Self.curl("GET", server.url + "/metrics", token: nil, extra: ["-m", "10"]).body
+            #expect(metrics.contains("\nsediment_key_reads_in_flight 8"), "\(metrics.split(separator: "\n").filter { $0.contains("in_flight") })")
             #expect(try Self.curl("GET", server.url + "/health", extra: ["-m", "10"]).status == 200)
             #expect(try Self.curl("GET", server.url + "/v1/status", extra: ["-m", "10"]).status == 200)
             #expect(try Self.curl("PUT", server.url + "/v1/maps/c/keys/new", body: "1", extra: ["-m", "10"]).status == 200)
