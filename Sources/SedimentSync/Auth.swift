@@ -237,10 +237,11 @@ public struct AccessRule: Sendable, Hashable {
 }
 
 extension [AccessRule] {
-    /// Throws 403 unless a rule grants at least `needed` on `map`.
+    /// Throws 403 unless a rule grants at least `needed` on `map` (the greatest grant is at
+    /// least `needed`: rules that grant less are not matched, and the first that grants enough
+    /// ends the search; every request takes this path).
     public func check(_ principal: Principal, map: String, needs needed: Access) throws(AuthError) {
-        let granted = compactMap { $0.grants(principal, map: map) }.max()
-        guard let granted, granted >= needed else {
+        guard contains(where: { $0.access >= needed && $0.grants(principal, map: map) != nil }) else {
             throw AuthError(status: 403, message: "\(principal.userId) may not \(needed) map \(map)")
         }
     }

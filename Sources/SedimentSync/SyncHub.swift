@@ -34,6 +34,8 @@ public struct SyncConfiguration: Sendable {
 /// cooperative ones, which every task shares (four clients syncing a map of 300,000 keys kept
 /// `/health` waiting 2 s). `InlineScans` runs them in the calling task.
 public protocol ScanThreads: Sendable {
+    /// Runs `read`; throws what it throws, or an error of its own once the threads have stopped
+    /// (the server shutting down).
     func scan<T: Sendable>(_ read: @escaping @Sendable () throws -> T) async throws -> T
 }
 

@@ -618,7 +618,7 @@ public final class SyncSession: Sendable {
         } catch let error as SyncError {
             throw error
         } catch {
-            throw SyncError(503, "\(error)")  // the threads stopped: the server is shutting down
+            throw SyncError(503, "the server is shutting down")  // the threads have stopped
         }
     }
 
