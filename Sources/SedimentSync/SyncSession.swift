@@ -571,7 +571,7 @@ public final class SyncSession: Sendable {
         for (i, entry) in (try r.array("syncMaps") ?? []).enumerated() {
             let f = try Fields(entry, "syncMaps[\(i)]")
             let map = try f.string("mapName")
-            var since: HLCTimestamp?
+            let since: HLCTimestamp?
             switch f["lastSyncTimestamp"] {
             case nil: since = nil
             case .map?: since = try HLCTimestamp(wire: f["lastSyncTimestamp"], "\(f.context).lastSyncTimestamp")
@@ -581,8 +581,7 @@ public final class SyncSession: Sendable {
             }
             let syncedAt = hub.database.makeTimestamp()
             do {
-                let after = since
-                let records = try await scanning { () throws(SyncError) in try self.delta(map, since: after) }
+                let records = try await scanning { () throws(SyncError) in try self.delta(map, since: since) }
                 deltas.append(["mapName": .string(map), "records": .array(records), "serverSyncTimestamp": syncedAt.wire])
             } catch {
                 note(error, "syncMaps[\(i)]")

@@ -14,6 +14,11 @@ public struct S3TestServer: Sendable {
     public var accessKey: String
     public var secretKey: String
 
+    /// The environment that gives a `sediment` process (or awscli) this server's credentials.
+    public var credentials: [String: String] {
+        ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_REGION": "us-east-1"]
+    }
+
     private static let started = Mutex<S3TestServer?>(nil)
 
     /// The server for this test process (started once).

@@ -163,10 +163,7 @@ import Testing
             defer { dir.remove() }
             let data = dir.appending("data")
             let prefix = "cli-\(UInt32.random(in: 0...UInt32.max))"
-            let env = [
-                "AWS_ACCESS_KEY_ID": server.accessKey, "AWS_SECRET_ACCESS_KEY": server.secretKey, "AWS_REGION": "us-east-1",
-                "AWS_DEFAULT_REGION": "us-east-1",
-            ]
+            let env = server.credentials.merging(["AWS_DEFAULT_REGION": "us-east-1"]) { a, _ in a }
             let bucket = ["--endpoint", server.endpoint, "--bucket", server.bucket, "--prefix", prefix]
             #expect(try run(["sample", "--data", data, "--ops", "2000", "--writers", "4"]).status == 0)
 
@@ -224,9 +221,7 @@ import Testing
             let server = try S3TestServer.shared()
             let dir = TemporaryDirectory("cli-config")
             defer { dir.remove() }
-            let env = [
-                "AWS_ACCESS_KEY_ID": server.accessKey, "AWS_SECRET_ACCESS_KEY": server.secretKey, "AWS_REGION": "us-east-1",
-            ]
+            let env = server.credentials
             // A database with a snapshot (replay --to takes one), so retention may release.
             let sample = dir.appending("sample")
             #expect(try run(["sample", "--data", sample, "--ops", "1500", "--writers", "4"]).status == 0)

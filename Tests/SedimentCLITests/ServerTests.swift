@@ -301,7 +301,7 @@ import Testing
             let dir = TemporaryDirectory("server-bucket")
             defer { dir.remove() }
             let data = dir.appending("data")
-            let env = ["AWS_ACCESS_KEY_ID": s3.accessKey, "AWS_SECRET_ACCESS_KEY": s3.secretKey, "AWS_REGION": "us-east-1"]
+            let env = s3.credentials
             let bucket = ["--endpoint", s3.endpoint, "--bucket", s3.bucket, "--prefix", "serve-\(UInt32.random(in: 0...UInt32.max))"]
             let server = try ServerProcess(
                 binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", Self.secret] + bucket, environment: env)
@@ -537,7 +537,7 @@ import Testing
             let dir = TemporaryDirectory("server-stalled-bucket")
             defer { dir.remove() }
             let data = dir.appending("data")
-            let env = ["AWS_ACCESS_KEY_ID": s3.accessKey, "AWS_SECRET_ACCESS_KEY": s3.secretKey, "AWS_REGION": "us-east-1"]
+            let env = s3.credentials
             func value(_ round: Int) -> String { "r\(round)-" + String(repeating: "x", count: 4000) }
             // 16 rounds of 40 keys with 4 kB values, over twice the budget: the older versions
             // leave memory. Key k<r> has round r's value as of round r.
