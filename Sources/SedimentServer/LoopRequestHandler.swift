@@ -138,7 +138,14 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var authorization: String?
         var started: UInt64
         /// For passing the request on to the router after all.
-        var head: HTTPRequestHead
+        var source: Source
+
+        enum Source {
+            /// Parts from SwiftNIO's decoder.
+            case decoded(HTTPRequestHead)
+            /// Bytes framed by `RequestFramer` (head and body), answered with bytes too.
+            case framed(ByteBuffer)
+        }
 
         var route: String {
             if case .batch = target { "/v1/batch" } else { "/v1/maps/{map}/keys/{key}" }
@@ -148,6 +155,11 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let api: API
     private let shared: Shared
     private var mode = Mode.idle
+    /// The connection's `RequestFramer`, which hands this handler whole requests as bytes.
+    private var framer: RequestFramer?
+    private var context: ChannelHandlerContext?
+    /// The next head from the decoder is a request taken from the framer and passed on.
+    private var forwardNext = false
     /// Requests passed on whose answer has not ended yet.
     private var forwardedOpen = 0
     /// Parts read while a write was committing, handled after its answer.
@@ -179,12 +191,18 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Idle and request timeouts
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        framer = try? context.pipeline.syncOperations.handler(type: RequestFramer.self)
+        framer?.requests = self
         scheduleCheck(now: .now(), context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         check?.cancel()
         check = nil
+        framer?.requests = nil
+        framer = nil
+        self.context = nil
     }
 
     /// One timer per connection, moved on when it fires rather than at each request.
@@ -252,9 +270,10 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch (mode, part) {
         case (.idle, .head(let head)):
             requestStarted = .now()
-            if forwardedOpen == 0, !quiescing, let taken = Self.taken(head) {
+            if !forwardNext, forwardedOpen == 0, !quiescing, let taken = Self.taken(head) {
                 mode = .collecting(taken, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false)
             } else {
+                forwardNext = false
                 forwardedOpen += 1
                 mode = .forwarding
                 context.fireChannelRead(wrapInboundOut(part))
@@ -366,13 +385,19 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// What a request head asks for, if this handler takes it.
     private static func taken(_ head: HTTPRequestHead) -> Taken? {
-        let path = head.uri
-        guard path.hasPrefix("/v1/"), head.version == .http1_1, head.isKeepAlive, !head.headers.contains(name: "expect") else { return nil }
+        guard head.version == .http1_1, head.isKeepAlive, !head.headers.contains(name: "expect") else { return nil }
+        return taken(head.method, head.uri, authorization: head.headers.first(name: "authorization"), source: .decoded(head))
+    }
+
+    /// What a request asks for, if this handler takes it (an HTTP/1.1 request that keeps its
+    /// connection and expects nothing).
+    private static func taken(_ httpMethod: HTTPMethod, _ path: String, authorization: String?, source: Taken.Source) -> Taken? {
+        guard path.hasPrefix("/v1/") else { return nil }
         let target: Taken.Target, method: HTTPRequest.Method
-        if head.method == .POST, path == "/v1/batch" {
+        if httpMethod == .POST, path == "/v1/batch" {
             (target, method) = (.batch, .post)
-        } else if head.method == .PUT || head.method == .DELETE || head.method == .GET {
-            method = head.method == .PUT ? .put : head.method == .DELETE ? .delete : .get
+        } else if httpMethod == .PUT || httpMethod == .DELETE || httpMethod == .GET {
+            method = httpMethod == .PUT ? .put : httpMethod == .DELETE ? .delete : .get
             let uri = URI(path)
             let segments = uri.path.split(separator: "/", omittingEmptySubsequences: false)
             guard segments.count == 6, segments[1] == "v1", segments[2] == "maps", segments[4] == "keys", !segments[3].isEmpty,
@@ -382,9 +407,22 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             return nil
         }
-        return Taken(
-            method: method, target: target, authorization: head.headers.first(name: "authorization"), started: DispatchTime.now().uptimeNanoseconds,
-            head: head)
+        return Taken(method: method, target: target, authorization: authorization, started: DispatchTime.now().uptimeNanoseconds, source: source)
+    }
+
+    /// Whether the framer may hand over the next request: none of ours is committing or waiting.
+    var acceptsRequest: Bool { !isCommitting && held.isEmpty }
+
+    /// A whole request from the framer: taken (true) if this handler answers it and may now, as
+    /// `handle` would take its parts; else the framer sends it to the decoder.
+    func take(_ request: RequestFramer.Request) -> Bool {
+        guard let context, case .idle = mode, acceptsRequest, forwardedOpen == 0, !quiescing, !inputClosed, parseError == nil,
+            let taken = Self.taken(request.method, request.target, authorization: request.authorization, source: .framed(request.bytes))
+        else { return false }
+        lastActive = .now()
+        mode = .committing
+        run(taken, body: request.body, tooLarge: request.body.readableBytes > api.configuration.maxBodyBytes, context: context)
+        return true
     }
 
     /// Answers a key read from memory, or passes it on to the router when the version must be
@@ -407,11 +445,19 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Passes a request taken here on to the router after all: its head, body and end.
     private func forward(_ request: Taken, body: ByteBuffer, context: ChannelHandlerContext) {
         shared.active(request.method).decrement()
-        forwardedOpen += 1
-        mode = .forwarding
-        context.fireChannelRead(wrapInboundOut(.head(request.head)))
-        if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
-        handle(.end(nil), context: context)
+        switch request.source {
+        case .decoded(let head):
+            forwardedOpen += 1
+            mode = .forwarding
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+            if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
+            handle(.end(nil), context: context)
+        case .framed(let bytes):
+            // Through the decoder after all; `handle` passes its head on (`forwardNext`).
+            mode = .idle
+            forwardNext = true
+            framer?.pass(bytes)
+        }
         finish(context: context)
     }
 
@@ -474,7 +520,11 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .failure(let e): (status, body) = (e.status, e.body)
         }
         let written = inputClosed ? context.eventLoop.makePromise(of: Void.self) : nil
-        Self.write(status, body, shared: shared, context: context, written: written)
+        if case .framed = request.source, let framer {
+            framer.write(shared.answerBytes(status, body, allocator: context.channel.allocator), promise: written)
+        } else {
+            Self.write(status, body, shared: shared, context: context, written: written)
+        }
         if let written { answerWritten = written.futureResult }
         shared.record(request.method, route: request.route, started: request.started, status: status)
         lastActive = .now()
@@ -522,6 +572,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             readHeld = false
             context.read()
         }
+        if !isCommitting { framer?.resume() }
     }
 
     private var isCommitting: Bool {
@@ -618,6 +669,24 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 m.errors.increment()
             }
             active(method).decrement()
+        }
+
+        /// An answer with a JSON body as the bytes SwiftNIO's encoder would write for `write`'s parts.
+        func answerBytes(_ status: HTTPResponse.Status, _ body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+            var out = allocator.buffer(capacity: 192 + body.readableBytes)
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeString(String(status.code))
+            out.writeStaticString(" ")
+            out.writeString(status.reasonPhrase)
+            out.writeStaticString("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+            out.writeString(String(body.readableBytes))
+            out.writeStaticString("\r\nDate: ")
+            out.writeString(date())
+            out.writeStaticString("\r\nServer: ")
+            out.writeString(serverName)
+            out.writeStaticString("\r\n\r\n")
+            out.writeImmutableBuffer(body)
+            return out
         }
 
         /// The `Date` header's value, made once a second.

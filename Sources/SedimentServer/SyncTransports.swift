@@ -46,6 +46,7 @@ enum SyncTransports {
         func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
             base.setup(channel: channel, logger: logger).flatMapThrowing { [shared] value in
                 try channel.pipeline.syncOperations.addHandler(LoopRequestHandler.FirstRequestGuard(shared: shared))
+                try channel.pipeline.syncOperations.addHandler(RequestFramer(), position: .first)
                 return value
             }
         }

@@ -332,7 +332,7 @@ import Testing
     /// payload `{TOKEN}` is the admin token, `{@N}` a JSON string of N bytes (too large for an
     /// argument) and `{#N}` that string's length.
     static func exchange(
-        _ url: String, _ payload: String, halfClose: Bool = false, count: Int? = nil
+        _ url: String, _ payload: String, halfClose: Bool = false, count: Int? = nil, byteAtATime: Bool = false
     ) throws -> [(status: Int, connection: String, json: [String: Any])] {
         let script = #"""
             import json, re, socket, sys
@@ -342,7 +342,11 @@ import Testing
             payload = re.sub(r"\{#(\d+)\}", lambda m: str(int(m[1]) + 2), payload)
             count = int(sys.argv[5]) if sys.argv[5] else None
             s = socket.create_connection((host, int(port)), timeout=60)
-            s.sendall(payload.encode())
+            if sys.argv[6] == "1":
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for b in payload.encode(): s.sendall(bytes([b]))
+            else:
+                s.sendall(payload.encode())
             if sys.argv[4] == "1": s.shutdown(socket.SHUT_WR)
             f = s.makefile("rb")
             answers = []
@@ -354,7 +358,7 @@ import Testing
                 answers.append([status, headers.get("connection", ""), f.read(int(headers.get("content-length", "0"))).decode()])
             print(json.dumps(answers))
             """#
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, payload, halfClose ? "1" : "0", count.map(String.init) ?? ""])
+        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, payload, halfClose ? "1" : "0", count.map(String.init) ?? "", byteAtATime ? "1" : "0"])
         let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
         return answers.map {
             ($0[0] as? Int ?? 0, $0[1] as? String ?? "", (try? JSONSerialization.jsonObject(with: Data(($0[2] as? String ?? "").utf8))) as? [String: Any] ?? [:])
@@ -425,6 +429,51 @@ import Testing
             #expect(metrics.contains(#"hb_requests{http_route="/v1/maps/{map}/keys/{key}",http_request_method="PUT",http_response_status_code="200"} 203"#))
             #expect(metrics.contains(#"hb_requests{http_route="/v1/batch",http_request_method="POST",http_response_status_code="200"} 1"#))
             #expect(metrics.contains(#"sediment_operations_total{kind="put"} 205"#))
+            #expect(server.terminate() == 0)
+        }
+    }
+
+    /// The event loop's requests are framed from the socket's bytes (`RequestFramer`), the rest
+    /// by SwiftNIO's decoder: requests of every shape get the same answers whether they arrive
+    /// whole or a byte at a time, on either side of a chunked request (after which the decoder
+    /// reads the rest of the connection).
+    @Test func requestsGetTheSameAnswersHoweverTheirBytesArrive() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-framing")
+            defer { dir.remove() }
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+            let requests = [
+                "PUT /v1/maps/f/keys/{K}a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1\r\n\r\n1",
+                // Lower-case names, no space or a tab before values, spaces after, other headers.
+                "PUT /v1/maps/f/keys/{K}b?durability=memory HTTP/1.1\r\nhost:x\r\nauthorization:\tBearer {TOKEN}  \r\n"
+                    + "connection: Keep-Alive\r\nx-other: caf\u{e9}\r\ncontent-length: 7\r\n\r\n{\"v\":2}",
+                "GET /v1/maps/f/keys/{K}a HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+                "DELETE /v1/maps/f/keys/{K}a HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+                "PUT /v1/maps/f/keys/{K}c HTTP/1.1\r\nContent-Length: 1\r\n\r\n1",
+                "GET /health HTTP/1.1\r\n\r\n",
+                "GET /v1/maps/f/keys/{K}b HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+                "PUT /v1/maps/f/keys/{K}d HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n4\r\n0\r\n\r\n",
+                "PUT /v1/maps/f/keys/{K}e HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1\r\n\r\n5",
+                "GET /v1/maps/f/keys/{K}e HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+            ]
+            func run(_ name: String, byteAtATime: Bool) throws -> [(status: Int, json: [String: Any])] {
+                let payload = requests.joined().replacingOccurrences(of: "{K}", with: name)
+                return try Self.exchange(server.url, payload, count: requests.count, byteAtATime: byteAtATime).map { ($0.status, $0.json) }
+            }
+            for (name, byteAtATime) in [("whole", false), ("bytes", true)] {
+                let answers = try run(name, byteAtATime: byteAtATime)
+                #expect(answers.map(\.status) == [200, 200, 200, 200, 401, 200, 200, 200, 200, 200], "\(name): \(answers.map(\.json))")
+                #expect(answers.count == requests.count)
+                guard answers.count == requests.count else { continue }
+                #expect(answers[1].json["durability"] as? String == "memory")
+                #expect(answers[2].json["value"] as? Int == 1)
+                #expect(answers[4].json["error"] as? String == "unauthorized")
+                #expect((answers[6].json["value"] as? [String: Any])?["v"] as? Int == 2)
+                #expect(answers[7].json["lsn"] != nil)
+                #expect(answers[9].json["value"] as? Int == 5)
+            }
+            #expect(try Self.curl("GET", server.url + "/v1/maps/f/keys/bytesd").json["value"] as? Int == 4)
+            #expect(try Self.curl("GET", server.url + "/v1/maps/f/keys/wholea").status == 404)
             #expect(server.terminate() == 0)
         }
     }
