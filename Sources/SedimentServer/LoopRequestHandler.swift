@@ -27,6 +27,9 @@ import Synchronization
 /// (`LoopWriteGroup`: the loop's writes of one pass, written on the loop), and writes the answer
 /// when the write is acknowledged (for `durability=bucket`, when a task has seen the bucket
 /// confirm it): the same answer, headers, error bodies and request metrics as the routes.
+/// Most of its requests come whole, as bytes, from the connection's `RequestFramer` (`take`),
+/// which skips SwiftNIO's decoder and encoder, and are answered with bytes; the rest come as the
+/// decoder's parts.
 ///
 /// Answers stay in request order. A request is taken here only when nothing is waiting for
 /// Hummingbird's answer on the connection; while one of ours is committing, what arrives is
@@ -399,11 +402,16 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else if httpMethod == .PUT || httpMethod == .DELETE || httpMethod == .GET {
             method = httpMethod == .PUT ? .put : httpMethod == .DELETE ? .delete : .get
             let uri = URI(path)
-            let segments = uri.path.split(separator: "/", omittingEmptySubsequences: false)
-            guard segments.count == 6, segments[1] == "v1", segments[2] == "maps", segments[4] == "keys", !segments[3].isEmpty,
-                !segments[5].isEmpty
-            else { return nil }
-            target = .key(uri: uri, map: segments[3], key: segments[5])
+            // "/v1/maps/{map}/keys/{key}", neither name empty nor holding a "/".
+            let p = Substring(uri.path)
+            guard p.hasPrefix("/v1/maps/") else { return nil }
+            let names = p.dropFirst("/v1/maps/".utf8.count)
+            guard let slash = names.firstIndex(of: "/") else { return nil }
+            let map = names[..<slash], rest = names[slash...]
+            guard rest.hasPrefix("/keys/") else { return nil }
+            let key = rest.dropFirst("/keys/".utf8.count)
+            guard !map.isEmpty, !key.isEmpty, !key.contains("/") else { return nil }
+            target = .key(uri: uri, map: map, key: key)
         } else {
             return nil
         }
