@@ -28,6 +28,9 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A head not ended within this many bytes goes to the decoder, with the rest of the connection.
     static let maxHeadBytes = 16 * 1024
+    /// Nor one not ended after this many reads: each read frames the head from its start again,
+    /// so a head trickling in a byte at a time would cost its length squared.
+    static let maxHeadReads = 4
 
     /// A request framed whole, as the handler receives it.
     struct Request {
@@ -48,6 +51,8 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
     private var passing = 0
     /// Everything goes to the decoder from here on.
     private var passAll = false
+    /// Reads that ended inside the same head.
+    private var headReads = 0
     private var processing = false
     private var processAgain = false
     private var readHeld = false
@@ -119,15 +124,19 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
             if let requests, !requests.acceptsRequest { return }  // resumed after its answer
             switch Self.frame(b) {
             case .needMore:
-                return
+                headReads += 1
+                guard headReads >= Self.maxHeadReads else { return }
+                passAll = true
             case .notPlain:
                 passAll = true
             case .incomplete(let total):
+                headReads = 0
                 // The body is still arriving: the decoder takes this request as it comes.
                 buffer = nil
                 passing = total - b.readableBytes
                 fire(b, context: context)
             case .whole(let head):
+                headReads = 0
                 var rest = b
                 let bytes = rest.readSlice(length: head.total)!
                 buffer = rest.readableBytes > 0 ? rest : nil

@@ -332,7 +332,7 @@ import Testing
     /// payload `{TOKEN}` is the admin token, `{@N}` a JSON string of N bytes (too large for an
     /// argument) and `{#N}` that string's length.
     static func exchange(
-        _ url: String, _ payload: String, halfClose: Bool = false, count: Int? = nil, byteAtATime: Bool = false
+        _ url: String, _ payload: String, halfClose: Bool = false, count: Int? = nil, pieceBytes: Int? = nil
     ) throws -> [(status: Int, connection: String, json: [String: Any])] {
         let script = #"""
             import json, re, socket, sys
@@ -342,9 +342,10 @@ import Testing
             payload = re.sub(r"\{#(\d+)\}", lambda m: str(int(m[1]) + 2), payload)
             count = int(sys.argv[5]) if sys.argv[5] else None
             s = socket.create_connection((host, int(port)), timeout=60)
-            if sys.argv[6] == "1":
+            if sys.argv[6]:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                for b in payload.encode(): s.sendall(bytes([b]))
+                data, n = payload.encode(), int(sys.argv[6])
+                for i in range(0, len(data), n): s.sendall(data[i:i + n])
             else:
                 s.sendall(payload.encode())
             if sys.argv[4] == "1": s.shutdown(socket.SHUT_WR)
@@ -358,7 +359,7 @@ import Testing
                 answers.append([status, headers.get("connection", ""), f.read(int(headers.get("content-length", "0"))).decode()])
             print(json.dumps(answers))
             """#
-        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, payload, halfClose ? "1" : "0", count.map(String.init) ?? "", byteAtATime ? "1" : "0"])
+        let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, payload, halfClose ? "1" : "0", count.map(String.init) ?? "", pieceBytes.map(String.init) ?? ""])
         let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
         return answers.map {
             ($0[0] as? Int ?? 0, $0[1] as? String ?? "", (try? JSONSerialization.jsonObject(with: Data(($0[2] as? String ?? "").utf8))) as? [String: Any] ?? [:])
@@ -435,8 +436,9 @@ import Testing
 
     /// The event loop's requests are framed from the socket's bytes (`RequestFramer`), the rest
     /// by SwiftNIO's decoder: requests of every shape get the same answers whether they arrive
-    /// whole or a byte at a time, on either side of a chunked request (after which the decoder
-    /// reads the rest of the connection).
+    /// whole, in pieces smaller than a head, or a byte at a time (the decoder then reads the
+    /// connection), on either side of a chunked request (after which the decoder reads the rest
+    /// of the connection).
     @Test func requestsGetTheSameAnswersHoweverTheirBytesArrive() async throws {
         try await offThePool {
             let dir = TemporaryDirectory("server-framing")
@@ -456,12 +458,9 @@ import Testing
                 "PUT /v1/maps/f/keys/{K}e HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1\r\n\r\n5",
                 "GET /v1/maps/f/keys/{K}e HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
             ]
-            func run(_ name: String, byteAtATime: Bool) throws -> [(status: Int, json: [String: Any])] {
+            for (name, pieceBytes) in [("whole", nil), ("pieces", 97), ("bytes", 1)] as [(String, Int?)] {
                 let payload = requests.joined().replacingOccurrences(of: "{K}", with: name)
-                return try Self.exchange(server.url, payload, count: requests.count, byteAtATime: byteAtATime).map { ($0.status, $0.json) }
-            }
-            for (name, byteAtATime) in [("whole", false), ("bytes", true)] {
-                let answers = try run(name, byteAtATime: byteAtATime)
+                let answers = try Self.exchange(server.url, payload, count: requests.count, pieceBytes: pieceBytes)
                 #expect(answers.map(\.status) == [200, 200, 200, 200, 401, 200, 200, 200, 200, 200], "\(name): \(answers.map(\.json))")
                 #expect(answers.count == requests.count)
                 guard answers.count == requests.count else { continue }
@@ -472,7 +471,9 @@ import Testing
                 #expect(answers[7].json["lsn"] != nil)
                 #expect(answers[9].json["value"] as? Int == 5)
             }
-            #expect(try Self.curl("GET", server.url + "/v1/maps/f/keys/bytesd").json["value"] as? Int == 4)
+            for name in ["whole", "pieces", "bytes"] {
+                #expect(try Self.curl("GET", server.url + "/v1/maps/f/keys/\(name)d").json["value"] as? Int == 4)
+            }
             #expect(try Self.curl("GET", server.url + "/v1/maps/f/keys/wholea").status == 404)
             #expect(server.terminate() == 0)
         }
