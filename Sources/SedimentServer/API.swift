@@ -242,8 +242,17 @@ public struct API: Sendable {
 
     /// Counts committed operations by kind.
     func counted(_ operations: [SedimentFormat.Operation]) {
-        metrics.count("put", operations.count { $0.kind == .put })
-        metrics.count("delete", operations.count { $0.kind == .remove })
+        // By index: a closure over the elements copies each operation (its strings and value).
+        var puts = 0, deletes = 0
+        for i in operations.indices {
+            switch operations[i].kind {
+            case .put: puts += 1
+            case .remove: deletes += 1
+            case .orAdd, .orRemove: break
+            }
+        }
+        metrics.count("put", puts)
+        metrics.count("delete", deletes)
     }
 
     /// The answer to a commit, `{"durability", "firstLsn", "lsn", "txTime"}`: written directly
