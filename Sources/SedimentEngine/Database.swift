@@ -399,11 +399,12 @@ public final class Database: Sendable {
     }
 
     private func validate(_ op: Operation) throws(EngineError) {
-        func check(_ name: String, _ what: String, limit: Int) throws(EngineError) {
-            guard !name.isEmpty else { throw EngineError(.invalidArgument, "\(what) is empty") }
+        // `what` is built only for an error: interpolating it for every operation allocated.
+        func check(_ name: String, _ what: @autoclosure () -> String, limit: Int) throws(EngineError) {
+            guard !name.isEmpty else { throw EngineError(.invalidArgument, "\(what()) is empty") }
             let n = name.utf8.count
             guard n <= limit else {
-                throw EngineError(.invalidArgument, "\(what) is \(n) bytes; the limit is \(limit)")
+                throw EngineError(.invalidArgument, "\(what()) is \(n) bytes; the limit is \(limit)")
             }
         }
         try check(op.map, "map name", limit: configuration.maxMapNameBytes)
