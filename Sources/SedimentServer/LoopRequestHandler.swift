@@ -546,10 +546,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ status: HTTPResponse.Status, _ body: ByteBuffer, closing: Bool = false, shared: Shared, context: ChannelHandlerContext,
         written: EventLoopPromise<Void>?
     ) {
-        var headers = HTTPHeaders([
-            ("Content-Type", "application/json; charset=utf-8"), ("Content-Length", String(body.readableBytes)), ("Date", shared.date()),
-            ("Server", shared.serverName),
-        ])
+        var headers = HTTPHeaders(shared.answerHeaders(contentLength: body.readableBytes))
         if closing { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status.code), headers: headers)
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
@@ -679,19 +676,24 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             active(method).decrement()
         }
 
-        /// An answer with a JSON body as the bytes SwiftNIO's encoder would write for `write`'s parts.
+        /// The headers of an answer with a JSON body.
+        func answerHeaders(contentLength: Int) -> [(String, String)] {
+            [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", String(contentLength)), ("Date", date()), ("Server", serverName)]
+        }
+
+        /// An answer with a JSON body as the bytes SwiftNIO's encoder writes for `write`'s parts.
         func answerBytes(_ status: HTTPResponse.Status, _ body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
             var out = allocator.buffer(capacity: 192 + body.readableBytes)
             out.writeStaticString("HTTP/1.1 ")
             out.writeString(String(status.code))
             out.writeStaticString(" ")
             out.writeString(status.reasonPhrase)
-            out.writeStaticString("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
-            out.writeString(String(body.readableBytes))
-            out.writeStaticString("\r\nDate: ")
-            out.writeString(date())
-            out.writeStaticString("\r\nServer: ")
-            out.writeString(serverName)
+            for (name, value) in answerHeaders(contentLength: body.readableBytes) {
+                out.writeStaticString("\r\n")
+                out.writeString(name)
+                out.writeStaticString(": ")
+                out.writeString(value)
+            }
             out.writeStaticString("\r\n\r\n")
             out.writeImmutableBuffer(body)
             return out

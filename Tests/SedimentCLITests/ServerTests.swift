@@ -333,7 +333,7 @@ import Testing
     /// argument) and `{#N}` that string's length.
     static func exchange(
         _ url: String, _ payload: String, halfClose: Bool = false, count: Int? = nil, pieceBytes: Int? = nil
-    ) throws -> [(status: Int, connection: String, json: [String: Any])] {
+    ) throws -> [(status: Int, connection: String, json: [String: Any], headers: [String: String])] {
         let script = #"""
             import json, re, socket, sys
             host, port = sys.argv[1].rsplit("/", 1)[-1].split(":")
@@ -356,13 +356,16 @@ import Testing
                 while (line := f.readline()) not in (b"\r\n", b""):
                     name, _, value = line.decode().partition(":")
                     headers[name.strip().lower()] = value.strip()
-                answers.append([status, headers.get("connection", ""), f.read(int(headers.get("content-length", "0"))).decode()])
+                answers.append([status, headers.get("connection", ""), f.read(int(headers.get("content-length", "0"))).decode(), headers])
             print(json.dumps(answers))
             """#
         let run = try runCapturingOutput(["/usr/bin/env", "python3", "-c", script, url, Self.admin, payload, halfClose ? "1" : "0", count.map(String.init) ?? "", pieceBytes.map(String.init) ?? ""])
         let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[Any]], "\(run.output.prefix(300))")
         return answers.map {
-            ($0[0] as? Int ?? 0, $0[1] as? String ?? "", (try? JSONSerialization.jsonObject(with: Data(($0[2] as? String ?? "").utf8))) as? [String: Any] ?? [:])
+            (
+                $0[0] as? Int ?? 0, $0[1] as? String ?? "", (try? JSONSerialization.jsonObject(with: Data(($0[2] as? String ?? "").utf8))) as? [String: Any] ?? [:],
+                $0[3] as? [String: String] ?? [:]
+            )
         }
     }
 
@@ -470,6 +473,12 @@ import Testing
                 #expect((answers[6].json["value"] as? [String: Any])?["v"] as? Int == 2)
                 #expect(answers[7].json["lsn"] != nil)
                 #expect(answers[9].json["value"] as? Int == 5)
+                // The same headers from the framer's answers (before the chunked request) as from the encoder's (after).
+                for (i, answer) in answers.enumerated() where i != 5 {
+                    #expect(answer.headers.keys.sorted() == ["content-length", "content-type", "date", "server"], "\(name) \(i)")
+                    #expect(answer.headers["content-type"] == "application/json; charset=utf-8")
+                    #expect(answer.headers["server"] == "sediment")
+                }
             }
             for name in ["whole", "pieces", "bytes"] {
                 #expect(try Self.curl("GET", server.url + "/v1/maps/f/keys/\(name)d").json["value"] as? Int == 4)
