@@ -140,9 +140,9 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
                 var rest = b
                 let bytes = rest.readSlice(length: head.total)!
                 buffer = rest.readableBytes > 0 ? rest : nil
-                if head.takeable, let requests {
+                if head.takeable, let method = head.method, let requests {
                     let request = Request(
-                        method: head.method, target: bytes.getString(at: bytes.readerIndex + head.target.lowerBound, length: head.target.count)!,
+                        method: method, target: bytes.getString(at: bytes.readerIndex + head.target.lowerBound, length: head.target.count)!,
                         authorization: head.authorization.map { bytes.getString(at: bytes.readerIndex + $0.lowerBound, length: $0.count)! },
                         bytes: bytes, body: bytes.getSlice(at: bytes.readerIndex + head.length, length: head.total - head.length)!)
                     if requests.take(request) { continue }
@@ -183,11 +183,13 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Framing
 
-    struct Head: Equatable {
-        var method: HTTPMethod
+    struct Head {
+        /// One the handler takes (nil: another).
+        var method: HTTPMethod?
         /// Offsets in the request's bytes.
         var target: Range<Int>
         var authorization: Range<Int>?
+        /// No header keeps the handler from taking it (`Expect`, `Connection: close`, a second `Authorization`).
         var takeable: Bool
         /// Of the head, up to and with its blank line.
         var length: Int
@@ -195,7 +197,7 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
         var total: Int
     }
 
-    enum Framing: Equatable {
+    enum Framing {
         case needMore
         /// Not plain HTTP/1.1: the decoder takes the rest of the connection.
         case notPlain
@@ -231,7 +233,7 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
         // Header lines.
         var contentLength: Int?
         var authorization: Range<Int>?
-        var takeable = method != nil
+        var takeable = true
         while true {
             guard i + 1 < end else { return b.count < maxHeadBytes ? .needMore : .notPlain }
             if b[i] == 0x0D {
@@ -277,7 +279,7 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let total = i + (contentLength ?? 0)
         guard total <= b.count else { return .incomplete(total: total) }
-        return .whole(Head(method: method ?? .GET, target: target, authorization: authorization, takeable: takeable, length: i, total: total))
+        return .whole(Head(method: method, target: target, authorization: authorization, takeable: takeable, length: i, total: total))
     }
 
     /// The methods the handler takes.
