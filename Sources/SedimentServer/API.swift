@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import NIOCore
 public import SedimentEngine
 import SedimentFormat
@@ -240,25 +241,28 @@ public struct API: Sendable {
         return (op, durability)
     }
 
-    /// Counts committed operations by kind.
-    func counted(_ operations: [SedimentFormat.Operation]) {
-        // By index: a closure over the elements copies each operation (its strings and value).
-        var puts = 0, deletes = 0
-        for i in operations.indices {
-            switch operations[i].kind {
-            case .put: puts += 1
-            case .remove: deletes += 1
-            case .orAdd, .orRemove: break
-            }
-        }
-        metrics.count("put", puts)
-        metrics.count("delete", deletes)
-    }
-
     /// The answer to a commit, `{"durability", "firstLsn", "lsn", "txTime"}`: written directly
     /// (keys sorted, as `JSON.text` prints them), since every write is answered with it.
     static func committedText(_ result: AppendResult, _ durability: Durability) -> String {
         #"{"durability":"\#(durability.rawValue)","firstLsn":\#(result.firstLSN),"lsn":\#(result.lastLSN),"txTime":"\#(txText(result.lastTxTime))"}"#
+    }
+
+    /// A request target's query (after its "?") as `URI.queryParameters` reads it, without
+    /// parsing the whole target as a `URI` (which copied it into an array: 6% of the server's CPU
+    /// in a PUT answered on the event loop). The same pairs: sections split at "&" (an empty one
+    /// kept, unless it is the last), a name up to its section's first "=", no "=" an empty value,
+    /// a "#" ends the query. A query with percent-escapes is left to Hummingbird's decoding.
+    static func queryParameters(_ query: Substring) -> Parameters {
+        let query = query.utf8.firstIndex(of: UInt8(ascii: "#")).map { query[..<$0] } ?? query
+        guard !query.utf8.contains(UInt8(ascii: "%")) else { return URI("/?" + query).queryParameters }
+        var sections = query.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false)
+        if sections.last?.isEmpty == true { sections.removeLast() }
+        return Parameters(
+            sections.map { utf8 in
+                let section = Substring(utf8)
+                guard let equals = section.utf8.firstIndex(of: UInt8(ascii: "=")) else { return (key: section, value: "") }
+                return (key: section[..<equals], value: section[section.utf8.index(after: equals)...])
+            })
     }
 
     /// Refuses a query parameter that the request does not take, and one given twice: a misspelt
@@ -317,7 +321,7 @@ public struct API: Sendable {
     /// `bucket` once the uploader has the operations in the bucket.
     private func commit(_ operations: [SedimentFormat.Operation], durability: Durability) async throws -> Response {
         let result = try await database.write(operations, acknowledge: durability.acknowledgement)
-        counted(operations)
+        metrics.counted(operations)
         return json(body: jsonBody(try await inBucket(result, durability)))
     }
 

@@ -131,7 +131,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A request this handler took.
     private struct Taken {
         enum Target {
-            case key(uri: URI, map: Substring, key: Substring)
+            case key(query: Parameters, map: Substring, key: Substring)
             case batch
         }
 
@@ -401,9 +401,9 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             (target, method) = (.batch, .post)
         } else if httpMethod == .PUT || httpMethod == .DELETE || httpMethod == .GET {
             method = httpMethod == .PUT ? .put : httpMethod == .DELETE ? .delete : .get
-            let uri = URI(path)
-            // "/v1/maps/{map}/keys/{key}", neither name empty nor holding a "/".
-            let p = Substring(uri.path)
+            // "/v1/maps/{map}/keys/{key}", neither name empty nor holding a "/", then the query.
+            let question = path.utf8.firstIndex(of: UInt8(ascii: "?"))
+            let p = question.map { path[..<$0] } ?? path[...]
             guard p.hasPrefix("/v1/maps/") else { return nil }
             let names = p.dropFirst("/v1/maps/".utf8.count)
             guard let slash = names.firstIndex(of: "/") else { return nil }
@@ -411,7 +411,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             guard rest.hasPrefix("/keys/") else { return nil }
             let key = rest.dropFirst("/keys/".utf8.count)
             guard !map.isEmpty, !key.isEmpty, !key.contains("/") else { return nil }
-            target = .key(uri: uri, map: map, key: key)
+            let query = question.map { API.queryParameters(path[path.utf8.index(after: $0)...]) } ?? Parameters()
+            target = .key(query: query, map: map, key: key)
         } else {
             return nil
         }
@@ -436,11 +437,11 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers a key read from memory, or passes it on to the router when the version must be
     /// read back from the log (a wait for the disk or the bucket, which a task may take but the
     /// event loop must not).
-    private func keyRead(_ request: Taken, map rawMap: Substring, key rawKey: Substring, uri: URI, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func keyRead(_ request: Taken, map rawMap: Substring, key rawKey: Substring, query: Parameters, body: ByteBuffer, context: ChannelHandlerContext) {
         do {
             let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
             try api.authorize(request.authorization, map: map, needs: .read)
-            let point = try api.readPoint(uri.queryParameters)
+            let point = try api.readPoint(query)
             guard case .found(let version) = api.database.recordInMemory(map, key, at: point) else {
                 return forward(request, body: body, context: context)
             }
@@ -475,12 +476,12 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if tooLarge { throw APIError(.contentTooLarge, "too_large", "the request body is larger than the limit") }
             let operations: [SedimentFormat.Operation], durability: API.Durability
             switch request.target {
-            case .key(let uri, let rawMap, let rawKey) where request.method == .get:
-                return keyRead(request, map: rawMap, key: rawKey, uri: uri, body: body, context: context)
-            case .key(let uri, let rawMap, let rawKey):
+            case .key(let query, let rawMap, let rawKey) where request.method == .get:
+                return keyRead(request, map: rawMap, key: rawKey, query: query, body: body, context: context)
+            case .key(let query, let rawMap, let rawKey):
                 let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
                 try api.authorize(request.authorization, map: map, needs: .write)
-                let (op, d) = try api.keyWrite(map: map, key: key, query: uri.queryParameters, body: request.method == .put ? body : nil)
+                let (op, d) = try api.keyWrite(map: map, key: key, query: query, body: request.method == .put ? body : nil)
                 (operations, durability) = ([op], d)
             case .batch:
                 let principal = try api.authenticate(request.authorization)
@@ -488,7 +489,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
-            let api = api
+            // Not the whole `API` (its configuration's strings retained and released per write).
+            let metrics = api.metrics, inBucket = durability == .bucket ? api : nil
             @Sendable func reply(_ answer: Result<String, APIError>) {
                 let body = answer.map(jsonBody)
                 @Sendable func send() {
@@ -501,11 +503,11 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 switch result {
                 case .failure(let error): reply(.failure(APIError(error)))
                 case .success(let result):
-                    api.counted(operations)
-                    guard durability == .bucket else { return reply(.success(API.committedText(result, durability))) }
+                    metrics.counted(operations)
+                    guard let inBucket else { return reply(.success(API.committedText(result, durability))) }
                     // Up to a minute: a task waits, not this thread.
                     Task {
-                        do { reply(.success(try await api.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
+                        do { reply(.success(try await inBucket.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
                     }
                 }
             })

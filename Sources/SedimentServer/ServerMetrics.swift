@@ -1,6 +1,7 @@
 import Metrics
 import Prometheus
 import SedimentEngine
+import SedimentFormat
 import SedimentSync
 
 /// What `/metrics` shows (Prometheus text format): the HTTP requests (Hummingbird's
@@ -38,6 +39,21 @@ public final class ServerMetrics: Sendable {
     /// Counts operations by kind (`put`, `delete`, `get`, `query`).
     func count(_ kind: String, _ n: Int = 1) {
         if n > 0 { operations[kind]?.increment(by: n) }
+    }
+
+    /// Counts committed operations by kind.
+    func counted(_ operations: [SedimentFormat.Operation]) {
+        // By index: a closure over the elements copies each operation (its strings and value).
+        var puts = 0, deletes = 0
+        for i in operations.indices {
+            switch operations[i].kind {
+            case .put: puts += 1
+            case .remove: deletes += 1
+            case .orAdd, .orRemove: break
+            }
+        }
+        count("put", puts)
+        count("delete", deletes)
     }
 
     /// The text of a scrape, after reading the engine's and the sync hub's state into the gauges.

@@ -164,6 +164,10 @@ import Testing
                 ("GET", "/v1/maps/people/keys/ada?asof=0", nil, 400, "unknown query parameter asof: this request takes only asOf, validAt"),
                 ("GET", "/v1/maps/people/keys/ada?asOf=0&asOf=1", nil, 400, "asOf is given more than once"),
                 ("PUT", "/v1/maps/people/keys/x?valid_from=0", "1", 400, "unknown query parameter valid_from"),
+                // Query sections as Hummingbird's URI reads them: an empty one, a name with no "=".
+                ("GET", "/v1/maps/people/keys/ada?&asOf=0", nil, 400, "unknown query parameter : this request takes only asOf, validAt"),
+                ("PUT", "/v1/maps/people/keys/x?durability=memory&ttlMs", "1", 400, "ttlMs must be a whole number of milliseconds, not "),
+                ("GET", "/v1/maps/people/keys/ada?asOf=2026-11-01T00%3A00%3A00Z&", nil, 404, "people/ada has no value at"),
                 ("DELETE", "/v1/maps/people/keys/x?ttlMs=5", nil, 400, "unknown query parameter ttlMs"),
                 ("POST", "/v1/batch?durability=memory", #"{"operations":[{"op":"put","map":"m","key":"k","value":1}]}"#, 400,
                     "durability: this request takes no query parameters"),
