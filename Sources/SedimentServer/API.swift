@@ -248,10 +248,11 @@ public struct API: Sendable {
     }
 
     /// A request target's query (after its "?") as `URI.queryParameters` reads it, without
-    /// parsing the whole target as a `URI` (which copied it into an array: 6% of the server's CPU
-    /// in a PUT answered on the event loop). The same pairs: sections split at "&" (an empty one
-    /// kept, unless it is the last), a name up to its section's first "=", no "=" an empty value,
-    /// a "#" ends the query. A query with percent-escapes is left to Hummingbird's decoding.
+    /// parsing the whole target as a `URI` (which copies it into an array; in a profile of PUTs
+    /// answered on the event loop, `taken` with that parse inlined held 6% of the server's
+    /// samples). The same pairs: sections split at "&" (an empty one kept, unless it is the
+    /// last), a name up to its section's first "=", no "=" an empty value, a "#" ends the query.
+    /// A query with percent-escapes is left to Hummingbird's decoding.
     static func queryParameters(_ query: Substring) -> Parameters {
         let query = query.utf8.firstIndex(of: UInt8(ascii: "#")).map { query[..<$0] } ?? query
         guard !query.utf8.contains(UInt8(ascii: "%")) else { return URI("/?" + query).queryParameters }
