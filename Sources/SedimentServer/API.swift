@@ -59,19 +59,19 @@ public struct API: Sendable {
         }
         on(.get, "/v1/openapi.json") { request, _ in
             try self.authenticate(request)
-            try Self.takes([], request.uri.queryParameters)
+            try Self.takes([], Self.query(request))
             return Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPI.document)))
         }
         on(.get, "/v1/status") { request, _ in
             try self.authenticate(request)
-            try Self.takes([], request.uri.queryParameters)
+            try Self.takes([], Self.query(request))
             return json(self.status())
         }
         on(.get, "/v1/maps") { request, _ in
             let principal = try self.authenticate(request)
-            try Self.takes([], request.uri.queryParameters)
+            try Self.takes([], Self.query(request))
             let names = self.database.mapNames.filter { (try? self.configuration.rules.check(principal, map: $0, needs: .read)) != nil }
             return json(["maps": .array(names.map(Value.string))])
         }
@@ -81,20 +81,20 @@ public struct API: Sendable {
             try self.authorize(request.headers[.authorization], map: map, needs: .write)
             var request = request
             let body = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
-            let (op, durability) = try self.keyWrite(map: map, key: key, query: request.uri.queryParameters, body: body)
+            let (op, durability) = try self.keyWrite(map: map, key: key, query: Self.query(request), body: body)
             return try await self.commit([op], durability: durability)
         }
         on(.delete, "/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .write)
-            let (op, durability) = try self.keyWrite(map: map, key: key, query: request.uri.queryParameters, body: nil)
+            let (op, durability) = try self.keyWrite(map: map, key: key, query: Self.query(request), body: nil)
             return try await self.commit([op], durability: durability)
         }
         // The event loop answers reads that memory can (LoopRequestHandler); this route takes the rest.
         @Sendable func keyGet(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
-            let point = try self.readPoint(request.uri.queryParameters)
+            let point = try self.readPoint(Self.query(request))
             let version = try await self.reads.key { try self.database.record(map, key, at: point) }
             return json(try self.keyRead(map, key, at: point, version))
         }
@@ -108,14 +108,14 @@ public struct API: Sendable {
         on(.get, "/v1/maps/:map/keys/:key/history") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
-            try Self.takes([], request.uri.queryParameters)
+            try Self.takes([], Self.query(request))
             let versions = try await self.reads.key { try self.database.history(map, key) }
             return json(["map": .string(map), "key": .string(key), "versions": .array(versions.map { .map(Self.versionJSON($0)) })])
         }
         on(.post, "/v1/maps/:map/query") { request, context in
             let map = try self.parameter(context, "map")
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
-            try Self.takes([], request.uri.queryParameters)
+            try Self.takes([], Self.query(request))
             var request = request
             self.metrics.count("query")
             let query = try await self.body(&request)
@@ -132,7 +132,7 @@ public struct API: Sendable {
         }
         on(.post, "/v1/batch") { request, _ in
             let principal = try self.authenticate(request)
-            try Self.takes([], request.uri.queryParameters)
+            try Self.takes([], Self.query(request))
             var request = request
             let (operations, durability) = try self.batch(try await self.bodyBytes(&request), principal: principal)
             return try await self.commit(operations, durability: durability)
@@ -223,10 +223,10 @@ public struct API: Sendable {
 
     /// The operation of `PUT /v1/maps/{map}/keys/{key}` (`body`: its JSON value) or of `DELETE`
     /// (`body` nil), and the durability it asks for; the caller has checked access.
-    func keyWrite(map: String, key: String, query: Parameters, body: ByteBuffer?) throws -> (SedimentFormat.Operation, Durability) {
+    func keyWrite(map: String, key: String, query: QueryParameters, body: ByteBuffer?) throws -> (SedimentFormat.Operation, Durability) {
         try Self.takes(body == nil ? ["durability", "validFrom", "validTo"] : ["durability", "validFrom", "validTo", "ttlMs"], query)
-        let durability = try durability(query.get("durability"))
-        let validFrom = try Self.time(query.get("validFrom"), "validFrom"), validTo = try Self.time(query.get("validTo"), "validTo")
+        let durability = try durability(Self.value("durability", in: query))
+        let validFrom = try Self.time(Self.value("validFrom", in: query), "validFrom"), validTo = try Self.time(Self.value("validTo", in: query), "validTo")
         guard let body else {
             return (
                 SedimentFormat.Operation(
@@ -237,7 +237,7 @@ public struct API: Sendable {
         let value = try value(body)
         let op = SedimentFormat.Operation(
             map: map, key: key, kind: .put, value: value, timestamp: database.makeTimestamp(), validFrom: validFrom, validTo: validTo,
-            ttlMillis: try Self.count(query.get("ttlMs"), "ttlMs"))
+            ttlMillis: try Self.count(Self.value("ttlMs", in: query), "ttlMs"))
         return (op, durability)
     }
 
@@ -247,29 +247,45 @@ public struct API: Sendable {
         #"{"durability":"\#(durability.rawValue)","firstLsn":\#(result.firstLSN),"lsn":\#(result.lastLSN),"txTime":"\#(txText(result.lastTxTime))"}"#
     }
 
+    /// A request's query parameters, in order (a name may come twice: `takes` refuses that).
+    typealias QueryParameters = [(key: Substring, value: Substring)]
+
+    /// The query of a request through the router, as Hummingbird's `URI` reads it.
+    static func query(_ request: Request) -> QueryParameters { Array(request.uri.queryParameters) }
+
     /// A request target's query (after its "?") as `URI.queryParameters` reads it, without
-    /// parsing the whole target as a `URI` (which copies it into an array; in a profile of PUTs
-    /// answered on the event loop, `taken` with that parse inlined held 6% of the server's
-    /// samples). The same pairs: sections split at "&" (an empty one kept, unless it is the
-    /// last), a name up to its section's first "=", no "=" an empty value, a "#" ends the query.
-    /// A query with percent-escapes is left to Hummingbird's decoding.
-    static func queryParameters(_ query: Substring) -> Parameters {
+    /// parsing the whole target as a `URI` or hashing the names into a `FlatDictionary` (in a
+    /// profile of PUTs answered on the event loop, the two held 6% of the server's samples). The
+    /// same pairs: sections split at "&" (an empty one kept, unless it is the last), a name up to
+    /// its section's first "=", no "=" an empty value, a "#" ends the query. A query with
+    /// percent-escapes is left to Hummingbird's decoding.
+    static func queryParameters(_ query: Substring) -> QueryParameters {
         let query = query.utf8.firstIndex(of: UInt8(ascii: "#")).map { query[..<$0] } ?? query
-        guard !query.utf8.contains(UInt8(ascii: "%")) else { return URI("/?" + query).queryParameters }
-        var sections = query.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false)
-        if sections.last?.isEmpty == true { sections.removeLast() }
-        return Parameters(
-            sections.map { utf8 in
-                let section = Substring(utf8)
-                guard let equals = section.utf8.firstIndex(of: UInt8(ascii: "=")) else { return (key: section, value: "") }
-                return (key: section[..<equals], value: section[section.utf8.index(after: equals)...])
-            })
+        guard !query.utf8.contains(UInt8(ascii: "%")) else { return Array(URI("/?" + query).queryParameters) }
+        var pairs: QueryParameters = []
+        var rest = query
+        while !rest.isEmpty {
+            let end = rest.utf8.firstIndex(of: UInt8(ascii: "&")) ?? rest.endIndex
+            let section = rest[..<end]
+            if let equals = section.utf8.firstIndex(of: UInt8(ascii: "=")) {
+                pairs.append((key: section[..<equals], value: section[section.utf8.index(after: equals)...]))
+            } else {
+                pairs.append((key: section, value: ""))
+            }
+            rest = end == rest.endIndex ? "" : rest[rest.utf8.index(after: end)...]
+        }
+        return pairs
+    }
+
+    /// The first value of query parameter `name`.
+    static func value(_ name: String, in query: QueryParameters) -> String? {
+        query.first { $0.key == name }.map { String($0.value) }
     }
 
     /// Refuses a query parameter that the request does not take, and one given twice: a misspelt
     /// `asof` would otherwise read the current value instead of the past one, and `?asOf=1&asOf=2`
     /// one of the two.
-    static func takes(_ known: [String], _ query: Parameters) throws {
+    static func takes(_ known: [String], _ query: QueryParameters) throws {
         for (index, (name, _)) in query.enumerated() {
             guard known.contains(where: { name == $0 }) else {
                 let takes = known.isEmpty ? "no query parameters" : "only " + known.joined(separator: ", ")
@@ -306,9 +322,9 @@ public struct API: Sendable {
         return out
     }
 
-    func readPoint(_ query: Parameters) throws -> ReadPoint {
+    func readPoint(_ query: QueryParameters) throws -> ReadPoint {
         try Self.takes(["asOf", "validAt"], query)
-        return try readPoint(asOf: query.get("asOf"), validAt: query.get("validAt"))
+        return try readPoint(asOf: Self.value("asOf", in: query), validAt: Self.value("validAt", in: query))
     }
 
     func readPoint(asOf: String?, validAt: String?) throws -> ReadPoint {

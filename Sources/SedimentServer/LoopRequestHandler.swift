@@ -131,7 +131,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A request this handler took.
     private struct Taken {
         enum Target {
-            case key(query: Parameters, map: Substring, key: Substring)
+            case key(query: API.QueryParameters, map: Substring, key: Substring)
             case batch
         }
 
@@ -401,18 +401,20 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             (target, method) = (.batch, .post)
         } else if httpMethod == .PUT || httpMethod == .DELETE || httpMethod == .GET {
             method = httpMethod == .PUT ? .put : httpMethod == .DELETE ? .delete : .get
-            // "/v1/maps/{map}/keys/{key}", neither name empty nor holding a "/", then the query.
+            // "/v1/maps/{map}/keys/{key}", neither name empty nor holding a "/", then the query;
+            // matched as bytes (Substring's Character-wise `hasPrefix` and Foundation's
+            // `contains` were 6% of the server's samples in a profile of PUTs).
             let question = path.utf8.firstIndex(of: UInt8(ascii: "?"))
-            let p = question.map { path[..<$0] } ?? path[...]
-            guard p.hasPrefix("/v1/maps/") else { return nil }
+            let p = (question.map { path[..<$0] } ?? path[...]).utf8
+            guard p.starts(with: "/v1/maps/".utf8) else { return nil }
             let names = p.dropFirst("/v1/maps/".utf8.count)
-            guard let slash = names.firstIndex(of: "/") else { return nil }
+            guard let slash = names.firstIndex(of: UInt8(ascii: "/")) else { return nil }
             let map = names[..<slash], rest = names[slash...]
-            guard rest.hasPrefix("/keys/") else { return nil }
+            guard rest.starts(with: "/keys/".utf8) else { return nil }
             let key = rest.dropFirst("/keys/".utf8.count)
-            guard !map.isEmpty, !key.isEmpty, !key.contains("/") else { return nil }
-            let query = question.map { API.queryParameters(path[path.utf8.index(after: $0)...]) } ?? Parameters()
-            target = .key(query: query, map: map, key: key)
+            guard !map.isEmpty, !key.isEmpty, !key.contains(UInt8(ascii: "/")) else { return nil }
+            let query = question.map { API.queryParameters(path[path.utf8.index(after: $0)...]) } ?? []
+            target = .key(query: query, map: Substring(map), key: Substring(key))
         } else {
             return nil
         }
@@ -437,7 +439,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers a key read from memory, or passes it on to the router when the version must be
     /// read back from the log (a wait for the disk or the bucket, which a task may take but the
     /// event loop must not).
-    private func keyRead(_ request: Taken, map rawMap: Substring, key rawKey: Substring, query: Parameters, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func keyRead(_ request: Taken, map rawMap: Substring, key rawKey: Substring, query: API.QueryParameters, body: ByteBuffer, context: ChannelHandlerContext) {
         do {
             let map = try API.name(rawMap, "map"), key = try API.name(rawKey, "key")
             try api.authorize(request.authorization, map: map, needs: .read)

@@ -154,18 +154,18 @@ enum SyncTransports {
     /// `?after=`); `?maps=a,b` limits the maps (default: every map the token may read). A map the
     /// token may not read is a 403, before the stream starts.
     static func events(hub: SyncHub, principal: Principal, request: Request) async throws -> Response {
-        let q = request.uri.queryParameters
+        let q = API.query(request)
         try API.takes(["maps", "after"], q)
         var after: EventID?
         let header = request.headers[HTTPField.Name("Last-Event-ID")!]
-        if let raw = header ?? q.get("after") {
+        if let raw = header ?? API.value("after", in: q) {
             guard let id = EventID(raw.trimmingCharacters(in: .whitespaces)) else {
                 throw APIError.badRequest(
                     "\(header == nil ? "after" : "Last-Event-ID") must be an event id (LSN-MILLIS-COUNTER, as the stream's ids are) or an LSN, not \"\(raw)\"")
             }
             after = id
         }
-        let maps = q.get("maps").map { Set($0.split(separator: ",").map(String.init)) }
+        let maps = API.value("maps", in: q).map { Set($0.split(separator: ",").map(String.init)) }
         let session = hub.makeSession(transport: "sse")
         session.authenticate(principal)
         do throws(SyncError) { try await session.follow(maps: maps, after: after) } catch {
