@@ -226,7 +226,8 @@ public struct API: Sendable {
     func keyWrite(map: String, key: String, query: QueryParameters, body: ByteBuffer?) throws -> (SedimentFormat.Operation, Durability) {
         try Self.takes(body == nil ? ["durability", "validFrom", "validTo"] : ["durability", "validFrom", "validTo", "ttlMs"], query)
         let durability = try durability(Self.value("durability", in: query))
-        let validFrom = try Self.time(Self.value("validFrom", in: query), "validFrom"), validTo = try Self.time(Self.value("validTo", in: query), "validTo")
+        let validFrom = try Self.time(Self.value("validFrom", in: query), "validFrom")
+        let validTo = try Self.time(Self.value("validTo", in: query), "validTo")
         guard let body else {
             return (
                 SedimentFormat.Operation(
