@@ -59,19 +59,19 @@ public struct API: Sendable {
         }
         on(.get, "/v1/openapi.json") { request, _ in
             try self.authenticate(request)
-            try Self.takes([], Self.query(request))
+            try Self.takes([], Self.queryParameters(request))
             return Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPI.document)))
         }
         on(.get, "/v1/status") { request, _ in
             try self.authenticate(request)
-            try Self.takes([], Self.query(request))
+            try Self.takes([], Self.queryParameters(request))
             return json(self.status())
         }
         on(.get, "/v1/maps") { request, _ in
             let principal = try self.authenticate(request)
-            try Self.takes([], Self.query(request))
+            try Self.takes([], Self.queryParameters(request))
             let names = self.database.mapNames.filter { (try? self.configuration.rules.check(principal, map: $0, needs: .read)) != nil }
             return json(["maps": .array(names.map(Value.string))])
         }
@@ -81,20 +81,20 @@ public struct API: Sendable {
             try self.authorize(request.headers[.authorization], map: map, needs: .write)
             var request = request
             let body = try await request.collectBody(upTo: self.configuration.maxBodyBytes)
-            let (op, durability) = try self.keyWrite(map: map, key: key, query: Self.query(request), body: body)
+            let (op, durability) = try self.keyWrite(map: map, key: key, query: Self.queryParameters(request), body: body)
             return try await self.commit([op], durability: durability)
         }
         on(.delete, "/v1/maps/:map/keys/:key") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .write)
-            let (op, durability) = try self.keyWrite(map: map, key: key, query: Self.query(request), body: nil)
+            let (op, durability) = try self.keyWrite(map: map, key: key, query: Self.queryParameters(request), body: nil)
             return try await self.commit([op], durability: durability)
         }
         // The event loop answers reads that memory can (LoopRequestHandler); this route takes the rest.
         @Sendable func keyGet(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
-            let point = try self.readPoint(Self.query(request))
+            let point = try self.readPoint(Self.queryParameters(request))
             let version = try await self.reads.key { try self.database.record(map, key, at: point) }
             return json(try self.keyRead(map, key, at: point, version))
         }
@@ -108,14 +108,14 @@ public struct API: Sendable {
         on(.get, "/v1/maps/:map/keys/:key/history") { request, context in
             let (map, key) = try self.mapAndKey(context)
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
-            try Self.takes([], Self.query(request))
+            try Self.takes([], Self.queryParameters(request))
             let versions = try await self.reads.key { try self.database.history(map, key) }
             return json(["map": .string(map), "key": .string(key), "versions": .array(versions.map { .map(Self.versionJSON($0)) })])
         }
         on(.post, "/v1/maps/:map/query") { request, context in
             let map = try self.parameter(context, "map")
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
-            try Self.takes([], Self.query(request))
+            try Self.takes([], Self.queryParameters(request))
             var request = request
             self.metrics.count("query")
             let query = try await self.body(&request)
@@ -132,7 +132,7 @@ public struct API: Sendable {
         }
         on(.post, "/v1/batch") { request, _ in
             let principal = try self.authenticate(request)
-            try Self.takes([], Self.query(request))
+            try Self.takes([], Self.queryParameters(request))
             var request = request
             let (operations, durability) = try self.batch(try await self.bodyBytes(&request), principal: principal)
             return try await self.commit(operations, durability: durability)
@@ -252,7 +252,7 @@ public struct API: Sendable {
     typealias QueryParameters = [(key: Substring, value: Substring)]
 
     /// The query of a request through the router, as Hummingbird's `URI` reads it.
-    static func query(_ request: Request) -> QueryParameters { Array(request.uri.queryParameters) }
+    static func queryParameters(_ request: Request) -> QueryParameters { Array(request.uri.queryParameters) }
 
     /// A request target's query (after its "?") as `URI.queryParameters` reads it, without
     /// parsing the whole target as a `URI` or hashing the names into a `FlatDictionary` (in a

@@ -492,7 +492,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
             // Not the whole `API` (its configuration's strings retained and released per write).
-            let metrics = api.metrics, inBucket = durability == .bucket ? api : nil
+            let metrics = api.metrics, bucketAPI = durability == .bucket ? api : nil
             @Sendable func reply(_ answer: Result<String, APIError>) {
                 let body = answer.map(jsonBody)
                 @Sendable func send() {
@@ -506,10 +506,10 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 case .failure(let error): reply(.failure(APIError(error)))
                 case .success(let result):
                     metrics.counted(operations)
-                    guard let inBucket else { return reply(.success(API.committedText(result, durability))) }
+                    guard let bucketAPI else { return reply(.success(API.committedText(result, durability))) }
                     // Up to a minute: a task waits, not this thread.
                     Task {
-                        do { reply(.success(try await inBucket.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
+                        do { reply(.success(try await bucketAPI.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
                     }
                 }
             })

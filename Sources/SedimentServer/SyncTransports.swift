@@ -154,7 +154,7 @@ enum SyncTransports {
     /// `?after=`); `?maps=a,b` limits the maps (default: every map the token may read). A map the
     /// token may not read is a 403, before the stream starts.
     static func events(hub: SyncHub, principal: Principal, request: Request) async throws -> Response {
-        let q = API.query(request)
+        let q = API.queryParameters(request)
         try API.takes(["maps", "after"], q)
         var after: EventID?
         let header = request.headers[HTTPField.Name("Last-Event-ID")!]
