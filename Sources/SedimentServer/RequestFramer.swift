@@ -56,7 +56,7 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
     private var processing = false
     private var processAgain = false
     private var readHeld = false
-    /// Bytes went on to the decoder since this was last cleared.
+    /// Bytes went on to the decoder since a read-complete last went after them.
     private var fired = false
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -67,25 +67,35 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !passAll else { return context.fireChannelRead(data) }
+        guard !passAll else { return fire(unwrapInboundIn(data), context: context) }
         var bytes = unwrapInboundIn(data)
         if passing > 0 {
             let n = min(passing, bytes.readableBytes)
             passing -= n
-            context.fireChannelRead(wrapInboundOut(bytes.readSlice(length: n)!))
+            fire(bytes.readSlice(length: n)!, context: context)
             guard bytes.readableBytes > 0 else { return }
         }
         if buffer == nil { buffer = bytes } else { buffer!.writeBuffer(&bytes) }
         process()
     }
 
+    /// Passed on only after bytes that went on: a read whose requests were all taken here has
+    /// nothing for the handlers behind this one (each would pass it on to the end of the pipeline).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard fired else { return }
+        fired = false
+        context.fireChannelReadComplete()
+    }
+
     /// Called by the handler when it can take the next request (an answer was written).
     func resume() {
-        fired = false
         process()
         // Outside a read from the socket: what went on to the decoder needs the read-complete
         // that makes Hummingbird's channel take it (as the handler's replay of held parts does).
-        if fired { context?.fireChannelReadComplete() }
+        if fired {
+            fired = false
+            context?.fireChannelReadComplete()
+        }
         if readHeld, !holdsReads {
             readHeld = false
             context?.read()
@@ -174,7 +184,8 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
             passAll = true
             if let b = buffer {
                 buffer = nil
-                context.fireChannelRead(wrapInboundOut(b))
+                fire(b, context: context)
+                fired = false
                 context.fireChannelReadComplete()
             }
         }
