@@ -36,7 +36,6 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
         // CRC32C needs the SSE4.2 / ARMv8 CRC instructions, which Swift cannot target per function.
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
 
@@ -105,7 +104,6 @@ let package = Package(
             name: "sediment",
             dependencies: [
                 "SedimentFormat", "SedimentLog", "SedimentObjectStore", "SedimentEngine", "SedimentSync", "SedimentServer", "SedimentTesting",
-                "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -5,7 +5,7 @@
 #   Tools/setup.sh --bench  also the peers of the benchmarks (Redis, RocksDB db_bench, SQLite; rocksdict, lmdb) and wrk
 set -euo pipefail
 
-packages=(libzstd-dev liblz4-dev libssl-dev libjemalloc-dev pkg-config curl)
+packages=(libzstd-dev liblz4-dev libssl-dev pkg-config curl)
 if [[ ${1:-} == --bench ]]; then
     packages+=(redis-server redis-tools rocksdb-tools sqlite3 wrk)
 fi

@@ -8,29 +8,13 @@ import Synchronization
 /// glibc's `malloc_trim` (malloc.h is not part of the Glibc module).
 @_silgen_name("malloc_trim")
 private func malloc_trim(_ pad: Int) -> Int32
-
-/// jemalloc's `mallctl`, if jemalloc is the process's allocator (the `sediment` executable links
-/// it; test processes keep glibc's).
-private let jemallocControl = dlopen(nil, RTLD_NOW).flatMap { dlsym($0, "mallctl") }.map {
-    unsafeBitCast($0, to: (@convention(c) (UnsafePointer<CChar>, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?, UnsafeMutableRawPointer?, Int) -> Int32).self)
-}
-
-/// Returns the allocator's free pages to the system: jemalloc's purge of every arena, or glibc's trim.
-private func trimHeap() {
-    if let jemallocControl {
-        _ = jemallocControl("arena.4096.purge", nil, nil, nil, 0)  // 4096: MALLCTL_ARENAS_ALL
-    } else {
-        _ = malloc_trim(0)
-    }
-}
 #endif
 
 /// Gives memory freed by evictions back to the operating system.
 ///
 /// Evicted values are freed in the middle of the heap, where the allocator keeps the pages
-/// (measured with glibc: a third of the resident set after evicting ~900 MB of 1 KB values;
-/// jemalloc returns them over seconds on its own). After every `threshold` bytes freed, one trim
-/// runs on a low-priority thread of its own.
+/// (measured: a third of the resident set after evicting ~900 MB of 1 KB values). After every
+/// `threshold` bytes freed, one `malloc_trim` runs on a low-priority thread of its own.
 final class MemoryTrimmer: Sendable {
     private let threshold: Int
     private let state = Mutex((freed: 0, running: false))
@@ -51,7 +35,7 @@ final class MemoryTrimmer: Sendable {
         guard start else { return }
         #if os(Linux)
         Task {
-            _ = try? await runOnOwnThread(lowPriority: true) { trimHeap() }
+            _ = try? await runOnOwnThread(lowPriority: true) { _ = malloc_trim(0) }
             state.withLock { $0.running = false }
         }
         #else

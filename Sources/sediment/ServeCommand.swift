@@ -79,7 +79,6 @@ struct ServeCommand: AsyncParsableCommand {
             metadata: [
                 "MiB": "\(config.database.memoryBudgetBytes.map { "\($0 >> 20)" } ?? "none")",
                 "from": .string(budgetFrom),
-                "allocator": .string(Allocator.name),
             ])
         let devToken = givenSecret == nil ? JWTVerifier(secret: secret).sign(Principal(userId: "dev", roles: ["admin"])) : nil
         let listening = Atomic(false)
