@@ -685,20 +685,20 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", String(contentLength)), ("Date", date()), ("Server", serverName)]
         }
 
-        /// An answer with a JSON body as the bytes SwiftNIO's encoder writes for `write`'s parts.
-        /// The same headers as `answerHeaders`, written without making them `String`s first.
+        /// An answer with a JSON body as the bytes SwiftNIO's encoder writes for `write`'s parts:
+        /// `answerHeaders`, written straight into the buffer.
         func answerBytes(_ status: HTTPResponse.Status, _ body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
             var out = allocator.buffer(capacity: 192 + body.readableBytes)
             if status == .ok {
                 out.writeStaticString("HTTP/1.1 200 OK")
             } else {
                 out.writeStaticString("HTTP/1.1 ")
-                out.writeDecimal(status.code)
+                out.writeString(String(status.code))
                 out.writeStaticString(" ")
                 out.writeString(status.reasonPhrase)
             }
             out.writeStaticString("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
-            out.writeDecimal(body.readableBytes)
+            out.writeString(String(body.readableBytes))
             out.writeStaticString("\r\nDate: ")
             out.writeString(date())
             out.writeStaticString("\r\nServer: ")
@@ -715,23 +715,6 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if cache.second != now { cache = (now, EpochMillis.httpDate(seconds: now)) }
                 return cache.text
             }
-        }
-    }
-}
-
-extension ByteBuffer {
-    /// Writes a non-negative integer's decimal digits.
-    mutating func writeDecimal(_ n: Int) {
-        precondition(n >= 0)
-        var digits = 1, rest = n
-        while rest >= 10 { rest /= 10; digits += 1 }
-        writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { out in
-            var v = n
-            for i in stride(from: digits - 1, through: 0, by: -1) {
-                out[i] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-            }
-            return digits
         }
     }
 }
