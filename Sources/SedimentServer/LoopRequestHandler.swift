@@ -685,24 +685,19 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", String(contentLength)), ("Date", date()), ("Server", serverName)]
         }
 
-        /// An answer with a JSON body as the bytes SwiftNIO's encoder writes for `write`'s parts:
-        /// `answerHeaders`, written straight into the buffer.
+        /// An answer with a JSON body as the bytes SwiftNIO's encoder writes for `write`'s parts.
         func answerBytes(_ status: HTTPResponse.Status, _ body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
             var out = allocator.buffer(capacity: 192 + body.readableBytes)
-            if status == .ok {
-                out.writeStaticString("HTTP/1.1 200 OK")
-            } else {
-                out.writeStaticString("HTTP/1.1 ")
-                out.writeString(String(status.code))
-                out.writeStaticString(" ")
-                out.writeString(status.reasonPhrase)
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeString(String(status.code))
+            out.writeStaticString(" ")
+            out.writeString(status.reasonPhrase)
+            for (name, value) in answerHeaders(contentLength: body.readableBytes) {
+                out.writeStaticString("\r\n")
+                out.writeString(name)
+                out.writeStaticString(": ")
+                out.writeString(value)
             }
-            out.writeStaticString("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
-            out.writeString(String(body.readableBytes))
-            out.writeStaticString("\r\nDate: ")
-            out.writeString(date())
-            out.writeStaticString("\r\nServer: ")
-            out.writeString(serverName)
             out.writeStaticString("\r\n\r\n")
             out.writeImmutableBuffer(body)
             return out

@@ -92,10 +92,7 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
         process()
         // Outside a read from the socket: what went on to the decoder needs the read-complete
         // that makes Hummingbird's channel take it (as the handler's replay of held parts does).
-        if fired {
-            fired = false
-            context?.fireChannelReadComplete()
-        }
+        if let context { channelReadComplete(context: context) }
         if readHeld, !holdsReads {
             readHeld = false
             context?.read()
@@ -185,8 +182,7 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
             if let b = buffer {
                 buffer = nil
                 fire(b, context: context)
-                fired = false
-                context.fireChannelReadComplete()
+                channelReadComplete(context: context)
             }
         }
         context.fireUserInboundEventTriggered(event)
