@@ -29,11 +29,8 @@ final class ConditionLock: @unchecked Sendable {
     func lock() { pthread_mutex_lock(mutex) }
 
     /// Takes the lock if it is free within `nanoseconds`; returns whether it did.
-    func lock(waitingAtMost nanoseconds: UInt64) -> Bool {
-        if pthread_mutex_trylock(mutex) == 0 { return true }
-        var deadline = Self.deadline(CLOCK_REALTIME, after: nanoseconds)
-        return pthread_mutex_timedlock(mutex, &deadline) == 0
-    }
+    /// Takes the lock if it is free; false (without waiting) if it is held.
+    func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 
     func unlock() { pthread_mutex_unlock(mutex) }
 

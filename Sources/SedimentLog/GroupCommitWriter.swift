@@ -19,7 +19,7 @@ struct WriterStats: Sendable {
 /// connections) can commit it on its own thread with `commitHere`, without the hop to this
 /// thread and its wake-up. The writer's state (the active segment, LSNs, the clock) belongs to
 /// whoever holds `stateLock`: the thread while it works through a batch, or such a caller
-/// during its commit.
+/// during its commit. A caller that finds it held hands its group over to the holder.
 final class GroupCommitWriter: @unchecked Sendable {
     /// What one append carries: new operations (given LSNs and tx times here) or records
     /// committed elsewhere that keep theirs (copying a log).
@@ -53,6 +53,9 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     // Guarded by `stateLock`: held by the writer thread while it works, or by `commitHere`.
     private let stateLock = ConditionLock()
+    /// Groups handed over by callers of `commitHere` that found the state taken.
+    private let handOverLock = ConditionLock()
+    private var handedOver: [Pending] = []
     private var isFinished = false
     private let configuration: LogConfiguration
     private let catalog: SegmentCatalog
@@ -133,7 +136,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         var batch: [Request] = []
         batch.reserveCapacity(1024)
         while true {
-            let timeout = stateLock.withLock { nextTimedWork() }
+            stateLock.lock()
+            let timeout = nextTimedWork()
+            releaseState()
             lock.lock()
             if queue.isEmpty && !poked {
                 idle = true
@@ -149,7 +154,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             lock.unlock()
 
             stateLock.lock()
-            defer { stateLock.unlock() }
+            defer { releaseState() }
             // Timed work first: an overdue roll happens before the new group lands in an old segment.
             timedWork()
             var closeRequest: (Bool, UnsafeContinuation<AppendResult, any Error>)?
@@ -246,44 +251,52 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// answered here; under `fsync` durability the others are answered by the syncer, as the
     /// thread's groups are.
     ///
-    /// If the state stays taken for `commitHereWaitNanos` (the thread is committing a group of
-    /// its own), the group goes to the thread's queue instead, and is answered from there.
+    /// If the state is taken (another event loop's group, or the thread's batch, which can take
+    /// milliseconds), the group is handed over to its holder, which commits it before it lets go
+    /// (`releaseState`), and this caller goes back to its own work at once. Before, the caller
+    /// waited up to 100 µs for the state, asleep, then queued the group for the thread: durable
+    /// PUTs from two event loops on two cores made 4–19% fewer requests/s (6 interleaved runs at
+    /// 16 and 64 connections).
     func commitHere(_ appends: [Pending]) {
-        guard stateLock.lock(waitingAtMost: Self.commitHereWaitNanos) else {
-            enqueue(appends.lazy.map { .append($0) })
-            return
-        }
-        if isFinished {
-            stateLock.unlock()
-            for a in appends { a.reply.resume(throwing: LogError(.closed, "the log is closed")) }
-            return
-        }
-        // As on the thread: an overdue roll happens before the group lands in an old segment.
-        timedWork()
-        let untimed = nextTimedWork() == nil
-        let committed = commit(appends)
-        committed.submitSync(to: syncer)
-        // The thread may be asleep with nothing timed, and an interval sync or an age roll is now due.
-        let wake = untimed && nextTimedWork() != nil
-        stateLock.unlock()
-        if wake {
-            let idle = lock.withLock {
-                poked = true
-                return self.idle
-            }
-            if idle { lock.signal() }
-        }
-        committed.answer()
+        handOverLock.withLock { handedOver.append(contentsOf: appends) }
+        commitHandedOver()
     }
 
-    /// How long `commitHere` waits for the state: another caller's group (an event loop's few
-    /// single-key writes) holds it for tens of microseconds, the thread's for as long as its group
-    /// takes to encode, write and apply (batches: milliseconds, and tens of them when the views
-    /// evict under a memory budget). Waiting for the thread stopped the caller, an event loop with
-    /// every connection on it, for that long or longer: the thread takes the lock again at once
-    /// for its next group, before a waiter it woke gets to run (measured: loops stopped for 2–5 s
-    /// under batch writes and a memory budget).
-    static let commitHereWaitNanos: UInt64 = 100_000
+    /// Commits the groups handed over, for as long as there are some and the state is free; a
+    /// holder that keeps the state leaves them to be committed when it lets go.
+    private func commitHandedOver() {
+        while handOverLock.withLock({ !handedOver.isEmpty }) && stateLock.tryLock() {
+            var appends: [Pending] = []
+            handOverLock.withLock { swap(&appends, &handedOver) }
+            if isFinished {
+                stateLock.unlock()
+                for a in appends { a.reply.resume(throwing: LogError(.closed, "the log is closed")) }
+                continue
+            }
+            // As on the thread: an overdue roll happens before the group lands in an old segment.
+            timedWork()
+            let untimed = nextTimedWork() == nil
+            let committed = commit(appends)
+            committed.submitSync(to: syncer)
+            // The thread may be asleep with nothing timed, and an interval sync or an age roll is now due.
+            let wake = untimed && nextTimedWork() != nil
+            stateLock.unlock()
+            if wake {
+                let idle = lock.withLock {
+                    poked = true
+                    return self.idle
+                }
+                if idle { lock.signal() }
+            }
+            committed.answer()
+        }
+    }
+
+    /// Lets go of the state, first committing groups handed over meanwhile (see `commitHere`).
+    private func releaseState() {
+        stateLock.unlock()
+        commitHandedOver()
+    }
 
     /// The thread's way: answers at once, and hands the sync to the syncer.
     private func deliver(_ committed: Committed) {

@@ -365,11 +365,11 @@ public final class SegmentedLog: Sendable {
     }
 
     /// Commits appends the caller has gathered as one group, on the calling thread instead of
-    /// handing them to the writer thread; if the writer thread is committing a group of its own,
-    /// they go to its queue instead of waiting for it (see `GroupCommitWriter.commitHere`). Each
-    /// append's LSNs are consecutive and follow the previous append's. Completions run as
-    /// `append`'s do: for `.written` appends and for those refused (an invalid append is refused
-    /// alone) on this thread, or on the writer thread if the group went there, and under `fsync`
+    /// handing them to the writer thread; if another thread is committing (the writer thread or
+    /// another caller), they are handed over to it instead of waiting for it (see
+    /// `GroupCommitWriter.commitHere`). Each append's LSNs are consecutive and follow the previous
+    /// append's. Completions run as `append`'s do: for `.written` appends and for those refused
+    /// (an invalid append is refused alone) on the thread that committed the group, and under `fsync`
     /// durability on the syncer's thread once fdatasync covers them. A completion must not
     /// append on this thread.
     ///

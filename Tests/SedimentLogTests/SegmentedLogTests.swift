@@ -184,7 +184,8 @@ import Testing
     /// Groups committed on the caller's thread (`appendHere`, the server's event loops) share the
     /// log with the writer thread's groups: dense LSNs in each group's order, durable ones
     /// answered once fdatasync covers them, `.written` ones at once, an invalid append refused
-    /// alone, and `.closed` after close.
+    /// alone, and `.closed` after close. Four callers at once: groups are handed over to
+    /// whichever thread holds the writer's state, and none is lost or split.
     @Test func groupsCommittedHereShareTheLogWithTheWritersGroups() async throws {
         try await withTemporaryDirectory { dir in
             var config = configuration(dir)
