@@ -28,7 +28,6 @@ final class ConditionLock: @unchecked Sendable {
 
     func lock() { pthread_mutex_lock(mutex) }
 
-    /// Takes the lock if it is free within `nanoseconds`; returns whether it did.
     /// Takes the lock if it is free; false (without waiting) if it is held.
     func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 

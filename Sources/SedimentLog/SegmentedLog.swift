@@ -367,11 +367,11 @@ public final class SegmentedLog: Sendable {
     /// Commits appends the caller has gathered as one group, on the calling thread instead of
     /// handing them to the writer thread; if another thread is committing (the writer thread or
     /// another caller), they are handed over to it instead of waiting for it (see
-    /// `GroupCommitWriter.commitHere`). Each append's LSNs are consecutive and follow the previous
-    /// append's. Completions run as `append`'s do: for `.written` appends and for those refused
-    /// (an invalid append is refused alone) on the thread that committed the group, and under `fsync`
-    /// durability on the syncer's thread once fdatasync covers them. A completion must not
-    /// append on this thread.
+    /// `GroupCommitWriter.commitHere`). Each append's LSNs are consecutive and follow the
+    /// previous append's. Completions run as `append`'s do: for `.written` appends and for those
+    /// refused (an invalid append is refused alone) on the thread that committed the group, and
+    /// under `fsync` durability on the syncer's thread once fdatasync covers them. A completion
+    /// must not append on this thread.
     ///
     /// For a server's event loop that gathers the writes of one pass over its connections (see
     /// BENCHMARKS.md, "Server": −7 to −12% CPU per durable PUT against the writer thread's hop).
