@@ -44,14 +44,14 @@ final class ConditionLock: @unchecked Sendable {
 
     /// Waits for a signal or until `nanoseconds` have passed; the lock must be held.
     func wait(nanoseconds: UInt64) {
-        var deadline = Self.deadline(CLOCK_MONOTONIC, after: nanoseconds)
+        var deadline = Self.deadline(after: nanoseconds)
         pthread_cond_timedwait(condition, mutex, &deadline)
     }
 
-    /// `clock`'s time `nanoseconds` from now.
-    private static func deadline(_ clock: clockid_t, after nanoseconds: UInt64) -> timespec {
+    /// The monotonic clock's time (the condition's clock) `nanoseconds` from now.
+    private static func deadline(after nanoseconds: UInt64) -> timespec {
         var now = timespec()
-        clock_gettime(clock, &now)
+        clock_gettime(CLOCK_MONOTONIC, &now)
         let total = UInt64(now.tv_nsec) + nanoseconds % 1_000_000_000
         var deadline = timespec()
         deadline.tv_sec = now.tv_sec + Int(nanoseconds / 1_000_000_000) + Int(total / 1_000_000_000)

@@ -48,10 +48,11 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var queue: [Request] = []
     private var idle = false
     private var closed = false
-    /// Set by `commitHere` when the thread's next timed work may have changed.
+    /// Set by `commitHandedOver` when the thread's next timed work may have changed.
     private var poked = false
 
-    // Guarded by `stateLock`: held by the writer thread while it works, or by `commitHere`.
+    // Guarded by `stateLock`: held by the writer thread while it works, or by a caller of
+    // `commitHere` while it commits (`commitHandedOver`).
     private let stateLock = ConditionLock()
     /// Groups handed over by callers of `commitHere` that found the state taken.
     private let handOverLock = ConditionLock()
