@@ -146,6 +146,11 @@ public enum JSON {
         let bytes: [UInt8]
         let maxDepth: Int
         var i = 0
+        /// The members read so far of the objects being read, innermost last. An object's
+        /// dictionary is made once its members are known, with room for just them: the views
+        /// keep values in memory, and a dictionary made with room for 8 members held ~500 bytes
+        /// of empty buckets in each small object (a two-member object took ~870 bytes).
+        var members: [(key: String, at: Int, value: Value)] = []
 
         init(bytes: [UInt8], maxDepth: Int) {
             self.bytes = bytes
@@ -183,11 +188,17 @@ public enum JSON {
 
         mutating func object(depth: Int) throws(ParseError) -> Value {
             i += 1
-            var fields: [String: Value] = .init(minimumCapacity: 8)
+            let start = members.count
+            defer { members.removeSubrange(start...) }
             var first = true
             while let (key, keyAt) = try nextMember(first: &first) {
-                guard fields.updateValue(try value(depth: depth + 1), forKey: key) == nil else {
-                    throw ParseError(offset: keyAt, message: "duplicate key \"\(key)\"")
+                let value = try value(depth: depth + 1)
+                members.append((key, keyAt, value))
+            }
+            var fields = [String: Value](minimumCapacity: members.count - start)
+            for member in members[start...] {
+                guard fields.updateValue(member.value, forKey: member.key) == nil else {
+                    throw ParseError(offset: member.at, message: "duplicate key \"\(member.key)\"")
                 }
             }
             return try Self.tagged(fields) ?? .map(fields)

@@ -26,6 +26,23 @@ import Testing
         #expect(try JSON.parse("1.2345678901234567890e19") == .double(1.2345678901234567890e19))
     }
 
+    /// The views keep values in memory: an object's dictionary has room for its members, not
+    /// more (made with room for 8, a two-member object held ~500 bytes of empty buckets).
+    @Test func objectsHaveRoomForTheirMembersOnly() throws {
+        let value = try JSON.parse(#"{"n":1,"pad":"x","inner":{"a":[{"b":1},{}],"c":{"d":2,"e":3}}}"#)
+        func capacities(_ v: Value) -> [Int: Int] {
+            switch v {
+            case .map(let fields): fields.values.reduce(into: [fields.count: fields.capacity]) { $0.merge(capacities($1)) { max($0, $1) } }
+            case .array(let items): items.reduce(into: [:]) { $0.merge(capacities($1)) { max($0, $1) } }
+            default: [:]
+            }
+        }
+        let found = capacities(value)
+        #expect(found.keys.sorted() == [0, 1, 2, 3])
+        for (count, capacity) in found { #expect(capacity == [String: Value](minimumCapacity: count).capacity, "\(count) members") }
+        #expect(found[2]! < [String: Value](minimumCapacity: 8).capacity)
+    }
+
     @Test(arguments: [
         ("", "end"), ("{", "expected a string key"), ("[1,]", "unexpected character"), ("{\"a\":1,}", "expected a string key"),
         ("01", "after the JSON value"), ("\"\\x\"", "invalid escape"), ("nul", "invalid literal"), ("1e999", "out of range"),
