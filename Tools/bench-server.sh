@@ -8,6 +8,7 @@
 #   the ceiling of a write      the same PUTs with ?durability=none: authenticated, then refused (400) on the event
 #                               loop before the database, so it is what HTTP, the handler and the sockets cost
 #                               (its "errors" are those 400s)
+#   memory                      the resident memory the durable PUTs added, per PUT (each a fresh key)
 #   reads                       wrk (wrk_get.lua), GET of random keys now and asOf a past time, 16 connections
 #                               (redis-benchmark -t get -c 16 for scale); GET /health: through the router (a task per request)
 # wrk runs 2 threads on the same 2-core machine as the server (as redis-benchmark does for Redis).
@@ -27,6 +28,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/bench/server_common.sh"
 export TOKEN
 export WRK_COMMON=$SCRIPT_DIR/bench/wrk_common.lua
 wrk_json() { grep '^WRK ' | tail -n1 | cut -c5-; }
+resident_bytes() { awk '/^VmRSS/{print $2 * 1024}' "/proc/$SERVER_PID/status"; }
 
 # Writes version V of keys k0..k(KEYS-1) of map "read", 1000 to a batch.
 load_version() {
@@ -48,10 +50,13 @@ for round in $(seq 1 "$REPEAT"); do
     declare -A R=()
     step "round $round of $REPEAT: starting sediment serve"
     start_server
+    rss_before=$(resident_bytes)
     for c in 16 64; do
         step "PUT, $c connections, ${DURATION}s"
         R[put$c]=$(wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
     done
+    # Every PUT writes a fresh key: what the views keep of it, in the server's resident memory.
+    R[put_rss]=$(( $(resident_bytes) - rss_before ))
     for c in 16 64; do
         step "PUT refused before the database (?durability=none: 400), $c connections: the ceiling of a single-key write over HTTP"
         R[refused$c]=$(DURABILITY=none wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
@@ -117,7 +122,8 @@ for case, key, ops, peer, peer_key, goal in cases:
         "p50_ms": med([r[key]["p50_ms"] for r in rounds]), "p99_ms": med([r[key]["p99_ms"] for r in rounds]),
         "errors": sum(r[key]["errors"] for r in rounds), "goal": goal,
         "ratio_runs": [o / t for o, t in zip(ours, theirs)]})
-json.dump({"rounds": rounds, "rows": rows}, open(out, "w"), indent=1)
+per_put = [r["put_rss"] / (r["put16"]["requests"] + r["put64"]["requests"]) for r in rounds]
+json.dump({"rounds": rounds, "rows": rows, "resident_bytes_per_put": per_put}, open(out, "w"), indent=1)
 k = lambda x: f"{x / 1000:,.1f}k"
 print(f"Median of {len(rounds)} interleaved rounds; ranges over the rounds; p50 / p99 are medians too.\n")
 print("| case | Sediment ops/s | range | p50 / p99 ms | errors | peer | peer ops/s | range | Sediment ÷ peer | per round | goal |")
@@ -131,4 +137,6 @@ for r in rows:
     peer_range = f"{k(min(theirs))}–{k(max(theirs))}" if theirs else ""
     print(f"| {r['case']} | {r['sediment_ops_s']:,.0f} | {k(min(ours))}–{k(max(ours))} | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | "
           f"{r['errors']} | {peer} | {peer_rate} | {peer_range} | {ratio} | {per} | {r['goal']} |")
+print(f"\nResident memory the durable PUTs added (each a fresh key with a two-member JSON object): "
+      f"{med(per_put):,.0f} bytes per PUT (rounds: {', '.join(f'{x:,.0f}' for x in per_put)}).")
 PY
