@@ -149,7 +149,7 @@ public enum JSON {
         /// The members read so far of the objects being read, innermost last. An object's
         /// dictionary is made once its members are known, with room for just them: the views
         /// keep values in memory, and a dictionary made with room for 8 members held ~500 bytes
-        /// of empty buckets in each small object (a two-member object took ~870 bytes).
+        /// of empty buckets in each small object.
         var members: [(key: String, at: Int, value: Value)] = []
 
         init(bytes: [UInt8], maxDepth: Int) {

@@ -30,17 +30,19 @@ import Testing
     /// more (made with room for 8, a two-member object held ~500 bytes of empty buckets).
     @Test func objectsHaveRoomForTheirMembersOnly() throws {
         let value = try JSON.parse(#"{"n":1,"pad":"x","inner":{"a":[{"b":1},{}],"c":{"d":2,"e":3}}}"#)
-        func capacities(_ v: Value) -> [Int: Int] {
+        func objects(_ v: Value) -> [[String: Value]] {
             switch v {
-            case .map(let fields): fields.values.reduce(into: [fields.count: fields.capacity]) { $0.merge(capacities($1)) { max($0, $1) } }
-            case .array(let items): items.reduce(into: [:]) { $0.merge(capacities($1)) { max($0, $1) } }
-            default: [:]
+            case .map(let fields): [fields] + fields.values.flatMap(objects)
+            case .array(let items): items.flatMap(objects)
+            default: []
             }
         }
-        let found = capacities(value)
-        #expect(found.keys.sorted() == [0, 1, 2, 3])
-        for (count, capacity) in found { #expect(capacity == [String: Value](minimumCapacity: count).capacity, "\(count) members") }
-        #expect(found[2]! < [String: Value](minimumCapacity: 8).capacity)
+        let found = objects(value)
+        #expect(found.map(\.count).sorted() == [0, 1, 2, 2, 3])
+        for fields in found {
+            #expect(fields.capacity == [String: Value](minimumCapacity: fields.count).capacity, "\(fields.keys.sorted())")
+        }
+        #expect(found.first { $0.count == 2 }!.capacity < [String: Value](minimumCapacity: 8).capacity)
     }
 
     @Test(arguments: [
