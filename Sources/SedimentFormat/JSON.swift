@@ -188,6 +188,8 @@ public enum JSON {
 
         mutating func object(depth: Int) throws(ParseError) -> Value {
             i += 1
+            // Room for a few members at once, not grown from one (two allocations in a small body).
+            if members.capacity == 0 { members.reserveCapacity(8) }
             let start = members.count
             defer { members.removeSubrange(start...) }
             var first = true

@@ -8,7 +8,7 @@ import SedimentLog
 public import SedimentSync
 
 /// The HTTP JSON API over one database (routes in `register`); see openapi.json.
-public struct API: Sendable {
+public final class API: Sendable {
     public let database: Database
     public let configuration: ServerConfiguration
     public let uploader: Uploader?

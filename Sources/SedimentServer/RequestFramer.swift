@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -150,7 +151,7 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
                 if head.takeable, let method = head.method, let requests {
                     let request = Request(
                         method: method, target: bytes.getString(at: bytes.readerIndex + head.target.lowerBound, length: head.target.count)!,
-                        authorization: head.authorization.map { bytes.getString(at: bytes.readerIndex + $0.lowerBound, length: $0.count)! },
+                        authorization: head.authorization.map { authorization(in: bytes, at: $0) },
                         bytes: bytes, body: bytes.getSlice(at: bytes.readerIndex + head.length, length: head.total - head.length)!)
                     if requests.take(request) { continue }
                 }
@@ -161,6 +162,22 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
             buffer = nil
             fire(b, context: context)
         }
+    }
+
+    /// The connection's last `Authorization` value. A client sends the same one with every
+    /// request: the string made once serves the rest (making it again was an allocation and a
+    /// UTF-8 check of the whole token for each request).
+    private var lastAuthorization: String?
+
+    private func authorization(in bytes: ByteBuffer, at range: Range<Int>) -> String {
+        if var last = lastAuthorization, !range.isEmpty, last.utf8.count == range.count,
+            last.withUTF8({ utf8 in bytes.withUnsafeReadableBytes { memcmp($0.baseAddress! + range.lowerBound, utf8.baseAddress!, range.count) == 0 } })
+        {
+            return last
+        }
+        let value = bytes.getString(at: bytes.readerIndex + range.lowerBound, length: range.count)!
+        lastAuthorization = value
+        return value
     }
 
     /// Framed bytes wait while the handler answers (it reads on once it has), as the decoder's

@@ -492,6 +492,28 @@ import Testing
         }
     }
 
+    /// Each request on a connection is authorized by its own `Authorization` header, though the
+    /// framer keeps the string of the one before for when the same bytes come again: a token of
+    /// the same length that differs (a forged signature), or another user's, is not taken for it.
+    @Test func eachRequestOnAConnectionIsAuthorizedByItsOwnHeader() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("server-headers")
+            defer { dir.remove() }
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", Self.secret])
+            let admin = Self.admin, signature = admin.index(after: try #require(admin.lastIndex(of: ".")))
+            let forged = admin.replacingCharacters(in: signature...signature, with: admin[signature] == "A" ? "B" : "A")
+            #expect(forged.utf8.count == admin.utf8.count && forged != admin)
+            func put(_ token: String, _ key: String) -> String {
+                "PUT /v1/maps/t/keys/\(key) HTTP/1.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: 1\r\n\r\n1"
+            }
+            let tokens = [admin, forged, admin, Self.reader, admin, admin]
+            let answers = try Self.exchange(server.url, tokens.enumerated().map { put($1, "k\($0)") }.joined(), count: tokens.count)
+            #expect(answers.map(\.status) == [200, 401, 200, 403, 200, 200], "\(answers.map(\.json))")
+            #expect(answers.map { $0.json["lsn"] as? Int } == [1, nil, 2, nil, 3, 4])
+            #expect(server.terminate() == 0)
+        }
+    }
+
     /// What a client sends that is not HTTP gets a 400 (431 for headers over the limit) with a
     /// JSON body, then the connection closes, whether it is the connection's first request or
     /// follows others; requests before it are answered first, a write still committing
