@@ -29,6 +29,7 @@ struct ConfigFile: Sendable {
         var maxValueDepth: Int?
         var memoryBudgetMB: Int?
         var maxConnections: Int?
+        var eventLoops: Int?
         var idleTimeoutMs: Int?
         var requestTimeoutMs: Int?
         var rules: [AccessRule]?
@@ -72,7 +73,7 @@ struct ConfigFile: Sendable {
             try r.only(
                 [
                     "data", "host", "port", "jwtSecret", "openHealth", "maxBodyBytes", "maxBatchOperations", "maxValueDepth", "memoryBudgetMB",
-                    "maxConnections", "idleTimeoutMs", "requestTimeoutMs", "rules",
+                    "maxConnections", "eventLoops", "idleTimeoutMs", "requestTimeoutMs", "rules",
                 ],
                 in: s, at: "server")
             config.server.data = try r.string(s["data"], at: "server.data")
@@ -86,6 +87,8 @@ struct ConfigFile: Sendable {
             config.server.memoryBudgetMB = try r.count(s["memoryBudgetMB"], at: "server.memoryBudgetMB")
             config.server.maxConnections = try r.count(s["maxConnections"], at: "server.maxConnections")
             if config.server.maxConnections == 0 { throw r.fail("server.maxConnections", "must be at least 1") }
+            config.server.eventLoops = try r.count(s["eventLoops"], at: "server.eventLoops")
+            if config.server.eventLoops == 0 { throw r.fail("server.eventLoops", "must be at least 1") }
             config.server.idleTimeoutMs = try r.count(s["idleTimeoutMs"], at: "server.idleTimeoutMs")
             config.server.requestTimeoutMs = try r.count(s["requestTimeoutMs"], at: "server.requestTimeoutMs")
             if let rules = s["rules"] {

@@ -27,6 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Memory budget of the process, MiB (default: half of the memory of the machine or its cgroup; 0: none).")
     var memoryBudgetMb: Int?
     @Option(help: "Local retention with a bucket: keep this many MiB of sealed segments locally.") var retainLocalMb: Int?
+    @Option(help: "Threads serving connections (default: half the cores, at least 1).") var eventLoops: Int?
     @OptionGroup var bucket: BucketOptions
 
     func run() async throws {
@@ -49,6 +50,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let n = file.server.maxBatchOperations { config.maxBatchOperations = n }
         if let n = file.server.maxValueDepth { config.maxValueDepth = n }
         if let n = file.server.maxConnections { config.maxConnections = n }
+        if let n = eventLoops ?? file.server.eventLoops { config.eventLoops = n }
+        guard config.eventLoops >= 1 else { throw ValidationError("--event-loops must be at least 1, not \(config.eventLoops)") }
         if let ms = file.server.idleTimeoutMs { config.idleTimeout = ms == 0 ? nil : .milliseconds(ms) }
         if let ms = file.server.requestTimeoutMs { config.requestTimeout = ms == 0 ? nil : .milliseconds(ms) }
         if let rules = file.server.rules { config.rules = rules }
@@ -80,6 +83,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "MiB": "\(config.database.memoryBudgetBytes.map { "\($0 >> 20)" } ?? "none")",
                 "from": .string(budgetFrom),
             ])
+        logger.info("event loops", metadata: ["count": "\(config.eventLoops)"])
         let devToken = givenSecret == nil ? JWTVerifier(secret: secret).sign(Principal(userId: "dev", roles: ["admin"])) : nil
         let listening = Atomic(false)
         do {

@@ -95,6 +95,17 @@ import Testing
         }
     }
 
+    @Test func noEventLoopsIsRefusedBeforeTheServerStarts() async throws {
+        try await offThePool {
+            let dir = TemporaryDirectory("cli-loops")
+            defer { dir.remove() }
+            let result = try run(["serve", "--data", dir.appending("data"), "--port", "0", "--event-loops", "0"])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("--event-loops must be at least 1, not 0"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appending("data")))
+        }
+    }
+
     @Test func benchIngestAndReplayPrintJSON() async throws {
         try await offThePool {
             let dir = TemporaryDirectory("cli-bench")
@@ -262,6 +273,7 @@ import Testing
                 (#"{"sync": {"idleTimeout": 5}}"#, "sync.idleTimeout is not a known setting"),
                 (#"{"sync": {"idleTimeoutMs": "soon"}}"#, "sync.idleTimeoutMs must be a whole number"),
                 (#"{"server": {"maxConnections": 0}}"#, "server.maxConnections must be at least 1"),
+                (#"{"server": {"eventLoops": 0}}"#, "server.eventLoops must be at least 1"),
                 (#"{"server": {"idleTimeoutMs": -5}}"#, "server.idleTimeoutMs must be a whole number"),
             ] {
                 let bad = dir.appending("bad.json")

@@ -283,7 +283,7 @@ import Testing
             let dir = TemporaryDirectory("server-request-timeout")
             defer { dir.remove() }
             let config = dir.appending("config.json")
-            try #"{"server": {"idleTimeoutMs": 1000, "requestTimeoutMs": 2500}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+            try #"{"server": {"idleTimeoutMs": 1000, "requestTimeoutMs": 2500, "eventLoops": 3}}"#.write(toFile: config, atomically: true, encoding: .utf8)
             let server = try ServerProcess(
                 binary: try sedimentBinary(), arguments: ["--data", dir.appending("data"), "--jwt-secret", ServerTests.secret, "--config", config])
             let script = #"""

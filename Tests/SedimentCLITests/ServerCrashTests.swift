@@ -33,8 +33,10 @@ import Testing
         var acknowledged: [Int: [String: Int]] = [:]
         var killedUnderLoad = 0
         for cycle in 0...cycles {
-            // Zero refused restarts: every start must come up.
-            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", secret])
+            // Zero refused restarts: every start must come up. Every other start serves its
+            // connections from two event loops, two commit groups (the default is one on 2 cores).
+            let loops = cycle % 2 == 1 ? ["--event-loops", "2"] : []
+            let server = try ServerProcess(binary: try sedimentBinary(), arguments: ["--data", data, "--jwt-secret", secret] + loops)
             // Everything acknowledged before the last kill is there, with its value.
             if cycle > 0 {
                 let found = try Self.readAll(server.url, token: token, map: "crash-\(cycle - 1)")
