@@ -542,20 +542,20 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return g
     }
 
-    private func answer(_ request: Reply, _ answer: Result<ByteBuffer, APIError>, context: ChannelHandlerContext) {
+    private func answer(_ reply: Reply, _ answer: Result<ByteBuffer, APIError>, context: ChannelHandlerContext) {
         let status: HTTPResponse.Status, body: ByteBuffer
         switch answer {
         case .success(let b): (status, body) = (.ok, b)
         case .failure(let e): (status, body) = (e.status, e.body)
         }
         let written = inputClosed ? context.eventLoop.makePromise(of: Void.self) : nil
-        if request.framed, let framer {
+        if reply.framed, let framer {
             framer.write(shared.answerBytes(status, body, allocator: context.channel.allocator), promise: written)
         } else {
             Self.write(status, body, shared: shared, context: context, written: written)
         }
         if let written { answerWritten = written.futureResult }
-        shared.record(request.method, route: request.route, started: request.started, status: status)
+        shared.record(reply.method, route: reply.route, started: reply.started, status: status)
         lastActive = .now()
         mode = .idle
         finish(context: context)
