@@ -42,9 +42,10 @@ public struct ServerConfiguration: Sendable {
     public var eventLoops = ServerConfiguration.defaultEventLoops
     /// Half the cores, at least one: the log's syncer thread takes a core's share of every
     /// durable write (its `fdatasync` and the acknowledgements). On the 2-core VM, one loop
-    /// against two in back-to-back runs: durable PUTs +15% at 16 connections and +27% at 64,
-    /// GETs and batches the same; each loop's pass gathers more writes into one group, with
-    /// fewer thread switches per request (BENCHMARKS.md, 2026-11-29 14:36).
+    /// against two: durable PUTs +12 to +62% at 16 connections in interleaved pairs (each
+    /// loop's pass gathers more writes into one group, with fewer thread switches per request),
+    /// even to +27% at 64; but GETs 8–15% slower, bound by the one loop (BENCHMARKS.md,
+    /// 2026-11-29 14:36). Read-heavy servers on few cores may want one loop per core.
     public static var defaultEventLoops: Int { max(1, System.coreCount / 2) }
     /// The bucket tier, if any: uploads (with the RPO target) and cold reads.
     public var bucket: ColdBucket?
