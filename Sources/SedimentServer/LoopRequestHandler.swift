@@ -150,8 +150,6 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case framed(ByteBuffer)
         }
 
-        var route: String { reply.route }
-
         /// What answering it needs: all the completion of a write keeps (copying the whole
         /// request, names and buffers, into it was 5% of a durable PUT's reference counting).
         var reply: Reply {
@@ -162,7 +160,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// A request taken here, as its answer needs it.
-    private struct Reply: Sendable {
+    fileprivate struct Reply: Sendable {
         var method: HTTPRequest.Method
         var batch: Bool
         /// Framed by `RequestFramer`: answered with bytes.
@@ -270,7 +268,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let written = context.eventLoop.makePromise(of: Void.self)
         Self.write(e.status, e.body, closing: true, shared: shared, context: context, written: written)
         shared.active(request.method).increment()  // as `run` would have; `record` counts it off
-        shared.record(request.method, route: request.route, started: request.started, status: e.status)
+        shared.record(request.reply, status: e.status)
         written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
@@ -555,7 +553,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             Self.write(status, body, shared: shared, context: context, written: written)
         }
         if let written { answerWritten = written.futureResult }
-        shared.record(reply.method, route: reply.route, started: reply.started, status: status)
+        shared.record(reply, status: status)
         lastActive = .now()
         mode = .idle
         finish(context: context)
@@ -567,7 +565,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ status: HTTPResponse.Status, _ body: ByteBuffer, closing: Bool = false, shared: Shared, context: ChannelHandlerContext,
         written: EventLoopPromise<Void>?
     ) {
-        var headers = HTTPHeaders(shared.answerHeaders(contentLength: body.readableBytes))
+        var headers = HTTPHeaders()
+        shared.answerHeaders(contentLength: body.readableBytes) { headers.add(name: String(describing: $0), value: $1) }
         if closing { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status.code), headers: headers)
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
@@ -672,7 +671,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         /// Records an answered request as `MetricsMiddleware` does: counted; timed if it
         /// succeeded, counted as an error if not.
-        func record(_ method: HTTPRequest.Method, route: String, started: UInt64, status: HTTPResponse.Status) {
+        fileprivate func record(_ reply: Reply, status: HTTPResponse.Status) {
+            let method = reply.method, route = reply.route
             let key = MetricKey(method: method, route: route, status: status.code)
             let m = metrics.withLock { cache in
                 if let m = cache[key] { return m }
@@ -690,37 +690,35 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             m.requests.increment()
             if status == .ok {
-                m.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+                m.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - reply.started))
             } else {
                 m.errors.increment()
             }
             active(method).decrement()
         }
 
-        /// The headers of an answer with a JSON body (`answerBytes` writes the same).
-        func answerHeaders(contentLength: Int) -> [(String, String)] {
-            [("Content-Type", Self.contentType), ("Content-Length", String(contentLength)), ("Date", date()), ("Server", serverName)]
+        /// The headers of an answer with a JSON body, each handed to `header` (no array of them
+        /// made for each answer: `answerBytes` writes them straight into its buffer).
+        func answerHeaders(contentLength: Int, _ header: (_ name: StaticString, _ value: String) -> Void) {
+            header("Content-Type", "application/json; charset=utf-8")
+            header("Content-Length", String(contentLength))  // a small string: no allocation
+            header("Date", date())
+            header("Server", serverName)
         }
 
-        private static let contentType = "application/json; charset=utf-8"
-
-        /// An answer with a JSON body as the bytes SwiftNIO's encoder writes for `write`'s parts
-        /// (`answerHeaders`), written straight into the buffer: no array of header strings
-        /// made for each answer.
+        /// An answer with a JSON body as the bytes SwiftNIO's encoder writes for `write`'s parts.
         func answerBytes(_ status: HTTPResponse.Status, _ body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
             var out = allocator.buffer(capacity: 192 + body.readableBytes)
             out.writeStaticString("HTTP/1.1 ")
-            out.writeString(String(status.code))  // a small string: no allocation
+            out.writeString(String(status.code))
             out.writeStaticString(" ")
             out.writeString(status.reasonPhrase)
-            out.writeStaticString("\r\nContent-Type: ")
-            out.writeString(Self.contentType)
-            out.writeStaticString("\r\nContent-Length: ")
-            out.writeString(String(body.readableBytes))
-            out.writeStaticString("\r\nDate: ")
-            out.writeString(date())
-            out.writeStaticString("\r\nServer: ")
-            out.writeString(serverName)
+            answerHeaders(contentLength: body.readableBytes) { name, value in
+                out.writeStaticString("\r\n")
+                out.writeStaticString(name)
+                out.writeStaticString(": ")
+                out.writeString(value)
+            }
             out.writeStaticString("\r\n\r\n")
             out.writeImmutableBuffer(body)
             return out

@@ -121,15 +121,15 @@ public enum Server {
                 UploaderService(uploader: uploader, log: database.log, every: configuration.uploadEvery, rpoTarget: configuration.rpoTarget, logger: logger))
         }
         services += [app, SyncService(hub: hub)] as [any Service]
+        var failure: (any Error)?
         do {
             try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
         } catch {
-            await reads.shutdown()
-            try? await loops.shutdownGracefully()
-            throw error
+            failure = error
         }
         await reads.shutdown()
         try? await loops.shutdownGracefully()
+        if let failure { throw failure }
     }
 }
 
