@@ -443,6 +443,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             // Acknowledged once fdatasync covers them (those that asked to be answered once
             // written, now); meanwhile the next group. The group is synced either way.
             var waiters: [DurabilitySyncer.Waiter] = []
+            waiters.reserveCapacity(appends.count)
             for (append, result) in zip(appends, results) {
                 if append.ackOnWrite { outcome.answerNow.append((append.reply, result)) } else { waiters.append((append.reply, result)) }
             }

@@ -14,8 +14,11 @@ import SedimentEngine
 final class LoopWriteGroup: @unchecked Sendable {
     private let loop: any EventLoop
     private let database: Database
-    /// Touched on `loop` only.
+    /// Touched on `loop` only. The array of the group committed last is kept, emptied, for the
+    /// next pass: grown from nothing every pass, it went through malloc's large-chunk path
+    /// (`malloc_consolidate`, ~1% of the loop's CPU at 64 connections).
     private var writes: [Database.GroupedWrite] = []
+    private var spare: [Database.GroupedWrite] = []
 
     init(loop: any EventLoop, database: Database) {
         self.loop = loop
@@ -42,8 +45,11 @@ final class LoopWriteGroup: @unchecked Sendable {
 
     private func commit() {
         // Writes answered here may send the next ones of their connections: they start a new group.
-        let group = writes
-        writes = []
+        var group = spare
+        swap(&group, &writes)
+        spare = []
         database.writeHere(group)
+        group.removeAll(keepingCapacity: true)
+        spare = group
     }
 }
