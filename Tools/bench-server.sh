@@ -12,8 +12,8 @@
 #   reads                       wrk (wrk_get.lua), GET of random keys now and asOf a past time, 16 connections
 #                               (redis-benchmark -t get -c 16 for scale); GET /health: through the router (a task per request)
 # wrk runs 2 threads on the same 2-core machine as the server (as redis-benchmark does for Redis).
-# REPEAT rounds, each Sediment's cases then Redis's, interleaved; every cell is the median of
-# the rounds, with the range beside it (this VM moves ±15% between runs).
+# REPEAT rounds; in each, every compared case runs beside Redis's (in turn first); every cell is
+# the median of the rounds, with the range beside it (this VM moves by a third within minutes).
 #
 # Usage: Tools/bench-server.sh [--no-build]
 # Environment: DURATION=10 (seconds per wrk run)  KEYS=100000 (read keys)  REPEAT=3  SEDIMENT=path
@@ -44,17 +44,52 @@ PY
 }
 rb() { redis-benchmark -p "$REDIS_PORT" -r 1000000 -d 80 --csv "$@" | tail -n1 | cut -d, -f2 | tr -d '"'; }
 
+# Each case of Sediment's runs right beside Redis's that it is compared with (both servers up,
+# the idle one waiting), the two in turn first: this machine's speed moves by a third within
+# minutes, so a ratio of runs minutes apart measured the hour as much as the servers. Redis's
+# request counts last about DURATION seconds here, as wrk's runs do.
+# Runs the two cases of a pair in this round's order (Sediment first in odd rounds).
+in_turn() {
+    local first=$1 second=$2
+    ((round % 2)) || { first=$2; second=$1; }
+    shift 2
+    "$first" "$@"
+    "$second" "$@"
+}
+sediment_put() {
+    step "PUT, $1 connections, ${DURATION}s"
+    R[put$1]=$(wrk -t2 -c"$1" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
+}
+redis_set() {
+    step "redis-benchmark -t set -c $1"
+    R[redis_set$1]=$(rb -t set -c "$1" -n $((DURATION * ($1 == 16 ? 2500 : 4500) * 10)))
+}
+sediment_batch() {
+    step "POST /v1/batch of 100, 16 connections"
+    R[batch]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_batch.lua" "$URL" | wrk_json)
+}
+redis_pipe() {
+    step "redis-benchmark -t set -P 100 -c 16"
+    R[redis_pipe]=$(rb -t set -P 100 -c 16 -n $((DURATION * 300000)))
+}
+sediment_get() {
+    step "GET now, 16 connections"
+    R[get]=$(KEYS=$KEYS wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
+}
+redis_get() {
+    step "redis-benchmark -t get -c 16"
+    R[redis_get]=$(rb -t get -c 16 -n $((DURATION * 100000)))
+}
+
 # One JSON object per round: every case's wrk summary (Sediment) or rate (Redis).
 ROUNDS=()
 for round in $(seq 1 "$REPEAT"); do
     declare -A R=()
-    step "round $round of $REPEAT: starting sediment serve"
+    step "round $round of $REPEAT: starting sediment serve and redis-server"
     start_server
+    start_redis
     rss_before=$(resident_bytes)
-    for c in 16 64; do
-        step "PUT, $c connections, ${DURATION}s"
-        R[put$c]=$(wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
-    done
+    for c in 16 64; do in_turn sediment_put redis_set "$c"; done
     # Every PUT writes a fresh key: what the views keep of it, in the server's resident memory.
     R[put_rss]=$(( $(resident_bytes) - rss_before ))
     for c in 16 64; do
@@ -63,8 +98,7 @@ for round in $(seq 1 "$REPEAT"); do
     done
     step "PUT ?durability=memory (answered once written), 16 connections"
     R[putmem]=$(DURABILITY=memory wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$URL" | wrk_json)
-    step "POST /v1/batch of 100, 16 connections"
-    R[batch]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_batch.lua" "$URL" | wrk_json)
+    in_turn sediment_batch redis_pipe
     step "loading $KEYS keys for reads"
     load_version 1
     # asOf: just after the last key's first version (every key exists there).
@@ -72,23 +106,12 @@ for round in $(seq 1 "$REPEAT"); do
     # A second version of every key after the asOf point, so asOf reads really go back in time.
     sleep 1.1
     load_version 2
-    step "GET now, 16 connections"
-    R[get]=$(KEYS=$KEYS wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
+    in_turn sediment_get redis_get
     step "GET asOf, 16 connections"
     R[getasof]=$(KEYS=$KEYS ASOF=$ASOF wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_get.lua" "$URL" | wrk_json)
     step "GET /health (no auth, no database), 16 connections"
     R[health]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_health.lua" "$URL/health" | wrk_json)
     stop_server
-
-    start_redis
-    for c in 16 64; do
-        step "redis-benchmark -t set -c $c"
-        R[redis_set$c]=$(rb -t set -c "$c" -n $((c * 4000)))
-    done
-    step "redis-benchmark -t set -P 100 -c 16"
-    R[redis_pipe]=$(rb -t set -P 100 -c 16 -n 2000000)
-    step "redis-benchmark -t get -c 16"
-    R[redis_get]=$(rb -t get -c 16 -n 400000)
     stop_redis
 
     # Every case's result under its name, as one JSON object.
@@ -125,7 +148,7 @@ for case, key, ops, peer, peer_key, goal in cases:
 per_put = [r["put_rss"] / (r["put16"]["requests"] + r["put64"]["requests"]) for r in rounds]
 json.dump({"rounds": rounds, "rows": rows, "resident_bytes_per_put": per_put}, open(out, "w"), indent=1)
 k = lambda x: f"{x / 1000:,.1f}k"
-print(f"Median of {len(rounds)} interleaved rounds; ranges over the rounds; p50 / p99 are medians too.\n")
+print(f"Median of {len(rounds)} rounds (each compared case beside Redis's, in turn first); ranges over the rounds; p50 / p99 are medians too.\n")
 print("| case | Sediment ops/s | range | p50 / p99 ms | errors | peer | peer ops/s | range | Sediment ÷ peer | per round | goal |")
 print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
 for r in rows:
