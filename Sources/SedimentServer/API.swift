@@ -120,7 +120,7 @@ public final class API: Sendable {
             self.metrics.count("query")
             let query = try await self.body(&request)
             // The answer's JSON too: a page of 10,000 rows is a few megabytes of text.
-            return json(body: try await self.reads.scan { jsonBody(JSON.text(.map(try self.query(map, query)))) })
+            return json(body: try await self.reads.scan { jsonBody(.map(try self.query(map, query))) })
         }
         on(.post, "/sync") { request, _ in
             let principal = try self.authenticate(request)
@@ -537,7 +537,7 @@ extension OperationKind {
 }
 
 /// A 200 answer with a JSON object body.
-func json(_ object: [String: Value]) -> Response { json(body: jsonBody(JSON.text(.map(object)))) }
+func json(_ object: [String: Value]) -> Response { json(body: jsonBody(.map(object))) }
 
 /// An answer with a body from `jsonBody`.
 func json(body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
@@ -551,4 +551,11 @@ func jsonBody(_ text: String) -> ByteBuffer {
     buffer.writeString(text)
     buffer.writeInteger(UInt8(ascii: "\n"))
     return buffer
+}
+
+/// The same for a value's JSON text, written as bytes (no `String` in between).
+func jsonBody(_ value: Value) -> ByteBuffer {
+    var bytes = JSON.bytes(value)
+    bytes.append(UInt8(ascii: "\n"))
+    return ByteBuffer(bytes: bytes)
 }

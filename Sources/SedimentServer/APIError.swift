@@ -40,7 +40,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     /// `{"error": code, "message": text}` and a newline.
-    var body: ByteBuffer { jsonBody(JSON.text(.map(["error": .string(code), "message": .string(message)]))) }
+    var body: ByteBuffer { jsonBody(.map(["error": .string(code), "message": .string(message)])) }
 
     init(_ error: AuthError) {
         self = error.status == 403 ? APIError(.forbidden, "forbidden", error.message) : APIError(.unauthorized, "unauthorized", error.message)

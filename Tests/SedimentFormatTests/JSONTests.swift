@@ -19,6 +19,15 @@ import Testing
         #expect(d.isNaN)
     }
 
+    @Test func spellsValuesExactly() {
+        #expect(
+            JSON.text(.map(["b": .int(0), "a": .int(Int64.min), "é": .int(Int64.max), "B": .bool(false)]))
+                == #"{"B":false,"a":-9223372036854775808,"b":0,"é":9223372036854775807}"#)
+        #expect(JSON.text(.string("q\" b\\ n\n r\r t\t \u{01} \u{7F} é🦀")) == #""q\" b\\ n\n r\r t\t \u0001 \u007f é🦀""#)
+        #expect(JSON.text(.array([.null, .bool(true), .double(-0.25), .double(1e16), .binary([255])])) == #"[null,true,-0.25,1e+16,{"$base64":"/w=="}]"#)
+        #expect(JSON.bytes(.array([.int(-7), .string("")])) == Array(#"[-7,""]"#.utf8))
+    }
+
     @Test func parsesWhatOthersWrite() throws {
         #expect(try JSON.parse(#" {"a" : [1, 2.5, -3e2, true, null, "\u00e9\ud83e\udd80"]} "#)
             == .map(["a": .array([.int(1), .double(2.5), .double(-300), .bool(true), .null, .string("é🦀")])]))
