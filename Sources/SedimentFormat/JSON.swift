@@ -143,16 +143,23 @@ public enum JSON {
                 write(item, into: &out)
             }
             out.append(UInt8(ascii: "]"))
-        case .map(let fields):
-            out.append(UInt8(ascii: "{"))
-            for (n, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
-                if n > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(field.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                write(field.value, into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
+        case .map(let fields): writeObject(fields.sorted { $0.key < $1.key }, into: &out)
         }
+    }
+
+    /// Appends a JSON object whose members come in the order `text` prints them (sorted by name,
+    /// as `String`s compare), for callers that know their members: no dictionary to build, hash
+    /// and sort for each answer.
+    public static func writeObject(_ members: [(key: String, value: Value)], into out: inout [UInt8]) {
+        assert(zip(members, members.dropFirst()).allSatisfy { $0.key < $1.key }, "object members out of order")
+        out.append(UInt8(ascii: "{"))
+        for (n, member) in members.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            writeString(member.key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            write(member.value, into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     /// Decimal digits, as `String(i)` spells them.

@@ -96,7 +96,7 @@ public final class API: Sendable {
             try self.authorize(request.headers[.authorization], map: map, needs: .read)
             let point = try self.readPoint(Self.queryParameters(request))
             let version = try await self.reads.key { try self.database.record(map, key, at: point) }
-            return json(try self.keyRead(map, key, at: point, version))
+            return json(body: try self.keyRead(map, key, at: point, version))
         }
         on(.get, "/v1/maps/:map/keys/:key", keyGet)
         // Whether a key has a value (200) or not (404), as `curl -I` asks: the GET's status and headers.
@@ -314,13 +314,13 @@ public final class API: Sendable {
     }
 
     /// A key read's answer: the version, with its map and key; 404 if there is none.
-    func keyRead(_ map: String, _ key: String, at point: ReadPoint, _ version: Version?) throws -> [String: Value] {
+    func keyRead(_ map: String, _ key: String, at point: ReadPoint, _ version: Version?) throws -> ByteBuffer {
         metrics.count("get")
         guard let version else { throw APIError.notFound("\(map)/\(key) has no value at \(point)") }
-        var out = Self.versionJSON(version)
-        out["map"] = .string(map)
-        out["key"] = .string(key)
-        return out
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        JSON.writeObject(Self.versionMembers(version, map: map, key: key), into: &bytes)
+        return jsonBody(bytes)
     }
 
     func readPoint(_ query: QueryParameters) throws -> ReadPoint {
@@ -512,15 +512,30 @@ public final class API: Sendable {
     static func txText(_ tx: TxTime) -> String { EpochMillis.format(tx.millis) }
 
     static func versionJSON(_ v: Version) -> [String: Value] {
-        var out: [String: Value] = [
-            "lsn": .int(Int64(v.lsn)), "txTime": .string(txText(v.txTime)), "txTimeMillis": .int(Int64(clamping: v.txTime.millis)),
-            "kind": .string(v.kind.jsonName), "validFrom": .int(v.validFrom),
-            "hlc": .map(["millis": .int(Int64(clamping: v.timestamp.millis)), "counter": .int(Int64(v.timestamp.counter)), "nodeId": .string(v.timestamp.nodeId)]),
-        ]
-        if let value = v.value { out["value"] = value }
-        if let validTo = v.validTo { out["validTo"] = .int(validTo) }
-        if let ttl = v.ttlMillis { out["ttlMs"] = .int(Int64(clamping: ttl)) }
-        if let tag = v.tag { out["tag"] = .string(tag) }
+        Dictionary(uniqueKeysWithValues: versionMembers(v))
+    }
+
+    /// A version's JSON members (with `map` and `key`, for an answer about one key), in the
+    /// order `JSON.writeObject` takes them: sorted by name.
+    static func versionMembers(_ v: Version, map: String? = nil, key: String? = nil) -> [(key: String, value: Value)] {
+        var out: [(key: String, value: Value)] = []
+        out.reserveCapacity(12)
+        out.append(
+            (
+                "hlc",
+                .map(["millis": .int(Int64(clamping: v.timestamp.millis)), "counter": .int(Int64(v.timestamp.counter)), "nodeId": .string(v.timestamp.nodeId)])
+            ))
+        if let key { out.append(("key", .string(key))) }
+        out.append(("kind", .string(v.kind.jsonName)))
+        out.append(("lsn", .int(Int64(v.lsn))))
+        if let map { out.append(("map", .string(map))) }
+        if let tag = v.tag { out.append(("tag", .string(tag))) }
+        if let ttl = v.ttlMillis { out.append(("ttlMs", .int(Int64(clamping: ttl)))) }
+        out.append(("txTime", .string(txText(v.txTime))))
+        out.append(("txTimeMillis", .int(Int64(clamping: v.txTime.millis))))
+        out.append(("validFrom", .int(v.validFrom)))
+        if let validTo = v.validTo { out.append(("validTo", .int(validTo))) }
+        if let value = v.value { out.append(("value", value)) }
         return out
     }
 }
@@ -554,8 +569,13 @@ func jsonBody(_ text: String) -> ByteBuffer {
 }
 
 /// The same for a value's JSON text, written as bytes (no `String` in between).
-func jsonBody(_ value: Value) -> ByteBuffer {
-    var bytes = JSON.bytes(value)
-    bytes.append(UInt8(ascii: "\n"))
-    return ByteBuffer(bytes: bytes)
+func jsonBody(_ value: Value) -> ByteBuffer { jsonBody(JSON.bytes(value)) }
+
+/// The same for JSON text already written as bytes.
+func jsonBody(_ json: [UInt8]) -> ByteBuffer {
+    var buffer = ByteBuffer()
+    buffer.reserveCapacity(json.count + 1)
+    buffer.writeBytes(json)
+    buffer.writeInteger(UInt8(ascii: "\n"))
+    return buffer
 }

@@ -462,7 +462,7 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             guard case .found(let version) = api.database.recordInMemory(map, key, at: point) else {
                 return forward(request, body: body, context: context)
             }
-            answer(request.reply, .success(jsonBody(.map(try api.keyRead(map, key, at: point, version)))), context: context)
+            answer(request.reply, .success(try api.keyRead(map, key, at: point, version)), context: context)
         } catch {
             answer(request.reply, .failure(APIError.wrap(error)), context: context)
         }
