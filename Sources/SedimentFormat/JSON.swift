@@ -174,10 +174,11 @@ public enum JSON {
         out[start...].reverse()
     }
 
-    /// A JSON string literal as `Value.appendJSONString` writes it: quoted, with `"`, `\`,
-    /// control characters and DEL escaped (all ASCII, so the bytes of other characters pass as
-    /// they are).
-    private static func writeString(_ s: String, into out: inout [UInt8]) {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Appends a JSON string literal: quoted, with `"`, `\`, control characters and DEL escaped
+    /// (all ASCII, so the bytes of other characters pass as they are).
+    static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in
@@ -192,10 +193,9 @@ public enum JSON {
                 case 0x0D: out.append(contentsOf: #"\r"#.utf8)
                 case 0x09: out.append(contentsOf: #"\t"#.utf8)
                 default:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
                     out.append(contentsOf: #"\u00"#.utf8)
-                    out.append(hex[Int(byte >> 4)])
-                    out.append(hex[Int(byte & 0xF)])
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0xF)])
                 }
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))

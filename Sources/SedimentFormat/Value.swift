@@ -99,29 +99,10 @@ extension Value: CustomStringConvertible {
     }
 
     /// Appends `s` as a JSON string literal: quoted, with `"`, `\`, and control characters
-    /// (and DEL) escaped; any other character as itself.
+    /// (and DEL) escaped; any other character as itself (as `JSON.text` writes strings).
     public static func appendJSONString(_ s: String, into out: inout String) {
-        // Most strings need no escape: append them whole.
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x7F }) {
-            out += "\""
-            out += s
-            out += "\""
-            return
-        }
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-                let hex = String(scalar.value, radix: 16, uppercase: false)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        var bytes: [UInt8] = []
+        JSON.writeString(s, into: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
     }
 }

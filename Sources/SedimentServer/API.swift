@@ -560,22 +560,15 @@ func json(body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
 }
 
 /// Every JSON answer's body: the text and a newline (the router's, errors', the event loop's).
-func jsonBody(_ text: String) -> ByteBuffer {
-    var buffer = ByteBuffer()
-    buffer.reserveCapacity(text.utf8.count + 1)
-    buffer.writeString(text)
-    buffer.writeInteger(UInt8(ascii: "\n"))
-    return buffer
-}
-
-/// The same for a value's JSON text, written as bytes (no `String` in between).
-func jsonBody(_ value: Value) -> ByteBuffer { jsonBody(JSON.bytes(value)) }
-
-/// The same for JSON text already written as bytes.
-func jsonBody(_ json: [UInt8]) -> ByteBuffer {
+func jsonBody(_ json: some Collection<UInt8>) -> ByteBuffer {
     var buffer = ByteBuffer()
     buffer.reserveCapacity(json.count + 1)
     buffer.writeBytes(json)
     buffer.writeInteger(UInt8(ascii: "\n"))
     return buffer
 }
+
+func jsonBody(_ text: String) -> ByteBuffer { jsonBody(text.utf8) }
+
+/// A value's JSON text, written as bytes (no `String` in between).
+func jsonBody(_ value: Value) -> ByteBuffer { jsonBody(JSON.bytes(value)) }
