@@ -174,8 +174,6 @@ public enum JSON {
         out[start...].reverse()
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     /// Appends a JSON string literal: quoted, with `"`, `\`, control characters and DEL escaped
     /// (all ASCII, so the bytes of other characters pass as they are).
     static func writeString(_ s: String, into out: inout [UInt8]) {
@@ -194,8 +192,7 @@ public enum JSON {
                 case 0x09: out.append(contentsOf: #"\t"#.utf8)
                 default:
                     out.append(contentsOf: #"\u00"#.utf8)
-                    out.append(hexDigits[Int(byte >> 4)])
-                    out.append(hexDigits[Int(byte & 0xF)])
+                    out.append(contentsOf: Hex.encode([byte]).utf8)
                 }
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
