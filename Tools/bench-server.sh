@@ -48,6 +48,7 @@ rb() { redis-benchmark -p "$REDIS_PORT" -r 1000000 -d 80 --csv "$@" | tail -n1 |
 # the idle one waiting), the two in turn first: this machine's speed moves by a third within
 # minutes, so a ratio of runs minutes apart measured the hour as much as the servers. Redis's
 # request counts last about DURATION seconds here, as wrk's runs do.
+
 # Runs the two cases of a pair in this round's order (Sediment first in odd rounds).
 in_turn() {
     local first=$1 second=$2
@@ -62,7 +63,7 @@ sediment_put() {
 }
 redis_set() {
     step "redis-benchmark -t set -c $1"
-    R[redis_set$1]=$(rb -t set -c "$1" -n $((DURATION * ($1 == 16 ? 2500 : 4500) * 10)))
+    R[redis_set$1]=$(rb -t set -c "$1" -n $((DURATION * ($1 == 16 ? 25000 : 45000))))
 }
 sediment_batch() {
     step "POST /v1/batch of 100, 16 connections"

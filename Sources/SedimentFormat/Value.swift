@@ -100,7 +100,7 @@ extension Value: CustomStringConvertible {
 
     /// Appends `s` as a JSON string literal: quoted, with `"`, `\`, and control characters
     /// (and DEL) escaped; any other character as itself (as `JSON.text` writes strings).
-    public static func appendJSONString(_ s: String, into out: inout String) {
+    private static func appendJSONString(_ s: String, into out: inout String) {
         var bytes: [UInt8] = []
         JSON.writeString(s, into: &bytes)
         out += String(decoding: bytes, as: UTF8.self)
