@@ -8,6 +8,9 @@
 #   the ceiling of a write      the same PUTs with ?durability=none: authenticated, then refused (400) on the event
 #                               loop before the database, so it is what HTTP, the handler and the sockets cost
 #                               (its "errors" are those 400s)
+#   the floor                   `sediment bench http-floor`: SwiftNIO with the server's request framing and a fixed
+#                               answer, alone and with a durable write of each body (its bytes as a binary value,
+#                               committed as the server commits); the same PUTs at 16 and 64 connections
 #   memory                      the resident memory the durable PUTs added, per PUT (each a fresh key)
 #   reads                       wrk (wrk_get.lua), GET of random keys now and asOf a past time, 16 connections
 #                               (redis-benchmark -t get -c 16 for scale); GET /health: through the router (a task per request)
@@ -65,6 +68,22 @@ redis_set() {
     step "redis-benchmark -t set -c $1"
     R[redis_set$1]=$(rb -t set -c "$1" -n $((DURATION * ($1 == 16 ? 25000 : 45000))))
 }
+# The floor under a write (see `sediment bench http-floor`): "answer" (no database) or "durable".
+floor_put() {
+    local kind=$1 c=$2 flags=()
+    step "http-floor, $kind, $c connections"
+    rm -rf "$WORK/floor"
+    [[ $kind == durable ]] && flags=(--data "$WORK/floor")
+    "$SEDIMENT" bench http-floor "${flags[@]}" >"$WORK/floor.out" 2>"$WORK/floor.err" &
+    local pid=$!
+    for _ in $(seq 1 300); do grep -q "listening on" "$WORK/floor.out" 2>/dev/null && break; sleep 0.1; done
+    local url
+    url=$(grep -o 'http://[0-9.]*:[0-9]*' "$WORK/floor.out" | head -n1)
+    [[ -n $url ]] || { echo "sediment bench http-floor did not start: $(cat "$WORK/floor.err")" >&2; exit 1; }
+    R[floor_$kind$c]=$(wrk -t2 -c"$c" -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_put.lua" "$url" | wrk_json)
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+}
 sediment_batch() {
     step "POST /v1/batch of 100, 16 connections"
     R[batch]=$(wrk -t2 -c16 -d"${DURATION}s" -s "$SCRIPT_DIR/bench/wrk_batch.lua" "$URL" | wrk_json)
@@ -90,7 +109,11 @@ for round in $(seq 1 "$REPEAT"); do
     start_server
     start_redis
     rss_before=$(resident_bytes)
-    for c in 16 64; do in_turn sediment_put redis_set "$c"; done
+    for c in 16 64; do
+        in_turn sediment_put redis_set "$c"
+        floor_put durable "$c"
+    done
+    floor_put answer 64
     # Every PUT writes a fresh key: what the views keep of it, in the server's resident memory.
     R[put_rss]=$(( $(resident_bytes) - rss_before ))
     for c in 16 64; do
@@ -131,6 +154,9 @@ cases = [
     ("PUT refused (400) before the database: the HTTP ceiling, 16 connections", "refused16", 1, "redis-benchmark -t set -c 16", "redis_set16", ""),
     ("PUT refused (400) before the database: the HTTP ceiling, 64 connections", "refused64", 1, "redis-benchmark -t set -c 64", "redis_set64", ""),
     ("PUT ?durability=memory, 16 connections", "putmem", 1, "", None, ""),
+    ("the floor: SwiftNIO and the server's framing, a durable write of the body, a fixed answer; 16 connections", "floor_durable16", 1, "redis-benchmark -t set -c 16", "redis_set16", ""),
+    ("the floor: the same, 64 connections", "floor_durable64", 1, "redis-benchmark -t set -c 64", "redis_set64", ""),
+    ("the floor: SwiftNIO and the server's framing, a fixed answer (no database); 64 connections", "floor_answer64", 1, "redis-benchmark -t set -c 64", "redis_set64", ""),
     ("POST /v1/batch of 100, 16 connections (operations/s)", "batch", 100, "redis-benchmark -t set -P 100 -c 16", "redis_pipe", "≥ 1×"),
     ("GET now, 16 connections", "get", 1, "redis-benchmark -t get -c 16", "redis_get", ""),
     ("GET asOf a past time, 16 connections", "getasof", 1, "", None, ""),

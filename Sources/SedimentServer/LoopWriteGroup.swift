@@ -1,5 +1,5 @@
-import NIOCore
-import SedimentEngine
+package import NIOCore
+package import SedimentEngine
 
 /// The writes an event loop's connections send in one pass of the loop, committed as one group
 /// on the loop once the pass is over (a task queued on the loop runs after the I/O it is
@@ -11,7 +11,7 @@ import SedimentEngine
 /// Syncing here too, as a single-threaded server does, was measured and dropped: the two loops'
 /// `fdatasync`s on one file queue behind each other, and a loop blocked in one reads nothing
 /// (16 connections: −25% requests/s).
-final class LoopWriteGroup: @unchecked Sendable {
+package final class LoopWriteGroup: @unchecked Sendable {
     private let loop: any EventLoop
     private let database: Database
     /// Touched on `loop` only. The array of the group committed last is kept, emptied, for the
@@ -20,7 +20,7 @@ final class LoopWriteGroup: @unchecked Sendable {
     private var writes: [Database.GroupedWrite] = []
     private var spare: [Database.GroupedWrite] = []
 
-    init(loop: any EventLoop, database: Database) {
+    package init(loop: any EventLoop, database: Database) {
         self.loop = loop
         self.database = database
     }
@@ -31,7 +31,7 @@ final class LoopWriteGroup: @unchecked Sendable {
 
     /// Adds a write to this pass's group (on the loop), or hands a large one to the log's
     /// writer thread; its completion runs on the loop or on one of the log's threads.
-    func add(_ write: Database.GroupedWrite) {
+    package func add(_ write: Database.GroupedWrite) {
         loop.preconditionInEventLoop()
         guard write.operations.count <= Self.maxOperationsHere else {
             do { try database.write(write.operations, acknowledge: write.acknowledge, completion: write.completion) } catch {

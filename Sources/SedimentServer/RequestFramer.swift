@@ -346,3 +346,12 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
         return (r.lowerBound...(r.upperBound - n)).contains { equals(b, $0..<($0 + n), text) }
     }
 }
+
+/// `RequestFramer`'s framing, for `sediment bench http-floor`.
+package enum PlainHTTP {
+    /// The length of the whole plain HTTP/1.1 request at the start of `bytes`, head and body;
+    /// nil if it has not all arrived or is not plain.
+    package static func wholeRequestLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        if case .whole(let head) = RequestFramer.frame(bytes) { head.total } else { nil }
+    }
+}

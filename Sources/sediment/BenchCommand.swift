@@ -9,7 +9,7 @@ import SedimentTesting
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks of the log, the engine and the sync server (Tools/bench-*.sh compare with peers).",
-        subcommands: [BenchIngest.self, BenchReplay.self, BenchRead.self, BenchAsOf.self, BenchOpen.self, BenchMemory.self, BenchRPO.self, BenchSync.self])
+        subcommands: [BenchIngest.self, BenchReplay.self, BenchRead.self, BenchAsOf.self, BenchOpen.self, BenchMemory.self, BenchRPO.self, BenchSync.self, BenchHTTPFloor.self])
 }
 
 func monotonicNanos() -> UInt64 {
