@@ -1,19 +1,19 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Points in time as people and protocols write them: parsing user input (RFC 3339 such as
 /// `2026-11-26T12:00:00.250Z` or `2026-11-26T13:00:00+01:00`, or integer epoch milliseconds) and
 /// formatting UTC timestamps.
 public enum EpochMillis {
     /// `2026-11-26T12:00:00.250Z`: RFC 3339, UTC, with milliseconds.
     public static func format(_ millis: UInt64) -> String {
+        withFormatted(millis) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// `format`'s text as bytes, handed to `body`: no `String` is made (it is in every write's
+    /// answer).
+    public static func withFormatted<R>(_ millis: UInt64, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         let t = utc(seconds: Int64(millis / 1000))
-        // The digits written in place (this is in every write's answer); years past 9999 take more.
+        // Years past 9999 take more digits.
         let yearWidth = t.year > 9999 ? String(t.year).utf8.count : 4
-        return String(unsafeUninitializedCapacity: yearWidth + 20) { out in
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: yearWidth + 20) { out in
             var i = 0
             func digits(_ v: Int, _ width: Int, then separator: UInt8) {
                 var v = v
@@ -31,7 +31,7 @@ public enum EpochMillis {
             digits(t.minute, 2, then: UInt8(ascii: ":"))
             digits(t.second, 2, then: UInt8(ascii: "."))
             digits(Int(millis % 1000), 3, then: UInt8(ascii: "Z"))
-            return i
+            return try body(UnsafeBufferPointer(rebasing: out[..<i]))
         }
     }
 
@@ -49,15 +49,14 @@ public enum EpochMillis {
         return "\(day), \(pad(t.day, 2)) \(month) \(pad(t.year, 4)) \(pad(t.hour, 2)):\(pad(t.minute, 2)):\(pad(t.second, 2)) GMT"
     }
 
-    /// The calendar fields in UTC (`weekday`: 0 is Sunday).
+    /// The calendar fields in UTC (`weekday`: 0 is Sunday), by arithmetic (libc's `gmtime_r`
+    /// takes the time-zone lock; this is in every write's answer).
     private static func utc(seconds: Int64) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, weekday: Int) {
-        var t = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return (
-            Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec),
-            Int(parts.tm_wday)
-        )
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let inDay = Int(seconds - days * 86_400)
+        let (year, month, day) = civilFromDays(days)
+        let weekday = Int(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6)
+        return (Int(year), Int(month), Int(day), inDay / 3600, inDay / 60 % 60, inDay % 60, weekday)
     }
 
     private static func pad(_ v: Int, _ n: Int) -> String {
@@ -129,6 +128,20 @@ public enum EpochMillis {
         case 4, 6, 9, 11: 30
         default: 31
         }
+    }
+
+    /// The proleptic Gregorian date of a day since 1970-01-01 (H. Hinnant's algorithm, the
+    /// inverse of `daysFromCivil`).
+    private static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

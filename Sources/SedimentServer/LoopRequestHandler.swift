@@ -9,6 +9,7 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import SedimentEngine
 import SedimentFormat
+import SedimentLog
 import Synchronization
 
 /// Answers writes (`PUT` and `DELETE /v1/maps/{map}/keys/{key}`, `POST /v1/batch`) and the key
@@ -508,11 +509,12 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let bound = NIOLoopBound((self, context), eventLoop: loop)
             // What the completion needs, and no more (each capture is retained and released per write).
             let metrics = api.metrics, bucketAPI = durability == .bucket ? api : nil, answering = request.reply
-            @Sendable func reply(_ answer: Result<String, APIError>) {
-                let body = answer.map(jsonBody)
+            // The answer's body is made on the loop: the completion runs on the log's syncer
+            // thread, whose next `fdatasync` waits for it.
+            @Sendable func reply(_ answer: Result<AppendResult, APIError>, body: ByteBuffer? = nil) {
                 @Sendable func send() {
                     let (handler, context) = bound.value
-                    handler.answer(answering, body, context: context)
+                    handler.answer(answering, answer.map { body ?? API.committedBody($0, durability) }, context: context)
                 }
                 if loop.inEventLoop { send() } else { loop.execute { send() } }
             }
@@ -521,10 +523,10 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 case .failure(let error): reply(.failure(APIError(error)))
                 case .success(let result):
                     metrics.counted(operations)
-                    guard let bucketAPI else { return reply(.success(API.committedText(result, durability))) }
+                    guard let bucketAPI else { return reply(.success(result)) }
                     // Up to a minute: a task waits, not this thread.
                     Task {
-                        do { reply(.success(try await bucketAPI.inBucket(result, durability))) } catch { reply(.failure(APIError.wrap(error))) }
+                        do { reply(.success(result), body: try await bucketAPI.inBucket(result, durability)) } catch { reply(.failure(APIError.wrap(error))) }
                     }
                 }
             })

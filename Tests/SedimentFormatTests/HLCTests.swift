@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SedimentFormat
+import SedimentTesting
 import Testing
 
 private func hlc(_ millis: UInt64, _ counter: UInt32, _ nodeId: String = "n") -> HLCTimestamp {
@@ -239,5 +243,29 @@ private func hlc(_ millis: UInt64, _ counter: UInt32, _ nodeId: String = "n") ->
         // RFC 9110's example, and a date of this project's.
         #expect(EpochMillis.httpDate(seconds: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
         #expect(EpochMillis.httpDate(seconds: 1_795_694_400) == "Thu, 26 Nov 2026 12:00:00 GMT")
+    }
+
+    /// The calendar is computed, not asked of libc: it must agree with `gmtime_r` on any instant,
+    /// before 1970 too (weekdays included, through `httpDate`).
+    @Test func calendarAgreesWithLibc() {
+        func pad(_ v: Int32, _ n: Int) -> String { String(repeating: "0", count: max(0, n - String(v).count)) + String(v) }
+        var random = SplitMix64(seed: 20_261_129)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        for i in 0..<20_000 {
+            // Up to 9999-12-31, and back to 1800 for the HTTP date; some on a day's edges.
+            let seconds = Int64(random.next() % 257_000_000_000) - 5_000_000_000 - (i % 4 == 0 ? Int64(i % 86_400) : 0)
+            var t = time_t(seconds)
+            var parts = tm()
+            gmtime_r(&t, &parts)
+            let (year, month, day) = (parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday)
+            let clock = "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
+            let http = "\(days[Int(parts.tm_wday)]), \(pad(day, 2)) \(months[Int(month) - 1]) \(pad(year, 4)) \(clock) GMT"
+            #expect(EpochMillis.httpDate(seconds: seconds) == http, "\(seconds)")
+            if seconds >= 0, year <= 9999 {
+                let millis = UInt64(seconds) * 1000 + UInt64(i % 1000)
+                #expect(EpochMillis.format(millis) == "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(clock).\(pad(Int32(i % 1000), 3))Z")
+            }
+        }
     }
 }
