@@ -244,8 +244,8 @@ public final class API: Sendable {
 
     /// The answer to a commit, `{"durability", "firstLsn", "lsn", "txTime"}` and the newline of
     /// `jsonBody`: written as bytes (keys sorted, as `JSON.text` prints them), since every write is
-    /// answered with it (a `String` interpolation was 15% of the log syncer's samples, which made
-    /// them for the event loop's durable writes).
+    /// answered with it (made by `String` interpolation on the log's syncer thread, for the event
+    /// loop's durable writes, it was 15% of that thread's samples).
     static func committedBody(_ result: AppendResult, _ durability: Durability) -> ByteBuffer {
         var out = ByteBufferAllocator().buffer(capacity: 128)
         out.writeStaticString(#"{"durability":""#)

@@ -510,7 +510,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // What the completion needs, and no more (each capture is retained and released per write).
             let metrics = api.metrics, bucketAPI = durability == .bucket ? api : nil, answering = request.reply
             // The answer's body is made on the loop: the completion runs on the log's syncer
-            // thread, whose next `fdatasync` waits for it.
+            // thread, whose next `fdatasync` waits for it. (`body`: one made elsewhere, a bucket
+            // write's by its task.)
             @Sendable func reply(_ answer: Result<AppendResult, APIError>, body: ByteBuffer? = nil) {
                 @Sendable func send() {
                     let (handler, context) = bound.value

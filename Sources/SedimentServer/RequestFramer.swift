@@ -349,9 +349,9 @@ final class RequestFramer: ChannelDuplexHandler, RemovableChannelHandler {
 
 /// `RequestFramer`'s framing, for `sediment bench http-floor`.
 package enum PlainHTTP {
-    /// The length of the whole plain HTTP/1.1 request at the start of `bytes`, head and body;
-    /// nil if it has not all arrived or is not plain.
-    package static func wholeRequestLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        if case .whole(let head) = RequestFramer.frame(bytes) { head.total } else { nil }
+    /// The lengths of the whole plain HTTP/1.1 request at the start of `bytes`: its head (with
+    /// the blank line) and head and body; nil if it has not all arrived or is not plain.
+    package static func wholeRequest(_ bytes: UnsafeRawBufferPointer) -> (head: Int, total: Int)? {
+        if case .whole(let head) = RequestFramer.frame(bytes) { (head.length, head.total) } else { nil }
     }
 }

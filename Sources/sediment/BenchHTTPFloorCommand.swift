@@ -44,7 +44,8 @@ struct BenchHTTPFloor: ParsableCommand {
     }
 }
 
-/// Frames each request and answers it in order: at once, or when its write is durable.
+/// Frames each request and answers it in order: at once, or when its write is durable. The
+/// write's completion runs on the log's syncer thread, as the server's do.
 private final class FloorHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -60,11 +61,12 @@ private final class FloorHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         if pending == nil { pending = bytes } else { pending!.writeBuffer(&bytes) }
-        while let buffer = pending, let length = buffer.withUnsafeReadableBytes({ PlainHTTP.wholeRequestLength($0) }) {
+        while let buffer = pending, let lengths = buffer.withUnsafeReadableBytes({ PlainHTTP.wholeRequest($0) }) {
             var rest = buffer
-            let request = rest.readSlice(length: length)!
+            rest.moveReaderIndex(forwardBy: lengths.head)
+            let body = rest.readBytes(length: lengths.total - lengths.head)!
             pending = rest.readableBytes > 0 ? rest : nil
-            take(request, context: context)
+            take(body, context: context)
         }
         if let buffer = pending, buffer.readableBytes > Self.maxPending { context.close(promise: nil) }
     }
@@ -75,24 +77,19 @@ private final class FloorHandler: ChannelInboundHandler {
         context.flush()
     }
 
-    private func take(_ request: ByteBuffer, context: ChannelHandlerContext) {
+    private func take(_ body: [UInt8], context: ChannelHandlerContext) {
         guard let writes else {
             context.write(wrapOutboundOut(Self.answer(lsn: 0, allocator: context.channel.allocator)), promise: nil)
             unflushed = true
             return
-        }
-        // The body: after the head's blank line.
-        let body = request.withUnsafeReadableBytes { b -> [UInt8] in
-            var i = 3
-            while i < b.count, !(b[i - 3] == 13 && b[i - 2] == 10 && b[i - 1] == 13 && b[i] == 10) { i += 1 }
-            return Array(b[min(i + 1, b.count)...])
         }
         counter += 1
         let operation = Operation(map: "floor", key: "k\(counter)", kind: .put, value: .binary(body), timestamp: writes.database.makeTimestamp())
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         writes.group.add(.init([operation]) { result in
-            let lsn = (try? result.get().lastLSN) ?? 0
+            // A failed write is a 500, which wrk counts as an error.
+            let lsn = try? result.get().lastLSN
             @Sendable func send() {
                 let (handler, context) = bound.value
                 context.writeAndFlush(handler.wrapOutboundOut(Self.answer(lsn: lsn, allocator: context.channel.allocator)), promise: nil)
@@ -101,10 +98,11 @@ private final class FloorHandler: ChannelInboundHandler {
         })
     }
 
-    private static func answer(lsn: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let body = #"{"lsn":\#(lsn)}"#
+    private static func answer(lsn: UInt64?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let body = lsn.map { #"{"lsn":\#($0)}"# } ?? #"{"error":"internal"}"#
         var out = allocator.buffer(capacity: 160)
-        out.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
+        out.writeStaticString(lsn == nil ? "HTTP/1.1 500 Internal Server Error" : "HTTP/1.1 200 OK")
+        out.writeStaticString("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ")
         out.writeString(String(body.utf8.count))
         out.writeStaticString("\r\nDate: Sun, 29 Nov 2026 00:00:00 GMT\r\nServer: sediment\r\n\r\n")
         out.writeString(body)
