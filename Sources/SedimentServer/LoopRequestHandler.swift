@@ -633,7 +633,8 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// `ServerConfiguration.requestTimeout`.
         let requestTimeout: TimeAmount?
         private let database: Database
-        private let dates = Mutex<(second: Int64, text: String)>((-1, ""))
+        /// The current second's `Date` value and framed answer head.
+        private let dates = Mutex<(second: Int64, text: String, head: AnswerHead)>((-1, "", AnswerHead()))
         private let metrics = Mutex<[MetricKey: RequestMetrics]>([:])
         private let activeMeters: [HTTPRequest.Method: Meter]
         private let groups = Mutex<[ObjectIdentifier: LoopWriteGroup]>([:])
@@ -642,6 +643,12 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             var method: HTTPRequest.Method
             var route: String
             var status: Int
+        }
+
+        /// A framed answer's headers as bytes, before and after the `Content-Length` value.
+        private struct AnswerHead: Sendable {
+            var beforeLength = ByteBuffer()
+            var afterLength = ByteBuffer()
         }
 
         private struct RequestMetrics {
@@ -701,39 +708,66 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         /// The headers of an answer with a JSON body, each handed to `header` (no array of them
-        /// made for each answer: `answerBytes` writes them straight into its buffer).
+        /// made for each answer).
         func answerHeaders(contentLength: Int, _ header: (_ name: StaticString, _ value: String) -> Void) {
+            answerHeaders(contentLength: String(contentLength), date: date(), header)  // a small string: no allocation
+        }
+
+        private func answerHeaders(contentLength: String, date: String, _ header: (_ name: StaticString, _ value: String) -> Void) {
             header("Content-Type", "application/json; charset=utf-8")
-            header("Content-Length", String(contentLength))  // a small string: no allocation
-            header("Date", date())
+            header("Content-Length", contentLength)
+            header("Date", date)
             header("Server", serverName)
         }
 
         /// An answer with a JSON body as the bytes SwiftNIO's encoder writes for `write`'s parts.
+        /// The headers come as bytes made once a second (written into each answer a piece at a
+        /// time, they were 3% of the event loop's samples under durable PUTs).
         func answerBytes(_ status: HTTPResponse.Status, _ body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
-            var out = allocator.buffer(capacity: 192 + body.readableBytes)
+            let head = current().head
+            var out = allocator.buffer(capacity: 48 + head.beforeLength.readableBytes + head.afterLength.readableBytes + body.readableBytes)
             out.writeStaticString("HTTP/1.1 ")
             out.writeString(String(status.code))
             out.writeStaticString(" ")
             out.writeString(status.reasonPhrase)
-            answerHeaders(contentLength: body.readableBytes) { name, value in
-                out.writeStaticString("\r\n")
-                out.writeStaticString(name)
-                out.writeStaticString(": ")
-                out.writeString(value)
-            }
-            out.writeStaticString("\r\n\r\n")
+            out.writeImmutableBuffer(head.beforeLength)
+            out.writeString(String(body.readableBytes))
+            out.writeImmutableBuffer(head.afterLength)
             out.writeImmutableBuffer(body)
             return out
         }
 
         /// The `Date` header's value, made once a second.
-        func date() -> String {
+        func date() -> String { current().date }
+
+        /// The current second's `Date` value, and `answerHeaders` as bytes around the
+        /// `Content-Length` value, made when the second changes.
+        private func current() -> (date: String, head: AnswerHead) {
             let now = Int64(time(nil))
             return dates.withLock { cache in
-                if cache.second != now { cache = (now, EpochMillis.httpDate(seconds: now)) }
-                return cache.text
+                if cache.second != now {
+                    let date = EpochMillis.httpDate(seconds: now)
+                    var head = AnswerHead()
+                    var afterLength = false
+                    answerHeaders(contentLength: "", date: date) { name, value in
+                        afterLength ? head.afterLength.writeHeader(name, value) : head.beforeLength.writeHeader(name, value)
+                        if String(describing: name) == "Content-Length" { afterLength = true }
+                    }
+                    head.afterLength.writeStaticString("\r\n\r\n")
+                    cache = (now, date, head)
+                }
+                return (cache.text, cache.head)
             }
         }
+    }
+}
+
+extension ByteBuffer {
+    /// `\r\n`, then the header line `name: value` (its end is the next line's start).
+    fileprivate mutating func writeHeader(_ name: StaticString, _ value: String) {
+        writeStaticString("\r\n")
+        writeStaticString(name)
+        writeStaticString(": ")
+        writeString(value)
     }
 }

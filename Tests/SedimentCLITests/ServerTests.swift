@@ -488,6 +488,8 @@ import Testing
                     #expect(answer.headers.keys.sorted() == ["content-length", "content-type", "date", "server"], "\(name) \(i)")
                     #expect(answer.headers["content-type"] == "application/json; charset=utf-8")
                     #expect(answer.headers["server"] == "sediment")
+                    // IMF-fixdate, as `Sun, 06 Nov 1994 08:49:37 GMT`.
+                    #expect(answer.headers["date"]?.count == 29 && answer.headers["date"]?.hasSuffix(" GMT") == true, "\(name) \(i)")
                 }
             }
             for name in ["whole", "pieces", "bytes"] {
