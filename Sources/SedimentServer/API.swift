@@ -224,7 +224,7 @@ public final class API: Sendable {
     /// The operation of `PUT /v1/maps/{map}/keys/{key}` (`body`: its JSON value) or of `DELETE`
     /// (`body` nil), and the durability it asks for; the caller has checked access.
     func keyWrite(map: String, key: String, query: QueryParameters, body: ByteBuffer?) throws -> (SedimentFormat.Operation, Durability) {
-        try Self.takes(body == nil ? ["durability", "validFrom", "validTo"] : ["durability", "validFrom", "validTo", "ttlMs"], query)
+        try Self.takes(body == nil ? Self.deleteParameters : Self.putParameters, query)
         let durability = try durability(Self.value("durability", in: query))
         let validFrom = try Self.time(Self.value("validFrom", in: query), "validFrom")
         let validTo = try Self.time(Self.value("validTo", in: query), "validTo")
@@ -242,12 +242,27 @@ public final class API: Sendable {
         return (op, durability)
     }
 
+    /// The query parameters of a key's `PUT` and `DELETE` (made once: an array literal in
+    /// `keyWrite` was an allocation per write).
+    private static let putParameters = ["durability", "validFrom", "validTo", "ttlMs"]
+    private static let deleteParameters = ["durability", "validFrom", "validTo"]
+    private static let readParameters = ["asOf", "validAt"]
+
     /// The answer to a commit, `{"durability", "firstLsn", "lsn", "txTime"}` and the newline of
     /// `jsonBody`: written as bytes (keys sorted, as `JSON.text` prints them), since every write is
     /// answered with it (made by `String` interpolation on the log's syncer thread, for the event
     /// loop's durable writes, it was 15% of that thread's samples).
     static func committedBody(_ result: AppendResult, _ durability: Durability) -> ByteBuffer {
-        var out = ByteBufferAllocator().buffer(capacity: 128)
+        var out = ByteBufferAllocator().buffer(capacity: committedBodyCapacity)
+        writeCommittedBody(result, durability, into: &out)
+        return out
+    }
+
+    /// Room for `committedBody`'s bytes (two 20-digit LSNs, a 24-character time).
+    static let committedBodyCapacity = 128
+
+    /// `committedBody`'s bytes, appended to `out`.
+    static func writeCommittedBody(_ result: AppendResult, _ durability: Durability, into out: inout ByteBuffer) {
         out.writeStaticString(#"{"durability":""#)
         out.writeString(durability.rawValue)
         out.writeStaticString(#"","firstLsn":"#)
@@ -257,7 +272,6 @@ public final class API: Sendable {
         out.writeStaticString(#","txTime":""#)
         EpochMillis.withFormatted(result.lastTxTime.millis) { _ = out.writeBytes($0) }
         out.writeStaticString("\"}\n")
-        return out
     }
 
     /// A request's query parameters, in order (a name may come twice: `takes` refuses that).
@@ -273,19 +287,26 @@ public final class API: Sendable {
     /// its section's first "=", no "=" an empty value, a "#" ends the query. A query with
     /// percent-escapes is left to Hummingbird's decoding.
     static func queryParameters(_ query: Substring) -> QueryParameters {
-        let query = query.utf8.firstIndex(of: UInt8(ascii: "#")).map { query[..<$0] } ?? query
-        guard !query.utf8.contains(UInt8(ascii: "%")) else { return Array(URI("/?" + query).queryParameters) }
+        var bytes = query
         var pairs: QueryParameters = []
-        var rest = query
-        while !rest.isEmpty {
-            let end = rest.utf8.firstIndex(of: UInt8(ascii: "&")) ?? rest.endIndex
-            let section = rest[..<end]
-            if let equals = section.utf8.firstIndex(of: UInt8(ascii: "=")) {
-                pairs.append((key: section[..<equals], value: section[section.utf8.index(after: equals)...]))
-            } else {
-                pairs.append((key: section, value: ""))
+        let escaped = bytes.withUTF8 { b -> Bool in
+            let b = UnsafeBufferPointer(rebasing: b[..<(b.firstIndex(of: UInt8(ascii: "#")) ?? b.count)])
+            guard !b.contains(UInt8(ascii: "%")) else { return true }
+            var start = 0
+            while start < b.count {
+                let end = b[start...].firstIndex(of: UInt8(ascii: "&")) ?? b.count
+                if let equals = b[start..<end].firstIndex(of: UInt8(ascii: "=")) {
+                    pairs.append((key: query.utf8Slice(start..<equals), value: query.utf8Slice(equals + 1..<end)))
+                } else {
+                    pairs.append((key: query.utf8Slice(start..<end), value: ""))
+                }
+                start = end + 1
             }
-            rest = end == rest.endIndex ? "" : rest[rest.utf8.index(after: end)...]
+            return false
+        }
+        guard !escaped else {
+            let query = query.utf8.firstIndex(of: UInt8(ascii: "#")).map { query[..<$0] } ?? query
+            return Array(URI("/?" + query).queryParameters)
         }
         return pairs
     }
@@ -336,7 +357,7 @@ public final class API: Sendable {
     }
 
     func readPoint(_ query: QueryParameters) throws -> ReadPoint {
-        try Self.takes(["asOf", "validAt"], query)
+        try Self.takes(Self.readParameters, query)
         return try readPoint(asOf: Self.value("asOf", in: query), validAt: Self.value("validAt", in: query))
     }
 

@@ -11,7 +11,9 @@ import SedimentServer
 /// with no router, no authentication, no JSON and no metrics. With `--data`, each request's body
 /// is first written durably (one put of the body's bytes as a binary value, committed in the
 /// loop's `LoopWriteGroup` as the server commits, and answered once `fdatasync` covers it); without it,
-/// the answer is written at once. `Tools/bench-server.sh` runs both beside Redis and the
+/// the answer is written at once. With `--json` too, the body is parsed as the server parses a
+/// PUT's JSON value and that value is written: what a JSON value costs the log and the views
+/// beyond a binary one is then in the floor as well. `Tools/bench-server.sh` runs both beside Redis and the
 /// server, so the difference between them and `sediment serve` is what the server's own request
 /// handling costs. Not a server for use: it takes any request to any path.
 struct BenchHTTPFloor: ParsableCommand {
@@ -22,6 +24,11 @@ struct BenchHTTPFloor: ParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port (0: any free one; the address is printed).") var port = 0
     @Option(help: "A data directory: each request's body is written durably before its answer.") var data: String?
+    @Flag(help: "With --data: write the body as the JSON value it holds (as a PUT does), not as bytes.") var json = false
+
+    func validate() throws {
+        if json, data == nil { throw ValidationError("--json needs --data") }
+    }
 
     func run() throws {
         let database = try data.map { try Database.open(DatabaseConfiguration(directory: $0), logger: cliLogger) }
@@ -35,7 +42,7 @@ struct BenchHTTPFloor: ParsableCommand {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FloorHandler(writes: writes))
+                    try channel.pipeline.syncOperations.addHandler(FloorHandler(writes: writes, json: json))
                 }
             }
             .bind(host: host, port: port).wait()
@@ -51,12 +58,16 @@ private final class FloorHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let writes: (database: Database, group: LoopWriteGroup)?
+    private let json: Bool
     private var pending: ByteBuffer?
     private var unflushed = false
     private var counter = 0
     private static let maxPending = 64 * 1024
 
-    init(writes: (database: Database, group: LoopWriteGroup)?) { self.writes = writes }
+    init(writes: (database: Database, group: LoopWriteGroup)?, json: Bool) {
+        self.writes = writes
+        self.json = json
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
@@ -84,7 +95,9 @@ private final class FloorHandler: ChannelInboundHandler {
             return
         }
         counter += 1
-        let operation = Operation(map: "floor", key: "k\(counter)", kind: .put, value: .binary(body), timestamp: writes.database.makeTimestamp())
+        // A body that is not JSON is written as bytes: the floor answers everything.
+        let value = json ? (try? JSON.parse(body, maxDepth: 64)) ?? .binary(body) : .binary(body)
+        let operation = Operation(map: "floor", key: "k\(counter)", kind: .put, value: value, timestamp: writes.database.makeTimestamp())
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         writes.group.add(.init([operation]) { result in
