@@ -10,7 +10,8 @@
 #                               (its "errors" are those 400s)
 #   the floor                   `sediment bench http-floor`: SwiftNIO with the server's request framing and a fixed
 #                               answer, alone and with a durable write of each body (its bytes as a binary value,
-#                               committed as the server commits); the same PUTs at 16 and 64 connections
+#                               or with --json the JSON value it holds, committed as the server commits); the same
+#                               PUTs at 16 and 64 connections
 #   memory                      the resident memory the durable PUTs added, per PUT (each a fresh key)
 #   reads                       wrk (wrk_get.lua), GET of random keys now and asOf a past time, 16 connections
 #                               (redis-benchmark -t get -c 16 for scale); GET /health: through the router (a task per request)
@@ -68,12 +69,14 @@ redis_set() {
     step "redis-benchmark -t set -c $1"
     R[redis_set$1]=$(rb -t set -c "$1" -n $((DURATION * ($1 == 16 ? 25000 : 45000))))
 }
-# The floor under a write (see `sediment bench http-floor`): "answer" (no database) or "durable".
+# The floor under a write (see `sediment bench http-floor`): "answer" (no database), "durable"
+# (the body written as bytes) or "json" (written as the JSON value it holds, as a PUT's is).
 floor_put() {
     local kind=$1 c=$2 flags=()
     step "http-floor, $kind, $c connections"
     rm -rf "$WORK/floor"
     [[ $kind == durable ]] && flags=(--data "$WORK/floor")
+    [[ $kind == json ]] && flags=(--data "$WORK/floor" --json)
     "$SEDIMENT" bench http-floor "${flags[@]}" >"$WORK/floor.out" 2>"$WORK/floor.err" &
     local pid=$!
     for _ in $(seq 1 300); do grep -q "listening on" "$WORK/floor.out" 2>/dev/null && break; sleep 0.1; done
@@ -112,6 +115,7 @@ for round in $(seq 1 "$REPEAT"); do
     for c in 16 64; do
         in_turn sediment_put redis_set "$c"
         floor_put durable "$c"
+        floor_put json "$c"
     done
     floor_put answer 64
     # Every PUT writes a fresh key: what the views keep of it, in the server's resident memory.
@@ -156,6 +160,8 @@ cases = [
     ("PUT ?durability=memory, 16 connections", "putmem", 1, "", None, ""),
     ("the floor: SwiftNIO and the server's framing, a durable write of the body, a fixed answer; 16 connections", "floor_durable16", 1, "redis-benchmark -t set -c 16", "redis_set16", ""),
     ("the floor: the same, 64 connections", "floor_durable64", 1, "redis-benchmark -t set -c 64", "redis_set64", ""),
+    ("the floor with the body written as its JSON value (as a PUT's is); 16 connections", "floor_json16", 1, "redis-benchmark -t set -c 16", "redis_set16", ""),
+    ("the floor with the body written as its JSON value; 64 connections", "floor_json64", 1, "redis-benchmark -t set -c 64", "redis_set64", ""),
     ("the floor: SwiftNIO and the server's framing, a fixed answer (no database); 64 connections", "floor_answer64", 1, "redis-benchmark -t set -c 64", "redis_set64", ""),
     ("POST /v1/batch of 100, 16 connections (operations/s)", "batch", 100, "redis-benchmark -t set -P 100 -c 16", "redis_pipe", "≥ 1×"),
     ("GET now, 16 connections", "get", 1, "redis-benchmark -t get -c 16", "redis_get", ""),
