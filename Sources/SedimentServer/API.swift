@@ -289,9 +289,10 @@ public final class API: Sendable {
     static func queryParameters(_ query: Substring) -> QueryParameters {
         var bytes = query
         var pairs: QueryParameters = []
-        let escaped = bytes.withUTF8 { b -> Bool in
-            let b = UnsafeBufferPointer(rebasing: b[..<(b.firstIndex(of: UInt8(ascii: "#")) ?? b.count)])
-            guard !b.contains(UInt8(ascii: "%")) else { return true }
+        // nil once read here; with percent-escapes, the query's length up to its "#", for `URI`.
+        let escaped: Int? = bytes.withUTF8 { whole in
+            let b = UnsafeBufferPointer(rebasing: whole[..<(whole.firstIndex(of: UInt8(ascii: "#")) ?? whole.count)])
+            guard !b.contains(UInt8(ascii: "%")) else { return b.count }
             var start = 0
             while start < b.count {
                 let end = b[start...].firstIndex(of: UInt8(ascii: "&")) ?? b.count
@@ -302,12 +303,9 @@ public final class API: Sendable {
                 }
                 start = end + 1
             }
-            return false
+            return nil
         }
-        guard !escaped else {
-            let query = query.utf8.firstIndex(of: UInt8(ascii: "#")).map { query[..<$0] } ?? query
-            return Array(URI("/?" + query).queryParameters)
-        }
+        if let length = escaped { return Array(URI("/?" + query.utf8Slice(0..<length)).queryParameters) }
         return pairs
     }
 
@@ -605,3 +603,12 @@ func jsonBody(_ text: String) -> ByteBuffer { jsonBody(text.utf8) }
 
 /// A value's JSON text, written as bytes (no `String` in between).
 func jsonBody(_ value: Value) -> ByteBuffer { jsonBody(JSON.bytes(value)) }
+
+extension StringProtocol {
+    /// The part of the string at a range of UTF-8 offsets (which must fall on character
+    /// boundaries, as offsets of ASCII delimiters do).
+    func utf8Slice(_ range: Range<Int>) -> SubSequence {
+        let u = utf8
+        return self[u.index(u.startIndex, offsetBy: range.lowerBound)..<u.index(u.startIndex, offsetBy: range.upperBound)]
+    }
+}

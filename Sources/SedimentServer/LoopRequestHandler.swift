@@ -827,15 +827,6 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-extension StringProtocol {
-    /// The part of the string at a range of UTF-8 offsets (on character boundaries: here, around
-    /// ASCII delimiters).
-    func utf8Slice(_ range: Range<Int>) -> SubSequence {
-        let u = utf8
-        return self[u.index(u.startIndex, offsetBy: range.lowerBound)..<u.index(u.startIndex, offsetBy: range.upperBound)]
-    }
-}
-
 extension ByteBuffer {
     /// `\r\n`, then the header line `name: value` (its end is the next line's start).
     fileprivate mutating func writeHeader(_ name: StaticString, _ value: String) {

@@ -8,14 +8,14 @@ import SedimentServer
 
 /// The floor under `sediment serve`'s single-key writes on this machine: SwiftNIO on one event
 /// loop, requests framed as the server's `RequestFramer` frames them, and an answer of fixed headers,
-/// with no router, no authentication, no JSON and no metrics. With `--data`, each request's body
-/// is first written durably (one put of the body's bytes as a binary value, committed in the
-/// loop's `LoopWriteGroup` as the server commits, and answered once `fdatasync` covers it); without it,
+/// with no router, no authentication and no metrics. With `--data`, each request's body is first
+/// written durably (one put of the body's bytes as a binary value, committed in the loop's
+/// `LoopWriteGroup` as the server commits, and answered once `fdatasync` covers it); without it,
 /// the answer is written at once. With `--json` too, the body is parsed as the server parses a
 /// PUT's JSON value and that value is written: what a JSON value costs the log and the views
-/// beyond a binary one is then in the floor as well. `Tools/bench-server.sh` runs both beside Redis and the
-/// server, so the difference between them and `sediment serve` is what the server's own request
-/// handling costs. Not a server for use: it takes any request to any path.
+/// beyond a binary one is then in the floor as well. `Tools/bench-server.sh` runs each beside
+/// Redis and the server, so the difference between them and `sediment serve` is what the server's
+/// own request handling costs. Not a server for use: it takes any request to any path.
 struct BenchHTTPFloor: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http-floor",
