@@ -55,7 +55,7 @@ public enum EpochMillis {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let inDay = Int(seconds - days * 86_400)
         let (year, month, day) = civilFromDays(days)
-        let weekday = Int(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6)
+        let weekday = Int(((days + 4) % 7 + 7) % 7)  // 1970-01-01 was a Thursday
         return (Int(year), Int(month), Int(day), inDay / 3600, inDay / 60 % 60, inDay % 60, weekday)
     }
 

@@ -779,17 +779,17 @@ final class LoopRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         ) -> ByteBuffer {
             let head = current().head
             let code = String(status.code), reason = status.reasonPhrase
-            func headBytes(length: String) -> Int {
-                "HTTP/1.1 ".utf8.count + code.utf8.count + 1 + reason.utf8.count + head.beforeLength.readableBytes + length.utf8.count
+            func headBytes(lengthDigits: Int) -> Int {
+                "HTTP/1.1 ".utf8.count + code.utf8.count + 1 + reason.utf8.count + head.beforeLength.readableBytes + lengthDigits
                     + head.afterLength.readableBytes
             }
-            let room = headBytes(length: String(Int.max))
+            let room = headBytes(lengthDigits: 20)  // any Int's
             var out = allocator.buffer(capacity: room + bodyCapacity)
             out.moveWriterIndex(forwardBy: room)
             out.moveReaderIndex(forwardBy: room)
             writeBody(&out)
             let length = String(out.readableBytes)
-            var at = room - headBytes(length: length)
+            var at = room - headBytes(lengthDigits: length.utf8.count)
             out.moveReaderIndex(to: at)
             at += out.setStaticString("HTTP/1.1 ", at: at)
             at += out.setString(code, at: at)

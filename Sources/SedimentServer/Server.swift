@@ -24,7 +24,7 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes = 1 << 20
     public var maxBatchOperations = 1000
     /// Deepest nesting of a JSON value (arrays and objects).
-    public var maxValueDepth = 32
+    public var maxValueDepth = ServerConfiguration.defaultMaxValueDepth
     /// Connections open at once (HTTP, WebSocket and event streams alike); fewer if the open
     /// files limit leaves less room (`ConnectionLimit`). Further clients wait to be accepted.
     public var maxConnections = 10_000
@@ -47,6 +47,8 @@ public struct ServerConfiguration: Sendable {
     /// even to +27% at 64; but GETs 8–15% slower, bound by the one loop (BENCHMARKS.md,
     /// 2026-11-29 14:36). Read-heavy servers on few cores may want one loop per core.
     public static var defaultEventLoops: Int { max(1, System.coreCount / 2) }
+    /// How deep a JSON value may nest unless configured (`maxValueDepth`).
+    public static let defaultMaxValueDepth = 32
     /// The bucket tier, if any: uploads (with the RPO target) and cold reads.
     public var bucket: ColdBucket?
     public var uploadEvery = Duration.milliseconds(50)

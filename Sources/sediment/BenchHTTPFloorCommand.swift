@@ -96,7 +96,7 @@ private final class FloorHandler: ChannelInboundHandler {
         }
         counter += 1
         // A body that is not JSON is written as bytes: the floor answers everything.
-        let value = json ? (try? JSON.parse(body, maxDepth: 64)) ?? .binary(body) : .binary(body)
+        let value = json ? (try? JSON.parse(body, maxDepth: ServerConfiguration.defaultMaxValueDepth)) ?? .binary(body) : .binary(body)
         let operation = Operation(map: "floor", key: "k\(counter)", kind: .put, value: value, timestamp: writes.database.makeTimestamp())
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
